@@ -1,0 +1,85 @@
+import { z } from 'zod';
+import { bool, logLevel, masterKey, parseEnv, port, positiveInt, postgresUrl, redisUrl } from '../common/config-schema';
+
+/** Variables shared by the control plane and the `silo` CLI (which drives the same drivers and stores). */
+export const controlShape = {
+  DATABASE_URL: postgresUrl(),
+  DATABASE_POOL_SIZE: positiveInt(10),
+  REDIS_URL: redisUrl().optional(),
+  LOG_LEVEL: logLevel(),
+  STRIPE_WEBHOOK_SECRET: z.string().optional().transform((v) => (v ? v.split(',').map((s) => s.trim()).filter(Boolean) : [])),
+  STRIPE_WEBHOOK_TOLERANCE_SECONDS: positiveInt(300),
+  WEBHOOK_MAX_BODY_BYTES: positiveInt(1024 * 1024),
+  TIERS_FILE: z.string().optional(),
+  DEFAULT_TIER: z.string().default('starter'),
+  DEFAULT_REGION: z.string().default('local'),
+  SUSPEND_GRACE_PERIOD_SECONDS: z.coerce.number().int().min(0).default(3 * 24 * 3600),
+  OFFBOARD_RETENTION_DAYS: z.coerce.number().min(0).default(30),
+  PROVISIONING_DRIVER: z.enum(['local', 'aws']).default('local'),
+  TENANT_DATABASE_URL: postgresUrl().optional(),
+  /** Host/port tenant apps and the runtime use to reach tenant databases (defaults to TENANT_DATABASE_URL's). */
+  TENANT_DATABASE_PUBLIC_HOST: z.string().optional(),
+  SECRET_STORE: z.enum(['local', 'aws']).default('local'),
+  SILO_MASTER_KEY: masterKey().optional(),
+  SILO_TENANT_SECRET_PREFIX: z.string().default('silo/tenants/'),
+  SILO_TENANT_MIGRATIONS_DIR: z.string().optional(),
+  EXPORT_DIR: z.string().default('.silo/exports'),
+  SECRET_RECOVERY_WINDOW_DAYS: z.coerce.number().int().min(0).max(30).default(7),
+  JOB_WORKER_ENABLED: bool(true),
+  JOB_CONCURRENCY: positiveInt(4),
+  JOB_POLL_INTERVAL_MS: positiveInt(500),
+  JOB_LEASE_SECONDS: positiveInt(300),
+  JOB_MAX_ATTEMPTS: positiveInt(8),
+  RECONCILE_INTERVAL_SECONDS: z.coerce.number().int().min(0).default(300),
+  // AWS driver (only read when PROVISIONING_DRIVER=aws or SECRET_STORE=aws)
+  AWS_REGION: z.string().optional(),
+  TERRAFORM_BIN: z.string().default('terraform'),
+  TERRAFORM_TIMEOUT_SECONDS: positiveInt(3600),
+  CDKTF_OUTDIR: z.string().default('cdktf.out'),
+  TENANT_STATE_BUCKET: z.string().optional(),
+  TENANT_STATE_LOCK_TABLE: z.string().optional(),
+  AWS_TENANT_VPC_ID: z.string().optional(),
+  AWS_TENANT_SUBNET_IDS: z.string().optional().transform((v) => (v ? v.split(',').map((s) => s.trim()).filter(Boolean) : [])),
+  AWS_TENANT_DB_ALLOWED_SECURITY_GROUP_IDS: z.string().optional().transform((v) => (v ? v.split(',').map((s) => s.trim()).filter(Boolean) : [])),
+  AURORA_ENGINE_VERSION: z.string().default('16.4'),
+  PG_DUMP_BIN: z.string().default('pg_dump'),
+  TENANT_TEMPLATE_DATABASE: z.string().default('silo_tenant_template'),
+  /** Marks this installation's tenant databases/roles; default: the control database's name. */
+  SILO_INSTANCE_ID: z.string().regex(/^[A-Za-z0-9_.-]{1,63}$/).optional(),
+};
+
+type Shared = z.infer<z.ZodObject<typeof controlShape>>;
+
+/** Cross-variable rules: which drivers need which settings. */
+export function refineControl(c: Shared, ctx: z.RefinementCtx): void {
+  const need = (key: string, why: string) => ctx.addIssue({ code: 'custom', path: [key], message: `required ${why}` });
+    if (c.SECRET_STORE === 'local' && !c.SILO_MASTER_KEY) need('SILO_MASTER_KEY', 'when SECRET_STORE=local');
+    if (c.PROVISIONING_DRIVER === 'aws' || c.SECRET_STORE === 'aws') {
+      if (!c.AWS_REGION) need('AWS_REGION', 'for the aws driver or secret store');
+    }
+    if (c.PROVISIONING_DRIVER === 'aws') {
+      if (!c.TENANT_STATE_BUCKET) need('TENANT_STATE_BUCKET', 'when PROVISIONING_DRIVER=aws');
+      if (!c.TENANT_STATE_LOCK_TABLE) need('TENANT_STATE_LOCK_TABLE', 'when PROVISIONING_DRIVER=aws');
+      if (!c.AWS_TENANT_VPC_ID) need('AWS_TENANT_VPC_ID', 'when PROVISIONING_DRIVER=aws');
+      if (c.AWS_TENANT_SUBNET_IDS.length < 2) need('AWS_TENANT_SUBNET_IDS', '(two or more, comma-separated) when PROVISIONING_DRIVER=aws');
+      if (c.AWS_TENANT_DB_ALLOWED_SECURITY_GROUP_IDS.length < 1) need('AWS_TENANT_DB_ALLOWED_SECURITY_GROUP_IDS', 'when PROVISIONING_DRIVER=aws');
+    }
+}
+
+const schema = z
+  .object({
+    HOST: z.string().default('127.0.0.1'),
+    CONTROL_PLANE_PORT: port(3000),
+    ADMIN_TOKEN: z.string().min(24, 'must be at least 24 characters'),
+    ...controlShape,
+  })
+  .superRefine(refineControl);
+
+export type ControlPlaneConfig = z.infer<typeof schema>;
+
+/** Names whose values must never be logged or echoed. */
+export const SECRET_CONFIG_KEYS = ['ADMIN_TOKEN', 'STRIPE_WEBHOOK_SECRET', 'SILO_MASTER_KEY', 'DATABASE_URL', 'TENANT_DATABASE_URL', 'REDIS_URL'] as const;
+
+export function loadControlPlaneConfig(env: Record<string, string | undefined>): ControlPlaneConfig {
+  return parseEnv(schema, env, 'control plane');
+}

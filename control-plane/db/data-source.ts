@@ -1,0 +1,45 @@
+import { Client } from 'pg';
+import { DataSource } from 'typeorm';
+import { ApiKey } from '../api-keys/api-key.entity';
+import { WebhookEvent } from '../billing/webhook-event.entity';
+import { Job } from '../jobs/job.entity';
+import { ProvisioningStep } from '../jobs/provisioning-step.entity';
+import { AuditEntry } from '../tenants/audit-entry.entity';
+import { TenantConnection } from '../tenants/tenant-connection.entity';
+import { TenantSchemaVersion } from '../tenants/tenant-schema-version.entity';
+import { Tenant } from '../tenants/tenant.entity';
+import { InitialSchema1732300000000 } from './migrations/1732300000000-initial-schema';
+import { TenantSchemaLedgerDigest1732460000000 } from './migrations/1732460000000-tenant-schema-ledger-digest';
+
+export const CONTROL_DB_ENTITIES = [Tenant, TenantConnection, AuditEntry, TenantSchemaVersion, WebhookEvent, Job, ProvisioningStep, ApiKey];
+export const CONTROL_DB_MIGRATIONS = [InitialSchema1732300000000, TenantSchemaLedgerDigest1732460000000];
+
+export function createControlDataSource(url: string, opts: { poolSize?: number; applicationName?: string } = {}): DataSource {
+  return new DataSource({
+    type: 'postgres',
+    url,
+    entities: CONTROL_DB_ENTITIES,
+    migrations: CONTROL_DB_MIGRATIONS,
+    migrationsTableName: 'control_migrations',
+    synchronize: false,
+    logging: false,
+    extra: { max: opts.poolSize ?? 10, application_name: opts.applicationName ?? 'silo-control-plane', connectionTimeoutMillis: 5_000 },
+  });
+}
+
+// Arbitrary constant: serialises migration runs from several replicas starting at once.
+const MIGRATION_LOCK_KEY = 7_301_120_001;
+
+/** Applies pending control-db migrations under an advisory lock. Returns the names applied. */
+export async function migrateControlDb(ds: DataSource): Promise<string[]> {
+  // The lock lives on its own connection so a pool of one can still run the migrations.
+  const lock = new Client({ connectionString: (ds.options as { url: string }).url });
+  await lock.connect();
+  try {
+    await lock.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
+    const applied = await ds.runMigrations({ transaction: 'each' });
+    return applied.map((m) => m.name);
+  } finally {
+    await lock.end().catch(() => undefined);
+  }
+}

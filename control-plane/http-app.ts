@@ -1,0 +1,53 @@
+import { INestApplication, ValidationPipe } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import express from 'express';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import pinoHttp from 'pino-http';
+import { requestIdFor } from '../common/http/request-id';
+import { createMetricsRegistry } from '../common/http/metrics';
+import { AppModule } from './app.module';
+import { SiloExceptionFilter } from './common/silo-exception.filter';
+import { ControlPlaneDeps } from './core.module';
+import { featureModules } from './features';
+
+export type ControlPlaneApp = INestApplication;
+
+/** Builds the control plane HTTP app (not listening). Body parsing is ours so the webhook route sees raw bytes. */
+export async function createControlPlaneApp(deps: Omit<ControlPlaneDeps, 'metrics'> & { metrics?: ControlPlaneDeps['metrics'] }): Promise<ControlPlaneApp> {
+  const { registry, httpDuration } = deps.metrics ? { registry: deps.metrics, httpDuration: null } : createMetricsRegistry('control-plane');
+  const full: ControlPlaneDeps = { ...deps, metrics: registry };
+  const app = await NestFactory.create(AppModule.forRoot(full, featureModules()), { bodyParser: false, logger: false, abortOnError: false });
+
+  app.use(pinoHttp({
+    logger: deps.logger,
+    genReqId: (req: IncomingMessage, res: ServerResponse) => {
+      const id = requestIdFor(req);
+      res.setHeader('x-request-id', id);
+      return id;
+    },
+    autoLogging: { ignore: (req) => req.url === '/health/live' || req.url === '/metrics' },
+    serializers: { req: (req: { id: string; method: string; url: string }) => ({ id: req.id, method: req.method, url: req.url }) },
+  }));
+  if (httpDuration) {
+    app.use((req: express.Request, res: express.Response, next: express.NextFunction) => {
+      const end = httpDuration.startTimer({ method: req.method });
+      res.on('finish', () => end({ route: (req.route?.path as string | undefined) ?? 'unmatched', status: String(res.statusCode) }));
+      next();
+    });
+  }
+  app.use('/webhooks/stripe', express.raw({ type: () => true, limit: deps.config.WEBHOOK_MAX_BODY_BYTES }));
+  app.use(express.json({ limit: '256kb' }));
+  app.useGlobalFilters(new SiloExceptionFilter(deps.logger));
+  app.useGlobalPipes(new ValidationPipe({ whitelist: true, forbidNonWhitelisted: true, transform: true }));
+  app.enableShutdownHooks();
+
+  const doc = new DocumentBuilder()
+    .setTitle('Silo admin API')
+    .setDescription('Control plane for database-per-tenant SaaS. All /v1 routes need `Authorization: Bearer <ADMIN_TOKEN>`.')
+    .setVersion('1')
+    .addBearerAuth()
+    .build();
+  SwaggerModule.setup('docs', app, () => SwaggerModule.createDocument(app, doc), { jsonDocumentUrl: 'docs/openapi.json' });
+  return app;
+}

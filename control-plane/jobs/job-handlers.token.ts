@@ -1,0 +1,1 @@
+export const JOB_HANDLERS = Symbol('JOB_HANDLERS');

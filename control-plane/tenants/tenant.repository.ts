@@ -1,0 +1,116 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { DataSource, EntityManager, In } from 'typeorm';
+import { DATA_SOURCE } from '../common/tokens';
+import { AuditCauseType, AuditEntry } from './audit-entry.entity';
+import { TenantConnection } from './tenant-connection.entity';
+import { TenantSchemaVersion } from './tenant-schema-version.entity';
+import { TenantStatus } from './tenant-status';
+import { Tenant } from './tenant.entity';
+
+export interface AuditInput {
+  tenantId: string | null;
+  action: string;
+  fromStatus?: string | null;
+  toStatus?: string | null;
+  causeType: AuditCauseType;
+  causeId?: string | null;
+  detail?: Record<string, unknown>;
+}
+
+/** The only code touching the tenant tables. Methods take an EntityManager to join a caller's transaction. */
+@Injectable()
+export class TenantRepository {
+  constructor(@Inject(DATA_SOURCE) private readonly ds: DataSource) {}
+
+  transaction<T>(fn: (m: EntityManager) => Promise<T>): Promise<T> {
+    return this.ds.transaction(fn);
+  }
+
+  findById(id: string, m: EntityManager = this.ds.manager, lock = false): Promise<Tenant | null> {
+    const qb = m.getRepository(Tenant).createQueryBuilder('t').where('t.id = :id', { id });
+    if (lock) qb.setLock('pessimistic_write');
+    return qb.getOne();
+  }
+
+  findBySlug(slug: string, m: EntityManager = this.ds.manager): Promise<Tenant | null> {
+    return m.getRepository(Tenant).findOne({ where: { slug } });
+  }
+
+  findBySubscription(subscriptionId: string, m: EntityManager, lock = false): Promise<Tenant | null> {
+    const qb = m.getRepository(Tenant).createQueryBuilder('t').where('t.stripe_subscription_id = :s', { s: subscriptionId });
+    if (lock) qb.setLock('pessimistic_write');
+    return qb.getOne();
+  }
+
+  async slugExists(slug: string, m: EntityManager = this.ds.manager): Promise<boolean> {
+    return (await m.getRepository(Tenant).count({ where: { slug } })) > 0;
+  }
+
+  async list(filter: { status?: TenantStatus[]; tier?: string; limit: number; offset: number }): Promise<{ items: Tenant[]; total: number }> {
+    const where = { ...(filter.status?.length ? { status: In(filter.status) } : {}), ...(filter.tier ? { tier: filter.tier } : {}) };
+    const [items, total] = await this.ds.getRepository(Tenant).findAndCount({ where, order: { createdAt: 'ASC', id: 'ASC' }, take: filter.limit, skip: filter.offset });
+    return { items, total };
+  }
+
+  /** Inserts; returns false (nothing written) when the slug or subscription id already exists. */
+  async insert(tenant: Tenant, m: EntityManager): Promise<boolean> {
+    const res = await m.createQueryBuilder().insert().into(Tenant).values(tenant).orIgnore().execute();
+    return (res.raw as unknown[]).length > 0;
+  }
+
+  save(tenant: Tenant, m: EntityManager): Promise<Tenant> {
+    return m.getRepository(Tenant).save(tenant);
+  }
+
+  /** Tenants due for a scheduled change (offboarding or suspension after the grace period). */
+  async dueForOffboarding(now: Date, limit = 50): Promise<Tenant[]> {
+    return this.ds.getRepository(Tenant).createQueryBuilder('t')
+      .where('t.offboard_at <= :now', { now }).andWhere('t.status IN (:...s)', { s: [TenantStatus.Suspended, TenantStatus.Active, TenantStatus.Failed, TenantStatus.Pending] })
+      .orderBy('t.offboard_at').limit(limit).getMany();
+  }
+
+  async dueForGraceSuspension(cutoff: Date, limit = 50): Promise<Tenant[]> {
+    return this.ds.getRepository(Tenant).createQueryBuilder('t')
+      .where('t.past_due_since <= :cutoff', { cutoff }).andWhere('t.status IN (:...s)', { s: [TenantStatus.Active, TenantStatus.Provisioning, TenantStatus.Pending] })
+      .andWhere('t.billing_status IN (:...b)', { b: ['past_due', 'unpaid'] })
+      .limit(limit).getMany();
+  }
+
+  findConnection(tenantId: string, m: EntityManager = this.ds.manager): Promise<TenantConnection | null> {
+    return m.getRepository(TenantConnection).findOne({ where: { tenantId } });
+  }
+
+  async upsertConnection(conn: Omit<TenantConnection, 'createdAt' | 'rotatedAt'>, m: EntityManager): Promise<void> {
+    await m.createQueryBuilder().insert().into(TenantConnection).values(conn)
+      .orUpdate(['driver', 'host', 'port', 'database', 'username', 'secret_ref'], ['tenant_id']).execute();
+  }
+
+  async markRotated(tenantId: string, m: EntityManager = this.ds.manager): Promise<void> {
+    await m.getRepository(TenantConnection).update({ tenantId }, { rotatedAt: new Date() });
+  }
+
+  async deleteConnection(tenantId: string, m: EntityManager): Promise<void> {
+    await m.getRepository(TenantConnection).delete({ tenantId });
+  }
+
+  async revokeAllApiKeys(tenantId: string, m: EntityManager): Promise<void> {
+    await m.query('UPDATE api_keys SET revoked_at = now() WHERE tenant_id = $1 AND revoked_at IS NULL', [tenantId]);
+  }
+
+  findSchemaVersion(tenantId: string): Promise<TenantSchemaVersion | null> {
+    return this.ds.getRepository(TenantSchemaVersion).findOne({ where: { tenantId } });
+  }
+
+  async audit(entry: AuditInput, m: EntityManager = this.ds.manager): Promise<void> {
+    await m.query(
+      `INSERT INTO audit_log (tenant_id, action, from_status, to_status, cause_type, cause_id, detail) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+      [entry.tenantId, entry.action, entry.fromStatus ?? null, entry.toStatus ?? null, entry.causeType, entry.causeId ?? null, JSON.stringify(entry.detail ?? {})],
+    );
+  }
+
+  history(tenantId: string, limit: number, beforeId?: string): Promise<AuditEntry[]> {
+    const qb = this.ds.getRepository(AuditEntry).createQueryBuilder('a').where('a.tenant_id = :tenantId', { tenantId });
+    if (beforeId) qb.andWhere('a.id < :beforeId', { beforeId });
+    return qb.orderBy('a.id', 'DESC').limit(limit).getMany();
+  }
+}

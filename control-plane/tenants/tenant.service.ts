@@ -1,0 +1,200 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { randomUUID } from 'node:crypto';
+import { EntityManager } from 'typeorm';
+import type { Logger } from '../../common/logger';
+import { DirectoryEntry, DirectoryPublisher } from '../../common/tenant-directory';
+import type { ControlPlaneConfig } from '../config';
+import { CLOCK, CONFIG, DIRECTORY, LOGGER } from '../common/tokens';
+import { JobType } from '../jobs/job.entity';
+import { JobRepository } from '../jobs/job.repository';
+import { AuditCauseType } from './audit-entry.entity';
+import { deriveSlug, slugProblem, withSuffix } from './slug';
+import { slugTaken, tenantNotFound, tenantStillActive } from './tenant.errors';
+import { TenantRepository } from './tenant.repository';
+import { assertTransition, canTransition, TenantStatus } from './tenant-status';
+import { Tenant } from './tenant.entity';
+import { TierCatalog } from './tier-catalog';
+
+export interface Cause {
+  type: AuditCauseType;
+  id?: string | null;
+}
+
+export interface CreateTenantInput {
+  name: string;
+  /** Requested slug; invalid or taken ones fall back to a derived slug (recorded in the audit log). */
+  slug?: string | null;
+  /** Text to derive a slug from when none is requested (customer name or email). */
+  slugSource?: string | null;
+  tier?: string | null;
+  region?: string | null;
+  stripeCustomerId?: string | null;
+  stripeSubscriptionId?: string | null;
+  /** Manual creation fails on a taken slug instead of falling back. */
+  strictSlug?: boolean;
+}
+
+/** Lifecycle rules: every status change goes through `transition`, which enforces the state machine and audits it. */
+@Injectable()
+export class TenantService {
+  constructor(
+    private readonly tenants: TenantRepository,
+    private readonly jobs: JobRepository,
+    private readonly tiers: TierCatalog,
+    @Inject(DIRECTORY) private readonly directory: DirectoryPublisher,
+    @Inject(CONFIG) private readonly config: ControlPlaneConfig,
+    @Inject(LOGGER) private readonly logger: Logger,
+    @Inject(CLOCK) private readonly now: () => Date,
+  ) {}
+
+  async get(id: string): Promise<Tenant> {
+    const t = isUuid(id) ? await this.tenants.findById(id) : await this.tenants.findBySlug(id);
+    if (!t) throw tenantNotFound(id);
+    return t;
+  }
+
+  /** Creates a pending tenant and enqueues its provisioning, in the caller's transaction. */
+  async create(input: CreateTenantInput, cause: Cause, m: EntityManager): Promise<Tenant> {
+    const tier = this.tiers.resolveTierName(input.tier);
+    const requested = input.slug?.trim().toLowerCase() || null;
+    const problem = requested ? slugProblem(requested) : null;
+    if (requested && problem && input.strictSlug) throw Object.assign(slugTaken(requested), { message: `Slug ${requested} ${problem}`, status: 400, code: 'VALIDATION_FAILED' });
+    const base = requested && !problem ? requested : deriveSlug(input.slugSource ?? input.name);
+
+    for (let n = 1; n <= 50; n++) {
+      const slug = withSuffix(base, n);
+      if (await this.tenants.slugExists(slug, m)) {
+        if (input.strictSlug && requested) throw slugTaken(slug);
+        continue;
+      }
+      const tenant = Object.assign(new Tenant(), {
+        id: randomUUID(), slug, name: input.name.slice(0, 200) || slug, status: TenantStatus.Pending, tier,
+        region: input.region ?? this.config.DEFAULT_REGION, stripeCustomerId: input.stripeCustomerId ?? null,
+        stripeSubscriptionId: input.stripeSubscriptionId ?? null, billingStatus: null, pastDueSince: null, suspendReason: null,
+        offboardAt: null, lastEventCreated: null, failureReason: null, customDomain: null, deletedAt: null,
+      });
+      // Savepoint: a slug race (unique violation) must not abort the caller's transaction.
+      if (!(await this.tenants.insert(tenant, m))) continue;
+      const saved = (await this.tenants.findById(tenant.id, m)) as Tenant;
+      await this.tenants.audit({
+        tenantId: saved.id, action: 'created', toStatus: TenantStatus.Pending, causeType: cause.type, causeId: cause.id,
+        detail: { slug, tier, ...(requested && slug !== requested ? { requestedSlug: requested, slugFallback: problem ?? 'taken' } : {}) },
+      }, m);
+      await this.enqueueProvision(saved.id, m);
+      return saved;
+    }
+    throw slugTaken(base);
+  }
+
+  enqueueProvision(tenantId: string, m: EntityManager): Promise<string | null> {
+    return this.jobs.enqueue({ type: JobType.Provision, tenantId, dedupeKey: `provision:${tenantId}` }, m, this.config.JOB_MAX_ATTEMPTS);
+  }
+
+  /** Enforced, audited status change. Returns false (and does nothing) if already in `to`. */
+  async transition(tenant: Tenant, to: TenantStatus, cause: Cause, m: EntityManager, detail: Record<string, unknown> = {}): Promise<boolean> {
+    if (tenant.status === to) return false;
+    assertTransition(tenant.status, to);
+    const from = tenant.status;
+    tenant.status = to;
+    if (to === TenantStatus.Deleted) tenant.deletedAt = this.now();
+    await this.tenants.save(tenant, m);
+    await this.tenants.audit({ tenantId: tenant.id, action: 'status_changed', fromStatus: from, toStatus: to, causeType: cause.type, causeId: cause.id, detail }, m);
+    return true;
+  }
+
+  canTransition(tenant: Tenant, to: TenantStatus): boolean {
+    return tenant.status === to || canTransition(tenant.status, to);
+  }
+
+  async suspend(tenant: Tenant, cause: Cause, reason: string, m: EntityManager): Promise<boolean> {
+    if (!canTransition(tenant.status, TenantStatus.Suspended)) return false;
+    tenant.suspendReason = reason;
+    return this.transition(tenant, TenantStatus.Suspended, cause, m, { reason });
+  }
+
+  /** Back to active, or back into provisioning if it never finished. */
+  async resume(tenant: Tenant, cause: Cause, m: EntityManager): Promise<boolean> {
+    if (tenant.status !== TenantStatus.Suspended) return false;
+    tenant.suspendReason = null;
+    const connection = await this.tenants.findConnection(tenant.id, m);
+    if (connection) return this.transition(tenant, TenantStatus.Active, cause, m);
+    await this.transition(tenant, TenantStatus.Provisioning, cause, m, { reason: 'resumed before provisioning finished' });
+    await this.enqueueProvision(tenant.id, m);
+    return true;
+  }
+
+  /** Schedules offboarding at `at` (now = immediately). Refuses an active tenant unless forced. */
+  async scheduleOffboarding(tenant: Tenant, at: Date, cause: Cause, m: EntityManager, force = false): Promise<void> {
+    if (tenant.status === TenantStatus.Deleted || tenant.status === TenantStatus.Deprovisioning) return;
+    if (tenant.status === TenantStatus.Active && !force && at <= this.now()) throw tenantStillActive();
+    tenant.offboardAt = at;
+    await this.tenants.save(tenant, m);
+    await this.tenants.audit({ tenantId: tenant.id, action: 'offboarding_scheduled', causeType: cause.type, causeId: cause.id, detail: { at: at.toISOString(), force } }, m);
+    if (at <= this.now()) await this.startOffboarding(tenant, cause, m);
+  }
+
+  async cancelOffboarding(tenant: Tenant, cause: Cause, m: EntityManager): Promise<void> {
+    if (!tenant.offboardAt) return;
+    tenant.offboardAt = null;
+    await this.tenants.save(tenant, m);
+    await this.tenants.audit({ tenantId: tenant.id, action: 'offboarding_cancelled', causeType: cause.type, causeId: cause.id }, m);
+  }
+
+  async startOffboarding(tenant: Tenant, cause: Cause, m: EntityManager): Promise<void> {
+    await this.jobs.cancelOpen(tenant.id, JobType.Provision, m);
+    await this.transition(tenant, TenantStatus.Deprovisioning, cause, m);
+    await this.jobs.enqueue({ type: JobType.Deprovision, tenantId: tenant.id, dedupeKey: `deprovision:${tenant.id}` }, m, this.config.JOB_MAX_ATTEMPTS);
+  }
+
+  /** The worker's periodic sweep: grace-period suspensions and due offboardings. */
+  async runScheduledTransitions(): Promise<number> {
+    let changed = 0;
+    const now = this.now();
+    const cutoff = new Date(now.getTime() - this.config.SUSPEND_GRACE_PERIOD_SECONDS * 1000);
+    for (const due of await this.tenants.dueForGraceSuspension(cutoff)) {
+      changed += await this.locked(due.id, async (t, m) => {
+        if (!t.pastDueSince || t.pastDueSince > cutoff || !['past_due', 'unpaid'].includes(t.billingStatus ?? '')) return false;
+        return this.suspend(t, { type: 'system', id: 'grace-period' }, `payment ${t.billingStatus}`, m);
+      });
+    }
+    for (const due of await this.tenants.dueForOffboarding(now)) {
+      changed += await this.locked(due.id, async (t, m) => {
+        if (!t.offboardAt || t.offboardAt > now) return false;
+        await this.startOffboarding(t, { type: 'system', id: 'retention-expired' }, m);
+        return true;
+      });
+    }
+    return changed;
+  }
+
+  /** Runs `fn` on a row-locked tenant in a transaction, then republishes the directory entry. */
+  async locked(id: string, fn: (t: Tenant, m: EntityManager) => Promise<boolean>): Promise<number> {
+    const tenant = await this.tenants.transaction(async (m) => {
+      const t = await this.tenants.findById(id, m, true);
+      if (!t) throw tenantNotFound(id);
+      return (await fn(t, m)) ? t : null;
+    });
+    if (tenant) await this.publish(tenant);
+    return tenant ? 1 : 0;
+  }
+
+  /** Pushes the tenant's routing entry (never a password) to the directory and invalidates replicas. */
+  async publish(tenant: Tenant): Promise<void> {
+    if (tenant.status === TenantStatus.Deleted) {
+      await this.directory.removeTenant(tenant.slug, tenant.id, tenant.customDomain);
+      return;
+    }
+    const c = await this.tenants.findConnection(tenant.id);
+    const entry: DirectoryEntry = {
+      tenantId: tenant.id, slug: tenant.slug, status: tenant.status, tier: tenant.tier,
+      host: c?.host ?? null, port: c?.port ?? null, database: c?.database ?? null, username: c?.username ?? null, secretRef: c?.secretRef ?? null,
+      customDomain: tenant.customDomain, revision: `${tenant.version}:${c?.rotatedAt?.getTime() ?? 0}`,
+    };
+    await this.directory.publishTenant(entry);
+    this.logger.debug({ tenantId: tenant.id, status: tenant.status }, 'directory entry published');
+  }
+}
+
+export function isUuid(v: string): boolean {
+  return /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(v);
+}

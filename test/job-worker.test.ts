@@ -1,0 +1,25 @@
+import { startTestControlPlane, TestControlPlane } from './support/control-plane';
+
+describe('background job worker', () => {
+  let t: TestControlPlane;
+  beforeAll(async () => {
+    // Polling is effectively off: only LISTEN/NOTIFY can wake the worker within the test's time.
+    t = await startTestControlPlane({ JOB_WORKER_ENABLED: 'true', JOB_POLL_INTERVAL_MS: '60000' });
+  });
+  afterAll(async () => t.close());
+
+  it('wakes on NOTIFY and provisions a new tenant without waiting for a poll', async () => {
+    await new Promise((r) => setTimeout(r, 300)); // let the first (startup) tick and LISTEN settle
+    const started = Date.now();
+    await t.api('POST', '/v1/tenants', { name: 'Quick', slug: 'quick' });
+    let status = '';
+    while (Date.now() - started < 10_000 && status !== 'active') {
+      status = (await t.api('GET', '/v1/tenants/quick')).body.status;
+      if (status !== 'active') await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(status).toBe('active');
+    expect(Date.now() - started).toBeLessThan(10_000);
+    const [job] = await t.sql<{ status: string; attempts: number }>('SELECT status, attempts FROM jobs');
+    expect(job).toEqual({ status: 'succeeded', attempts: 1 });
+  });
+});

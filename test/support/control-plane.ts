@@ -1,0 +1,79 @@
+import { randomBytes } from 'node:crypto';
+import { createLogger } from '../../common/logger';
+import { loadControlPlaneConfig, ControlPlaneConfig } from '../../control-plane/config';
+import { RunningControlPlane, startControlPlane, StartOptions } from '../../control-plane/server';
+import { JobWorker } from '../../control-plane/jobs/job-worker';
+import { tenantDbName } from '../../provisioning/local/pg-names';
+import { testDatabaseUrl, testRedisUrl } from './env';
+import { testRedisPrefix } from './redis';
+import { adminQuery, createTestDatabase, testDatabaseName, TestDatabase } from './test-db';
+
+export const TEST_ADMIN_TOKEN = 'test-admin-token-0123456789abcdef';
+export const TEST_WEBHOOK_SECRET = 'whsec_test_secret_for_silo';
+
+export interface TestControlPlane {
+  url: string;
+  cp: RunningControlPlane;
+  db: TestDatabase;
+  config: ControlPlaneConfig;
+  kvPrefix: string;
+  /** JSON request with the admin token (pass `token: null` for none). */
+  api(method: string, path: string, body?: unknown, opts?: { token?: string | null; headers?: Record<string, string> }): Promise<{ status: number; body: any }>;
+  /** Runs every due job now (the background worker is off in tests unless asked for). */
+  drainJobs(): Promise<number>;
+  sql<T extends Record<string, unknown> = Record<string, unknown>>(query: string, params?: unknown[]): Promise<T[]>;
+  close(): Promise<void>;
+}
+
+/** Boots the real control plane on port 0 against a fresh control DB, real Redis (own prefix) and the local driver. */
+export async function startTestControlPlane(env: Record<string, string> = {}, opts: Partial<StartOptions> = {}): Promise<TestControlPlane> {
+  const db = await createTestDatabase('cp');
+  const redis = testRedisPrefix('cp');
+  const template = testDatabaseName('tpl');
+  const config = loadControlPlaneConfig({
+    DATABASE_URL: db.url,
+    REDIS_URL: testRedisUrl(),
+    ADMIN_TOKEN: TEST_ADMIN_TOKEN,
+    SILO_MASTER_KEY: randomBytes(32).toString('base64'),
+    STRIPE_WEBHOOK_SECRET: TEST_WEBHOOK_SECRET,
+    CONTROL_PLANE_PORT: '0',
+    TENANT_DATABASE_URL: testDatabaseUrl(),
+    TENANT_TEMPLATE_DATABASE: template,
+    JOB_WORKER_ENABLED: 'false',
+    LOG_LEVEL: 'silent',
+    ...env,
+  });
+  const logger = createLogger({ name: 'test-control-plane', level: config.LOG_LEVEL });
+  const cp = await startControlPlane(config, { logger, kvPrefix: redis.prefix, ...opts });
+  const api: TestControlPlane['api'] = async (method, path, body, o = {}) => {
+    const headers: Record<string, string> = { ...(o.headers ?? {}) };
+    const token = o.token === undefined ? TEST_ADMIN_TOKEN : o.token;
+    if (token) headers.authorization = `Bearer ${token}`;
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    const res = await fetch(cp.url + path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+    const text = await res.text();
+    let parsed: unknown = text;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      // non-JSON bodies (metrics) stay text
+    }
+    return { status: res.status, body: parsed as never };
+  };
+  return {
+    url: cp.url, cp, db, config, kvPrefix: redis.prefix, api,
+    drainJobs: () => cp.app.get(JobWorker).drain(),
+    sql: (q, p) => adminQuery(q, p, db.name),
+    close: async () => {
+      const tenants = await adminQuery<{ id: string }>('SELECT id FROM tenants', [], db.name).catch(() => []);
+      await cp.close();
+      for (const { id } of tenants) {
+        await adminQuery(`DROP DATABASE IF EXISTS "${tenantDbName(id)}" WITH (FORCE)`);
+        await adminQuery(`DROP ROLE IF EXISTS "${tenantDbName(id)}"`);
+      }
+      await adminQuery(`DROP DATABASE IF EXISTS "${template}" WITH (FORCE)`);
+      await db.drop();
+      await redis.cleanup();
+    },
+  };
+}
