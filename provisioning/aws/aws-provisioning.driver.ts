@@ -1,0 +1,200 @@
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { ErrorCode } from '../../common/error-codes';
+import { SiloError } from '../../common/errors';
+import {
+  DeprovisionOptions,
+  DriverContext,
+  DriverTenant,
+  ProvisioningDriver,
+  TenantConnectionInfo,
+} from '../provisioning-driver';
+import { tenantNames } from './tenant-names';
+import {
+  MASTER_USERNAME,
+  TENANT_STACK_OUTPUTS,
+  TenantBackendConfig,
+  TenantNetworkConfig,
+  TenantStackConfig,
+  synthTenantStack,
+} from './tenant-stack';
+import { TerraformOutputs, TerraformRunner, TerraformRunOptions } from './terraform-runner';
+
+/** Rotates an RDS-managed master secret (Secrets Manager `RotateSecret`). `AwsSecretStore` is one. */
+export interface ManagedSecretRotator {
+  rotateManaged(ref: string): Promise<void>;
+}
+
+export interface AwsProvisioningDriverOptions {
+  runner: TerraformRunner;
+  secrets: ManagedSecretRotator;
+  network: TenantNetworkConfig;
+  backend: TenantBackendConfig;
+  /** cdktf output directory; stacks land in `<outdir>/stacks/tenant-<id>/`. Default `cdktf.out`. */
+  outdir?: string;
+  engineVersion?: string;
+  secretPrefix?: string;
+  /** Extra tags on every tenant resource. */
+  tags?: Record<string, string>;
+}
+
+// Resource addresses in the synthesized stack (construct ids in TenantStack).
+type StackOverrides = Partial<Pick<TenantStackConfig, 'deletionProtection'>>;
+
+const CLUSTER_ADDRESS = 'aws_rds_cluster.cluster';
+const KEY_ADDRESSES = ['aws_kms_key.kms_key', 'aws_kms_alias.kms_alias'];
+
+/**
+ * Provisions a tenant as its own Terraform stack: synthesize with cdktf, then
+ * `terraform init` / `apply` / `output -json` in the stack directory, each a recorded step.
+ * The tenant's password never passes through here: RDS keeps it in Secrets Manager and the
+ * connection info carries only the secret ARN.
+ */
+export class AwsProvisioningDriver implements ProvisioningDriver {
+  readonly name = 'aws' as const;
+  private readonly outdir: string;
+
+  constructor(private readonly options: AwsProvisioningDriverOptions) {
+    this.outdir = options.outdir ?? 'cdktf.out';
+  }
+
+  async provision(ctx: DriverContext): Promise<TenantConnectionInfo> {
+    const { tenant } = ctx;
+    // The directory is derived, not taken from the recorded step: a replay may run on another host.
+    const dir = this.stackDir(tenant);
+    await ctx.step('synth', async () => this.synth(tenant));
+    await ctx.step('init', async () => {
+      this.synth(tenant);
+      await this.options.runner.init(dir, this.runOptions(ctx, 'init'));
+      return true;
+    });
+    await ctx.step('apply', async () => {
+      await this.prepare(ctx, dir);
+      await this.options.runner.apply(dir, this.runOptions(ctx, 'apply'));
+      return true;
+    });
+    return ctx.step('outputs', async () => {
+      await this.prepare(ctx, dir);
+      return connectionFromOutputs(await this.options.runner.output(dir, this.runOptions(ctx, 'output')));
+    });
+  }
+
+  /**
+   * The final snapshot Aurora takes on delete is the export; its identifier is returned as
+   * `exportLocation` (null when there was no cluster to delete). Steps:
+   * 1. re-synthesize with deletion protection off and `init`;
+   * 2. if the cluster is in state, `apply -target` it so protection is actually lifted
+   *    (AWS refuses to delete a protected cluster). Skipped otherwise: a plain apply on a
+   *    half-built or already-destroyed tenant would create a cluster;
+   * 3. `state rm` the tenant's KMS key and alias so destroy leaves them: the final snapshot
+   *    is encrypted with that key and would be unrestorable once the key is deleted;
+   * 4. `destroy`. The master secret is RDS-managed and is deleted by RDS with the cluster.
+   * `opts.exportDir` is unused on AWS: the export stays in RDS as a snapshot.
+   */
+  async deprovision(ctx: DriverContext, _opts: DeprovisionOptions): Promise<{ exportLocation: string | null }> {
+    const { tenant } = ctx;
+    const names = tenantNames(tenant.id);
+    const dir = this.stackDir(tenant);
+    await ctx.step('deprovision-synth', async () => this.synth(tenant, { deletionProtection: false }));
+    const inState = await ctx.step('deprovision-inspect', async () => {
+      this.synth(tenant, { deletionProtection: false });
+      await this.options.runner.init(dir, this.runOptions(ctx, 'init'));
+      return this.options.runner.stateList(dir, this.runOptions(ctx, 'state list'));
+    });
+    const hadCluster = inState.includes(CLUSTER_ADDRESS);
+    if (hadCluster) {
+      await ctx.step('deprovision-unprotect', async () => {
+        await this.prepare(ctx, dir, { deletionProtection: false });
+        await this.options.runner.apply(dir, { ...this.runOptions(ctx, 'apply'), targets: [CLUSTER_ADDRESS] });
+        return true;
+      });
+    }
+    await ctx.step('deprovision-retain-key', async () => {
+      await this.prepare(ctx, dir, { deletionProtection: false });
+      const live = await this.options.runner.stateList(dir, this.runOptions(ctx, 'state list'));
+      const retained = KEY_ADDRESSES.filter((a) => live.includes(a));
+      await this.options.runner.stateRm(dir, retained, this.runOptions(ctx, 'state rm'));
+      return retained;
+    });
+    await ctx.step('deprovision-destroy', async () => {
+      await this.prepare(ctx, dir, { deletionProtection: false });
+      await this.options.runner.destroy(dir, this.runOptions(ctx, 'destroy'));
+      return true;
+    });
+    return { exportLocation: hadCluster ? names.finalSnapshotIdentifier : null };
+  }
+
+  /**
+   * The master secret is RDS-managed, so rotation is Secrets Manager `RotateSecret` on it
+   * (managed rotation, no Lambda): RDS generates the new password and applies it to the
+   * cluster itself. Nothing is written by Silo, and the ref (ARN) does not change.
+   */
+  async rotateCredentials(ctx: DriverContext, connection: TenantConnectionInfo): Promise<void> {
+    await ctx.step('rotate-managed-secret', async () => {
+      ctx.log('rotating the RDS-managed master secret');
+      await this.options.secrets.rotateManaged(connection.secretRef);
+      return true;
+    });
+  }
+
+  /** The stack config for a tenant (exposed for `silo provision plan`). */
+  stackConfig(tenant: DriverTenant, overrides: StackOverrides = {}): TenantStackConfig {
+    return {
+      tenantId: tenant.id,
+      slug: tenant.slug,
+      tier: tenant.tier,
+      region: tenant.region,
+      engineVersion: this.options.engineVersion,
+      network: this.options.network,
+      backend: this.options.backend,
+      secretPrefix: this.options.secretPrefix,
+      tags: this.options.tags,
+      ...overrides,
+    };
+  }
+
+  /** Absolute directory of the tenant's synthesized stack, where terraform runs. */
+  stackDir(tenant: Pick<DriverTenant, 'id'>): string {
+    return resolve(this.outdir, 'stacks', tenantNames(tenant.id).stackId);
+  }
+
+  private synth(tenant: DriverTenant, overrides: StackOverrides = {}): string {
+    return synthTenantStack(this.stackConfig(tenant, overrides), this.outdir);
+  }
+
+  /**
+   * Re-synthesizes (cheap, deterministic, and a replayed synth step may come from another host
+   * or a cleaned outdir) and runs `init` if this host has no `.terraform` for the stack yet.
+   */
+  private async prepare(ctx: DriverContext, dir: string, overrides: StackOverrides = {}): Promise<void> {
+    this.synth(ctx.tenant, overrides);
+    if (!existsSync(join(dir, '.terraform'))) await this.options.runner.init(dir, this.runOptions(ctx, 'init'));
+  }
+
+  private runOptions(ctx: DriverContext, command: string): TerraformRunOptions {
+    ctx.log(`$ terraform ${command}`);
+    return { onLine: (line) => ctx.log(line), signal: ctx.signal };
+  }
+}
+
+function connectionFromOutputs(outputs: TerraformOutputs): TenantConnectionInfo {
+  const o = TENANT_STACK_OUTPUTS;
+  const str = (name: string): string => {
+    const v = outputs[name]?.value;
+    if (typeof v !== 'string' || v === '') {
+      throw new SiloError(ErrorCode.PROVISIONING_FAILED, `terraform output ${name} is missing or not a string`, 500);
+    }
+    return v;
+  };
+  const port = Number(outputs[o.port]?.value);
+  if (!Number.isInteger(port) || port <= 0) {
+    throw new SiloError(ErrorCode.PROVISIONING_FAILED, `terraform output ${o.port} is missing or not a port`, 500);
+  }
+  return {
+    host: str(o.endpoint),
+    port,
+    database: str(o.databaseName),
+    username: MASTER_USERNAME,
+    secretRef: str(o.secretArn),
+  };
+}
