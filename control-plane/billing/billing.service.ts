@@ -1,0 +1,252 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { LRUCache } from 'lru-cache';
+import { EntityManager } from 'typeorm';
+import type { Logger } from '../../common/logger';
+import type { ControlPlaneConfig } from '../config';
+import { CLOCK, CONFIG, LOGGER } from '../common/tokens';
+import { JobType } from '../jobs/job.entity';
+import { JobRepository } from '../jobs/job.repository';
+import { TenantRepository } from '../tenants/tenant.repository';
+import { Cause, TenantService } from '../tenants/tenant.service';
+import { TenantStatus } from '../tenants/tenant-status';
+import { Tenant } from '../tenants/tenant.entity';
+import { TierCatalog } from '../tenants/tier-catalog';
+import { BillingEvent, BillingSignal, parseStripeEvent, readBillingEvent, StripeEvent, TERMINAL_STATUSES } from './stripe-event';
+import { WebhookEventRepository } from './webhook-event.repository';
+import { WebhookOutcome } from './webhook-event.entity';
+
+export interface WebhookResult {
+  duplicate: boolean;
+  outcome: WebhookOutcome | null;
+  tenantId: string | null;
+}
+
+/** Suspension reasons billing sets. Anything else (an admin's reason) is never lifted by a billing event. */
+export const BillingSuspension = {
+  paused: 'billing: subscription paused',
+  canceled: 'billing: subscription canceled',
+} as const;
+
+/** Billing caused this suspension (including the grace-period sweep's `payment past_due`/`payment unpaid`). */
+export function isBillingSuspension(reason: string | null): boolean {
+  return !!reason && (reason.startsWith('billing:') || isPaymentSuspension(reason));
+}
+
+/** Suspended for missing payment: what a paid invoice lifts. */
+export function isPaymentSuspension(reason: string | null): boolean {
+  return !!reason && /^(billing: )?payment (past_due|unpaid)$/.test(reason);
+}
+
+const PAST_DUE = ['past_due', 'unpaid'];
+const GOOD_STANDING = ['active', 'trialing'];
+/** Billing states an `invoice.paid` settles. */
+const SETTLED_BY_PAYMENT = [null, 'past_due', 'unpaid', 'incomplete'];
+
+interface Applied {
+  outcome: WebhookOutcome;
+  tenant: Tenant | null;
+}
+
+/**
+ * Stripe events → tenant lifecycle. Each event is stored by its id in the same transaction as the
+ * change it causes, so a redelivery finds it and changes nothing. Events of one subscription are
+ * serialised by an advisory lock; out-of-order ones are judged by `created` against the newest event
+ * applied. Long work (provisioning, reconfiguring, deprovisioning) is only enqueued.
+ */
+@Injectable()
+export class BillingService {
+  constructor(
+    private readonly events: WebhookEventRepository,
+    private readonly tenants: TenantRepository,
+    private readonly service: TenantService,
+    private readonly jobs: JobRepository,
+    private readonly tiers: TierCatalog,
+    @Inject(CONFIG) private readonly config: ControlPlaneConfig,
+    @Inject(LOGGER) private readonly logger: Logger,
+    @Inject(CLOCK) private readonly now: () => Date,
+  ) {}
+
+  /**
+   * Ids of events known to be committed, so a redelivery to this process costs no database round trip.
+   * Bounded; a miss (another replica, a restart, an old event) falls back to the primary-key probe.
+   */
+  private readonly stored = new LRUCache<string, true>({ max: 50_000 });
+
+  /** A verified delivery: a redelivery this process has seen costs nothing more; anything else is validated and handled. */
+  receive(json: unknown, raw: string): Promise<WebhookResult> {
+    const id = (json as { id?: unknown } | null)?.id;
+    if (typeof id === 'string' && this.stored.has(id)) return Promise.resolve({ duplicate: true, outcome: null, tenantId: null });
+    return this.handle(parseStripeEvent(json), raw);
+  }
+
+  async handle(event: StripeEvent, raw: string): Promise<WebhookResult> {
+    const duplicate: WebhookResult = { duplicate: true, outcome: null, tenantId: null };
+    if (this.stored.has(event.id)) return duplicate;
+    // Cheap path for redeliveries: one primary-key probe, no transaction.
+    if (await this.events.exists(event.id)) {
+      this.stored.set(event.id, true);
+      return duplicate;
+    }
+    const be = readBillingEvent(event);
+    const record = { id: be.id, type: be.type, payload: raw, created: be.created, subscriptionId: be.subscriptionId, tenantId: null };
+
+    if (!be.signal || !be.subscriptionId) {
+      const inserted = await this.events.insert({ ...record, outcome: WebhookOutcome.Ignored });
+      this.stored.set(be.id, true);
+      this.logger.info({ event: 'stripe.webhook', id: be.id, type: be.type, outcome: inserted ? WebhookOutcome.Ignored : 'duplicate', why: be.ignoredBecause }, 'stripe event recorded');
+      return { duplicate: !inserted, outcome: inserted ? WebhookOutcome.Ignored : null, tenantId: null };
+    }
+
+    const subscriptionId = be.subscriptionId;
+    const signal = be.signal;
+    const result = await this.events.transaction(async (m): Promise<Applied | null> => {
+      // Stored first (with the subscription lock): a concurrent delivery of the same id waits, then sees the duplicate.
+      if (!(await this.events.insertLocked({ ...record, subscriptionId, outcome: 'processing' }, m))) return null;
+      const applied = await this.apply(be, subscriptionId, signal, m);
+      await this.events.setOutcome(be.id, applied.outcome, applied.tenant?.id ?? null, m);
+      return applied;
+    });
+    this.stored.set(be.id, true);
+    if (!result) return duplicate;
+
+    this.logger.info({ event: 'stripe.webhook', id: be.id, type: be.type, subscriptionId, tenantId: result.tenant?.id, outcome: result.outcome }, 'stripe event processed');
+    const tenant = result.tenant;
+    if (tenant && result.outcome === WebhookOutcome.Applied) {
+      // After commit, without holding the acknowledgement: the change is committed either way, and a
+      // failed cache write is only logged (the runtime falls back to the control DB; the next change republishes).
+      void this.service.publish(tenant).catch((err: unknown) => this.logger.warn({ err, tenantId: tenant.id }, 'directory publish after stripe event failed'));
+    }
+    return { duplicate: false, outcome: result.outcome, tenantId: result.tenant?.id ?? null };
+  }
+
+  private async apply(be: BillingEvent, subscriptionId: string, signal: BillingSignal, m: EntityManager): Promise<Applied> {
+    const cause: Cause = { type: 'stripe_event', id: be.id };
+    const terminal = signal.kind === 'status' && TERMINAL_STATUSES.includes(signal.status);
+    let tenant = await this.tenants.findBySubscription(subscriptionId, m, true);
+    let changed = false;
+
+    if (!tenant) {
+      // Whichever event of a subscription comes first creates its one tenant (keyed by subscription id).
+      tenant = await this.service.create({
+        name: be.naming.name ?? be.customerId ?? subscriptionId,
+        slug: be.naming.slug,
+        slugSource: be.naming.slugSource ?? be.customerId,
+        tier: be.price ? this.tiers.tierForPrice(be.price.id, be.price.lookupKey) : null,
+        stripeCustomerId: be.customerId,
+        stripeSubscriptionId: subscriptionId,
+      }, cause, m);
+      changed = true;
+    } else {
+      changed = await this.fillIn(tenant, be, cause, m);
+      // Cancellation is final whenever it arrives; anything else older than the newest applied event is stale.
+      const final = TERMINAL_STATUSES.includes(tenant.billingStatus ?? '') || tenant.status === TenantStatus.Deleted;
+      const stale = !terminal && tenant.lastEventCreated !== null && be.created < tenant.lastEventCreated;
+      if (final || stale) {
+        if (changed) await this.tenants.save(tenant, m);
+        return { outcome: final ? WebhookOutcome.Final : WebhookOutcome.Stale, tenant };
+      }
+      // Only subscription snapshots change the plan (an invoice line may be a proration of the old one). A
+      // cancellation's snapshot too, without reconfiguring, so every delivery order ends on the same tier.
+      if (be.price && signal.kind === 'status') changed = (await this.changeTier(tenant, be, cause, m, !terminal)) || changed;
+    }
+
+    changed = (await this.applySignal(tenant, be, signal, cause, m)) || changed;
+    if (tenant.lastEventCreated === null || be.created > tenant.lastEventCreated) tenant.lastEventCreated = be.created;
+    await this.tenants.save(tenant, m);
+    return { outcome: changed ? WebhookOutcome.Applied : WebhookOutcome.Unchanged, tenant };
+  }
+
+  /** Facts a later event may complete without rolling anything back: the customer id, a real name. */
+  private async fillIn(tenant: Tenant, be: BillingEvent, cause: Cause, m: EntityManager): Promise<boolean> {
+    let changed = false;
+    if (!tenant.stripeCustomerId && be.customerId) {
+      tenant.stripeCustomerId = be.customerId;
+      changed = true;
+    }
+    // Created from a subscription that only knew the customer id: checkout brings the customer's name.
+    if (be.signal?.kind === 'checkout' && be.naming.name && tenant.name === tenant.stripeCustomerId && be.naming.name !== tenant.name) {
+      await this.tenants.audit({ tenantId: tenant.id, action: 'renamed', causeType: cause.type, causeId: cause.id, detail: { from: tenant.name, to: be.naming.name } }, m);
+      tenant.name = be.naming.name.slice(0, 200);
+      changed = true;
+    }
+    return changed;
+  }
+
+  /** A plan change: record it and re-run provisioning with the new tier (as the admin API's PATCH does). */
+  private async changeTier(tenant: Tenant, be: BillingEvent, cause: Cause, m: EntityManager, reconfigure: boolean): Promise<boolean> {
+    const tier = this.tiers.tierForPrice(be.price?.id, be.price?.lookupKey);
+    if (tier === tenant.tier) return false;
+    await this.tenants.audit({ tenantId: tenant.id, action: 'tier_changed', causeType: cause.type, causeId: cause.id, detail: { from: tenant.tier, to: tier, priceId: be.price?.id, lookupKey: be.price?.lookupKey } }, m);
+    tenant.tier = tier;
+    // Pending/provisioning tenants pick the tier up when their provisioning job runs.
+    if (reconfigure && (tenant.status === TenantStatus.Active || tenant.status === TenantStatus.Suspended)) {
+      await this.jobs.enqueue({ type: JobType.Provision, tenantId: tenant.id, payload: { operation: `reconfigure:${tenant.version + 1}` }, dedupeKey: `reconfigure:${tenant.id}` }, m, this.config.JOB_MAX_ATTEMPTS);
+    }
+    return true;
+  }
+
+  private async applySignal(tenant: Tenant, be: BillingEvent, signal: BillingSignal, cause: Cause, m: EntityManager): Promise<boolean> {
+    const state = () => `${tenant.status}|${tenant.suspendReason}|${tenant.billingStatus}|${tenant.pastDueSince?.getTime()}|${tenant.offboardAt?.getTime()}`;
+    const before = state();
+    const at = new Date(be.created * 1000);
+    switch (signal.kind) {
+      case 'checkout':
+        break; // the purchase itself: creation (above) is the effect
+      case 'payment_failed':
+        tenant.billingStatus = tenant.billingStatus === 'unpaid' ? 'unpaid' : 'past_due';
+        tenant.pastDueSince ??= at; // the grace period runs from the first failure; the sweep suspends after it
+        break;
+      case 'payment_succeeded':
+        if (SETTLED_BY_PAYMENT.includes(tenant.billingStatus)) tenant.billingStatus = 'active';
+        tenant.pastDueSince = null;
+        if (tenant.status === TenantStatus.Suspended && isPaymentSuspension(tenant.suspendReason)) await this.service.resume(tenant, cause, m);
+        break;
+      case 'status':
+        await this.applyStatus(tenant, signal.status, at, cause, m);
+        break;
+    }
+    return before !== state();
+  }
+
+  private async applyStatus(tenant: Tenant, status: string, at: Date, cause: Cause, m: EntityManager): Promise<void> {
+    tenant.billingStatus = status.slice(0, 40);
+    if (GOOD_STANDING.includes(status)) {
+      tenant.pastDueSince = null;
+      if (tenant.status === TenantStatus.Suspended && isBillingSuspension(tenant.suspendReason)) await this.service.resume(tenant, cause, m);
+    } else if (PAST_DUE.includes(status)) {
+      tenant.pastDueSince ??= at;
+    } else if (status === 'paused') {
+      await this.suspend(tenant, BillingSuspension.paused, cause, m);
+    } else if (TERMINAL_STATUSES.includes(status)) {
+      await this.cancel(tenant, cause, m);
+    }
+    // incomplete and unknown statuses: recorded on the tenant, no lifecycle change.
+  }
+
+  /**
+   * Suspends for a billing reason. Already suspended by billing: the newer billing reason replaces the
+   * old one (so a cancellation is not lifted like a pause). Suspended by an admin: left alone.
+   */
+  private async suspend(tenant: Tenant, reason: string, cause: Cause, m: EntityManager): Promise<void> {
+    if (tenant.status !== TenantStatus.Suspended) {
+      await this.service.suspend(tenant, cause, reason, m);
+      return;
+    }
+    if (!isBillingSuspension(tenant.suspendReason) || tenant.suspendReason === reason) return;
+    await this.tenants.audit({ tenantId: tenant.id, action: 'suspend_reason_changed', causeType: cause.type, causeId: cause.id, detail: { from: tenant.suspendReason, to: reason } }, m);
+    tenant.suspendReason = reason;
+  }
+
+  /** Suspend now; offboard after the retention period (an admin can cancel or expedite it). */
+  private async cancel(tenant: Tenant, cause: Cause, m: EntityManager): Promise<void> {
+    tenant.pastDueSince = null;
+    if (tenant.status === TenantStatus.Deprovisioning) return;
+    await this.suspend(tenant, BillingSuspension.canceled, cause, m);
+    // Never provisioned: do not build a database nobody pays for (an admin resume re-enqueues it).
+    if (!(await this.tenants.findConnection(tenant.id, m))) await this.jobs.cancelOpen(tenant.id, JobType.Provision, m);
+    if (!tenant.offboardAt) {
+      const at = new Date(this.now().getTime() + this.config.OFFBOARD_RETENTION_DAYS * 86_400_000);
+      await this.service.scheduleOffboarding(tenant, at, cause, m, true);
+    }
+  }
+}

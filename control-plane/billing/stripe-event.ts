@@ -1,0 +1,167 @@
+import { z } from 'zod';
+import { webhookPayloadInvalid } from './billing.errors';
+
+/**
+ * A verified Stripe event envelope. Only the envelope is validated strictly; `data.object` is read
+ * defensively (below) because its shape depends on the event type and the account's API version.
+ */
+export const stripeEventSchema = z.object({
+  id: z.string().min(1).max(255),
+  object: z.literal('event'),
+  type: z.string().min(1).max(255),
+  created: z.number().int().nonnegative(),
+  api_version: z.string().nullish(),
+  livemode: z.boolean().optional(),
+  data: z.object({ object: z.custom<Record<string, unknown>>(isPlainObject, 'must be an object'), previous_attributes: z.custom<Record<string, unknown>>(isPlainObject).nullish() }),
+});
+
+function isPlainObject(v: unknown): boolean {
+  return !!v && typeof v === 'object' && !Array.isArray(v);
+}
+
+export type StripeEvent = z.infer<typeof stripeEventSchema>;
+
+/** Validates a verified body as a Stripe event envelope (400 WEBHOOK_PAYLOAD_INVALID otherwise). */
+export function parseStripeEvent(json: unknown): StripeEvent {
+  const event = stripeEventSchema.safeParse(json);
+  if (!event.success) throw webhookPayloadInvalid(event.error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).slice(0, 5).join('; '));
+  return event.data;
+}
+
+/** What an event says about a subscription, reduced to the signals the lifecycle reacts to. */
+export type BillingSignal =
+  /** A subscription snapshot (`customer.subscription.*`): Stripe's status at `created`. */
+  | { kind: 'status'; status: string }
+  /** `invoice.payment_failed`: the subscription is past due. */
+  | { kind: 'payment_failed' }
+  /** `invoice.paid`: past-due debt is settled. */
+  | { kind: 'payment_succeeded' }
+  /** `checkout.session.completed` in subscription mode: a purchase, no status of its own. */
+  | { kind: 'checkout' };
+
+export interface BillingEvent {
+  id: string;
+  type: string;
+  /** Unix seconds. */
+  created: number;
+  subscriptionId: string | null;
+  customerId: string | null;
+  /** Null: recorded and acknowledged, no effect (`ignoredBecause` says why). */
+  signal: BillingSignal | null;
+  ignoredBecause?: string;
+  /** The subscription's first item price, when the event carries it. */
+  price: { id: string | null; lookupKey: string | null } | null;
+  /** How to name a tenant created from this event. */
+  naming: { slug: string | null; name: string | null; slugSource: string | null };
+}
+
+/** Statuses after which a subscription never comes back: its tenant is offboarded, later events are ignored. */
+export const TERMINAL_STATUSES: readonly string[] = ['canceled', 'incomplete_expired'];
+
+type Obj = Record<string, unknown>;
+
+const SUBSCRIPTION_EVENTS = new Set([
+  'customer.subscription.created', 'customer.subscription.updated', 'customer.subscription.deleted',
+  'customer.subscription.paused', 'customer.subscription.resumed',
+]);
+
+/** Reduces a Stripe event to what billing acts on. Pure: no I/O, never throws on odd shapes. */
+export function readBillingEvent(event: StripeEvent): BillingEvent {
+  const o = event.data.object;
+  const base = { id: event.id, type: event.type, created: event.created };
+  const none = (why: string, subscriptionId: string | null = null, customerId: string | null = null): BillingEvent =>
+    ({ ...base, subscriptionId, customerId, signal: null, ignoredBecause: why, price: null, naming: { slug: null, name: null, slugSource: null } });
+
+  if (event.type === 'checkout.session.completed') {
+    const subscriptionId = idOf(o.subscription);
+    if (o.mode !== 'subscription') return none(`checkout mode ${text(o.mode) ?? 'unknown'}`, subscriptionId, idOf(o.customer));
+    if (!subscriptionId) return none('checkout session without a subscription', null, idOf(o.customer));
+    const details = obj(o.customer_details);
+    const meta = obj(o.metadata);
+    const who = text(details.name) ?? text(details.email) ?? text(o.customer_email);
+    const lineItems = obj(o.line_items); // only present when the endpoint expands it
+    return {
+      ...base, subscriptionId, customerId: idOf(o.customer), signal: { kind: 'checkout' },
+      price: priceOf(obj(first(lineItems.data)).price),
+      naming: { slug: text(meta.tenant_slug), name: text(meta.tenant_name) ?? who, slugSource: who },
+    };
+  }
+
+  if (SUBSCRIPTION_EVENTS.has(event.type)) {
+    const subscriptionId = text(o.id);
+    if (!subscriptionId) return none('subscription object without an id');
+    const status = subscriptionStatus(event.type, text(o.status));
+    if (!status) return none('subscription object without a status', subscriptionId, idOf(o.customer));
+    const item = obj(first(obj(o.items).data));
+    return {
+      ...base, subscriptionId, customerId: idOf(o.customer), signal: { kind: 'status', status },
+      price: priceOf(item.price ?? item.plan), naming: subscriptionNaming(o),
+    };
+  }
+
+  if (event.type === 'invoice.paid' || event.type === 'invoice.payment_failed') {
+    const parent = obj(obj(o.parent).subscription_details);
+    const line = obj(first(obj(o.lines).data));
+    const lineParent = obj(obj(line.parent).subscription_item_details);
+    // API 2025-03-31 and later: parent.subscription_details; older versions: invoice.subscription.
+    const subscriptionId = idOf(parent.subscription) ?? idOf(o.subscription) ?? idOf(lineParent.subscription);
+    if (!subscriptionId) return none('invoice without a subscription', null, idOf(o.customer));
+    const meta = { ...obj(obj(o.subscription_details).metadata), ...obj(parent.metadata) };
+    const who = text(o.customer_name) ?? text(o.customer_email);
+    const customerId = idOf(o.customer);
+    const pricing = obj(obj(line.pricing).price_details);
+    return {
+      ...base, subscriptionId, customerId,
+      signal: event.type === 'invoice.paid' ? { kind: 'payment_succeeded' } : { kind: 'payment_failed' },
+      price: priceOf(line.price) ?? (text(pricing.price) ? { id: text(pricing.price), lookupKey: null } : null),
+      naming: { slug: text(meta.tenant_slug), name: text(meta.tenant_name) ?? who ?? customerId, slugSource: text(meta.tenant_name) ?? who ?? customerId },
+    };
+  }
+
+  const subscriptionId = event.type.startsWith('customer.subscription.') ? text(o.id) : null;
+  return none('event type has no effect', subscriptionId, idOf(o.customer));
+}
+
+/** `deleted` is always a cancellation, `paused`/`resumed` imply their status whatever the snapshot says. */
+function subscriptionStatus(type: string, status: string | null): string | null {
+  if (type === 'customer.subscription.deleted') return status && TERMINAL_STATUSES.includes(status) ? status : 'canceled';
+  if (type === 'customer.subscription.paused') return 'paused';
+  if (type === 'customer.subscription.resumed') return status && status !== 'paused' ? status : 'active';
+  return status;
+}
+
+function subscriptionNaming(o: Obj): BillingEvent['naming'] {
+  const meta = obj(o.metadata);
+  const customer = obj(o.customer); // an expanded customer carries a name/email; usually it is just an id
+  const who = text(customer.name) ?? text(customer.email);
+  const customerId = idOf(o.customer);
+  return { slug: text(meta.tenant_slug), name: text(meta.tenant_name) ?? who ?? customerId, slugSource: text(meta.tenant_name) ?? who ?? customerId };
+}
+
+function priceOf(v: unknown): BillingEvent['price'] {
+  if (typeof v === 'string') return { id: v, lookupKey: null };
+  const p = obj(v);
+  const id = text(p.id);
+  const lookupKey = text(p.lookup_key);
+  return id || lookupKey ? { id, lookupKey } : null;
+}
+
+/** A Stripe reference: an id string, or an expanded object with an id. */
+export function idOf(v: unknown): string | null {
+  if (typeof v === 'string') return text(v);
+  return text(obj(v).id);
+}
+
+function obj(v: unknown): Obj {
+  return v && typeof v === 'object' && !Array.isArray(v) ? (v as Obj) : {};
+}
+
+function first(v: unknown): unknown {
+  return Array.isArray(v) ? v[0] : undefined;
+}
+
+function text(v: unknown, max = 500): string | null {
+  if (typeof v !== 'string') return null;
+  const t = v.trim();
+  return t ? t.slice(0, max) : null;
+}

@@ -1,0 +1,29 @@
+import { Column, Entity, PrimaryColumn } from 'typeorm';
+
+/** What processing a stored event did. */
+export enum WebhookOutcome {
+  /** Changed the tenant (created it, moved its status, tier or billing state). */
+  Applied = 'applied',
+  /** Valid for its subscription but nothing to change (e.g. the status it reports is already applied). */
+  Unchanged = 'unchanged',
+  /** Older (by `created`) than the newest event applied to the subscription: not allowed to roll it back. */
+  Stale = 'stale',
+  /** The subscription was already canceled: cancellation is final. */
+  Final = 'final',
+  /** A type, mode or shape that has no effect (recorded and acknowledged). */
+  Ignored = 'ignored',
+}
+
+@Entity('webhook_events')
+export class WebhookEvent {
+  /** Stripe's event id (evt_...): the primary key is what makes delivery idempotent. */
+  @PrimaryColumn('text') id!: string;
+  @Column('text') type!: string;
+  @Column('jsonb') payload!: unknown;
+  @Column('timestamptz', { name: 'stripe_created_at' }) stripeCreatedAt!: Date;
+  @Column('text', { name: 'subscription_id', nullable: true }) subscriptionId!: string | null;
+  @Column('uuid', { name: 'tenant_id', nullable: true }) tenantId!: string | null;
+  @Column('text') outcome!: string;
+  @Column('timestamptz', { name: 'received_at', default: () => 'now()' }) receivedAt!: Date;
+  @Column('timestamptz', { name: 'processed_at', nullable: true }) processedAt!: Date | null;
+}

@@ -1,0 +1,36 @@
+import { Controller, Get, Param, Query, UseGuards } from '@nestjs/common';
+import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { AdminAuthGuard } from '../common/admin-auth.guard';
+import { webhookEventNotFound } from './billing.errors';
+import { ListWebhookEventsQuery } from './dto/webhook-event.dto';
+import { WebhookEvent } from './webhook-event.entity';
+import { WebhookEventRepository } from './webhook-event.repository';
+
+const view = (e: WebhookEvent) => ({
+  id: e.id, type: e.type, created: e.stripeCreatedAt, subscriptionId: e.subscriptionId, tenantId: e.tenantId,
+  outcome: e.outcome, receivedAt: e.receivedAt, processedAt: e.processedAt,
+});
+
+/** Stored Stripe events, to see what billing received and what each one did. */
+@ApiTags('billing')
+@ApiBearerAuth()
+@UseGuards(AdminAuthGuard)
+@Controller('v1/webhook-events')
+export class WebhookEventsController {
+  constructor(private readonly events: WebhookEventRepository) {}
+
+  @Get()
+  @ApiOperation({ summary: 'Recent Stripe webhook events, newest first (without payloads); filter by subscription, tenant or type' })
+  async list(@Query() q: ListWebhookEventsQuery) {
+    const items = await this.events.recent({ limit: q.limit ?? 50, subscriptionId: q.subscription, tenantId: q.tenant, type: q.type });
+    return { items: items.map(view) };
+  }
+
+  @Get(':id')
+  @ApiOperation({ summary: 'One stored event with its payload' })
+  async get(@Param('id') id: string) {
+    const e = await this.events.findById(id);
+    if (!e) throw webhookEventNotFound(id);
+    return { ...view(e), payload: e.payload };
+  }
+}
