@@ -1,0 +1,52 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { DataSource, EntityManager, IsNull } from 'typeorm';
+import { DATA_SOURCE } from '../common/tokens';
+import { Tenant } from '../tenants/tenant.entity';
+import { ApiKey } from './api-key.entity';
+
+/** The only code touching api_keys (and the tenant row it hangs off). */
+@Injectable()
+export class ApiKeyRepository {
+  constructor(@Inject(DATA_SOURCE) private readonly ds: DataSource) {}
+
+  transaction<T>(fn: (m: EntityManager) => Promise<T>): Promise<T> {
+    return this.ds.transaction(fn);
+  }
+
+  findTenant(ref: { id?: string; slug?: string }): Promise<Pick<Tenant, 'id' | 'slug' | 'status'> | null> {
+    return this.ds.getRepository(Tenant).findOne({ where: ref.id ? { id: ref.id } : { slug: ref.slug }, select: { id: true, slug: true, status: true } });
+  }
+
+  list(tenantId: string): Promise<ApiKey[]> {
+    return this.ds.getRepository(ApiKey).find({ where: { tenantId }, order: { createdAt: 'ASC', id: 'ASC' } });
+  }
+
+  /** Locked, so a rotate and a revoke of the same key serialise. */
+  findForUpdate(tenantId: string, id: string, m: EntityManager): Promise<ApiKey | null> {
+    return m.getRepository(ApiKey).createQueryBuilder('k').where('k.id = :id AND k.tenant_id = :tenantId', { id, tenantId }).setLock('pessimistic_write').getOne();
+  }
+
+  countActive(tenantId: string, now: Date, m: EntityManager = this.ds.manager): Promise<number> {
+    return m.getRepository(ApiKey).createQueryBuilder('k')
+      .where('k.tenant_id = :tenantId AND k.revoked_at IS NULL', { tenantId })
+      .andWhere('(k.expires_at IS NULL OR k.expires_at > :now)', { now })
+      .getCount();
+  }
+
+  async insert(key: Omit<ApiKey, 'createdAt' | 'lastUsedAt' | 'revokedAt'>, m: EntityManager = this.ds.manager): Promise<ApiKey> {
+    await m.getRepository(ApiKey).insert(key);
+    return (await m.getRepository(ApiKey).findOneByOrFail({ id: key.id }));
+  }
+
+  async revoke(id: string, at: Date, m: EntityManager): Promise<void> {
+    await m.getRepository(ApiKey).update({ id, revokedAt: IsNull() }, { revokedAt: at });
+  }
+
+  async expire(id: string, at: Date, m: EntityManager): Promise<void> {
+    await m.getRepository(ApiKey).update({ id }, { expiresAt: at });
+  }
+
+  async audit(tenantId: string, action: string, detail: Record<string, unknown>, m: EntityManager = this.ds.manager): Promise<void> {
+    await m.query(`INSERT INTO audit_log (tenant_id, action, cause_type, cause_id, detail) VALUES ($1, $2, 'admin', 'admin-token', $3)`, [tenantId, action, JSON.stringify(detail)]);
+  }
+}

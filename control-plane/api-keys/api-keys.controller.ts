@@ -1,0 +1,51 @@
+import { Body, Controller, Delete, Get, Param, ParseUUIDPipe, Post, UseGuards } from '@nestjs/common';
+import { ApiBearerAuth, ApiCreatedResponse, ApiNotFoundResponse, ApiOkResponse, ApiOperation, ApiParam, ApiTags, ApiUnauthorizedResponse } from '@nestjs/swagger';
+import { ErrorCode } from '../../common/error-codes';
+import { SiloError } from '../../common/errors';
+import { AdminAuthGuard } from '../common/admin-auth.guard';
+import { ApiKeysService } from './api-keys.service';
+import { ApiKeyListView, apiKeyView, ApiKeyView, CreateApiKeyDto, IssuedApiKeyView, RotateApiKeyDto } from './dto/api-key.dto';
+
+@ApiTags('api-keys')
+@ApiBearerAuth()
+@ApiUnauthorizedResponse({ description: 'Missing or invalid admin token' })
+@ApiNotFoundResponse({ description: 'TENANT_NOT_FOUND, or NOT_FOUND for an unknown key' })
+@ApiParam({ name: 'id', description: 'Tenant id or slug' })
+@UseGuards(AdminAuthGuard)
+@Controller('v1/tenants/:id/api-keys')
+export class ApiKeysController {
+  constructor(private readonly keys: ApiKeysService) {}
+
+  @Post()
+  @ApiOperation({ summary: 'Issue an API key for the tenant runtime; the key is in this response only' })
+  @ApiCreatedResponse({ type: IssuedApiKeyView })
+  async issue(@Param('id') tenant: string, @Body() dto: CreateApiKeyDto): Promise<IssuedApiKeyView> {
+    const expiresAt = dto.expiresAt ? new Date(dto.expiresAt) : null;
+    if (expiresAt && expiresAt.getTime() <= Date.now()) throw new SiloError(ErrorCode.VALIDATION_FAILED, 'expiresAt must be in the future', 400);
+    const { record, key } = await this.keys.issue(tenant, { name: dto.name, expiresAt });
+    return { ...apiKeyView(record), key };
+  }
+
+  @Get()
+  @ApiOperation({ summary: 'List the tenant\'s keys: prefix and metadata, never the secret' })
+  @ApiOkResponse({ type: ApiKeyListView })
+  async list(@Param('id') tenant: string): Promise<ApiKeyListView> {
+    const now = new Date();
+    return { items: (await this.keys.list(tenant)).map((k) => apiKeyView(k, now)) };
+  }
+
+  @Post(':keyId/rotate')
+  @ApiOperation({ summary: 'Issue a replacement key (same name); the old one stops working now or after graceSeconds' })
+  @ApiCreatedResponse({ type: IssuedApiKeyView })
+  async rotate(@Param('id') tenant: string, @Param('keyId', new ParseUUIDPipe()) keyId: string, @Body() dto: RotateApiKeyDto): Promise<IssuedApiKeyView> {
+    const { record, key, replaced } = await this.keys.rotate(tenant, keyId, dto.graceSeconds ?? 0);
+    return { ...apiKeyView(record), key, replaces: replaced.id };
+  }
+
+  @Delete(':keyId')
+  @ApiOperation({ summary: 'Revoke a key: every runtime replica refuses it within a second' })
+  @ApiOkResponse({ type: ApiKeyView })
+  async revoke(@Param('id') tenant: string, @Param('keyId', new ParseUUIDPipe()) keyId: string): Promise<ApiKeyView> {
+    return apiKeyView(await this.keys.revoke(tenant, keyId));
+  }
+}

@@ -1,0 +1,61 @@
+import { z } from 'zod';
+import { bool, logLevel, masterKey, parseEnv, port, positiveInt, postgresUrl, redisUrl } from '../common/config-schema';
+
+const ms = (def: number) => z.coerce.number().int().min(0).default(def);
+
+const schema = z
+  .object({
+    HOST: z.string().default('127.0.0.1'),
+    RUNTIME_PORT: port(4000),
+    /** The control database: the directory's source of truth (the runtime only reads it). */
+    DATABASE_URL: postgresUrl(),
+    RUNTIME_CONTROL_POOL_SIZE: positiveInt(4),
+    REDIS_URL: redisUrl().optional(),
+    LOG_LEVEL: logLevel(),
+    RUNTIME_ACCESS_LOG: bool(true),
+    /** `<slug>.<base domain>` routes to a tenant. */
+    RUNTIME_BASE_DOMAIN: z.string().default('localhost').transform((v) => v.toLowerCase().replace(/^\.+|\.+$/g, '')),
+    /** Connection budget per replica, across all tenants. */
+    RUNTIME_MAX_CONNECTIONS: positiveInt(100),
+    /** Cap on one tenant's pool (the tier's connectionLimit applies below it). */
+    RUNTIME_MAX_CONNECTIONS_PER_TENANT: positiveInt(20),
+    RUNTIME_ACQUIRE_TIMEOUT_MS: positiveInt(2_000),
+    RUNTIME_CONNECT_TIMEOUT_MS: positiveInt(5_000),
+    RUNTIME_IDLE_TIMEOUT_MS: positiveInt(30_000),
+    RUNTIME_MAX_BODY_BYTES: positiveInt(1024 * 1024),
+    RUNTIME_MAX_RESULT_ROWS: positiveInt(10_000),
+    RUNTIME_MAX_RESULT_BYTES: positiveInt(10 * 1024 * 1024),
+    RUNTIME_MAX_STATEMENTS: positiveInt(100),
+    /** Directory and key cache (in process): entries, freshness while invalidations flow, and while they do not. */
+    RUNTIME_DIRECTORY_CACHE_SIZE: positiveInt(10_000),
+    RUNTIME_DIRECTORY_TTL_MS: positiveInt(30_000),
+    RUNTIME_DEGRADED_TTL_MS: positiveInt(500),
+    RUNTIME_NEGATIVE_TTL_MS: positiveInt(1_000),
+    /** How long a cached entry may still be served when every source (Redis, control DB) fails. */
+    RUNTIME_STALE_IF_ERROR_MS: ms(300_000),
+    /** Tenants that get their own metrics label (others are counted under `_other`). */
+    RUNTIME_METRICS_TENANT_LABELS: z.coerce.number().int().min(0).default(100),
+    RUNTIME_SHUTDOWN_TIMEOUT_MS: positiveInt(10_000),
+    /** When false (default) a Redis outage shows in /health/ready but keeps the replica in rotation. */
+    RUNTIME_READY_REQUIRES_CACHE: bool(false),
+    TIERS_FILE: z.string().optional(),
+    DEFAULT_TIER: z.string().default('starter'),
+    SECRET_STORE: z.enum(['local', 'aws']).default('local'),
+    SILO_MASTER_KEY: masterKey().optional(),
+    SILO_TENANT_SECRET_PREFIX: z.string().default('silo/tenants/'),
+    AWS_REGION: z.string().optional(),
+  })
+  .superRefine((c, ctx) => {
+    if (c.SECRET_STORE === 'local' && !c.SILO_MASTER_KEY) ctx.addIssue({ code: 'custom', path: ['SILO_MASTER_KEY'], message: 'required when SECRET_STORE=local' });
+    if (c.SECRET_STORE === 'aws' && !c.AWS_REGION) ctx.addIssue({ code: 'custom', path: ['AWS_REGION'], message: 'required when SECRET_STORE=aws' });
+  });
+
+export type RuntimeConfig = z.infer<typeof schema>;
+
+/** Names whose values must never be logged or echoed. */
+export const RUNTIME_SECRET_CONFIG_KEYS = ['DATABASE_URL', 'REDIS_URL', 'SILO_MASTER_KEY'] as const;
+
+/** Parses the runtime's settings from an env record (the composition root passes process.env). */
+export function loadRuntimeConfig(env: Record<string, string | undefined>): RuntimeConfig {
+  return parseEnv(schema, env, 'tenant runtime');
+}

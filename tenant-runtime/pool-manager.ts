@@ -1,0 +1,370 @@
+import { connect as netConnect } from 'node:net';
+import { Client, ClientConfig } from 'pg';
+import type { SiloError } from '../common/errors';
+import { runtimeErrors } from './runtime-errors';
+
+/** What the pool manager needs to reach one tenant's database. */
+export interface PoolTarget {
+  tenantId: string;
+  /** For logs and metrics (the slug). */
+  label: string;
+  /** Host, database, user, secret ref, revision, tier: when it changes the old pool is retired. */
+  identity: string;
+  /** Upper bound of this tenant's pool (also capped by the global budget). */
+  max: number;
+  client: () => ClientConfig | Promise<ClientConfig>;
+}
+
+/** One open connection. `broken` ones are closed on release, never reused. */
+export class PooledConnection {
+  lastUsed = Date.now();
+  closed = false;
+  broken = false;
+
+  constructor(readonly client: Client, readonly pool: TenantPool, private readonly cfg: ClientConfig) {}
+
+  /** Cancels whatever this connection is running (CancelRequest on a side socket: no auth needed). */
+  cancel(): void {
+    const { processID, secretKey } = this.client as unknown as { processID: number | null; secretKey: number | null };
+    if (processID == null || secretKey == null) return;
+    const msg = Buffer.alloc(16);
+    msg.writeInt32BE(16, 0);
+    msg.writeInt32BE(80877102, 4);
+    msg.writeInt32BE(processID, 8);
+    msg.writeInt32BE(secretKey, 12);
+    const s = netConnect({ host: this.cfg.host, port: this.cfg.port ?? 5432 }, () => s.end(msg));
+    s.on('error', () => undefined);
+    s.setTimeout(2_000, () => s.destroy());
+  }
+}
+
+interface Waiter {
+  resolve: (c: PooledConnection) => void;
+  reject: (e: SiloError) => void;
+  timer: NodeJS.Timeout | null;
+  since: number;
+}
+
+/** A tenant's connections. Idle ones are a LIFO stack, so hot connections stay hot and cold ones age out. */
+export class TenantPool {
+  readonly idle: PooledConnection[] = [];
+  readonly waiters: Waiter[] = [];
+  busy = 0;
+  opening = 0;
+  retired = false;
+  lastUsed = Date.now();
+
+  constructor(readonly target: PoolTarget) {}
+
+  get size(): number {
+    return this.idle.length + this.busy + this.opening;
+  }
+}
+
+export interface PoolManagerOptions {
+  /** Connections this replica may hold across all tenants. */
+  budget: number;
+  acquireTimeoutMs: number;
+  idleTimeoutMs: number;
+  /** Maps a failed connect to the client's error; also where credentials get dropped. */
+  onConnectError: (err: unknown, target: PoolTarget) => SiloError;
+  onPoolCreated?: (pool: TenantPool) => void;
+  onPoolRemoved?: (pool: TenantPool) => void;
+  onEvict?: () => void;
+  onConnect?: (ms: number) => void;
+}
+
+/**
+ * One pg pool per tenant under one global connection budget. Pools are created on first use;
+ * when the budget is full, the least recently used idle connection of another tenant is closed
+ * to make room, and a connection released while other tenants wait goes to the one holding the
+ * fewest connections (max-min fair), so a busy tenant cannot starve the others. A request that gets no connection within the acquire timeout fails with
+ * POOL_EXHAUSTED. Pools with no connections are forgotten, so memory tracks live pools only.
+ */
+export class PoolManager {
+  private readonly pools = new Map<string, TenantPool>();
+  /** Pools with waiters blocked on the budget. */
+  private readonly wanting = new Set<TenantPool>();
+  private total = 0;
+  private readonly sweeper: NodeJS.Timeout;
+  private closing = false;
+
+  constructor(private readonly o: PoolManagerOptions) {
+    this.sweeper = setInterval(() => this.sweep(), Math.min(1_000, o.idleTimeoutMs));
+    this.sweeper.unref();
+  }
+
+  /** Open (and opening) connections across every tenant: never above the budget. */
+  get connections(): number {
+    return this.total;
+  }
+
+  get poolCount(): number {
+    return this.pools.size;
+  }
+
+  stats(): Array<{ tenantId: string; label: string; idle: number; busy: number; opening: number; waiting: number }> {
+    return [...this.pools.values()].map((p) => ({ tenantId: p.target.tenantId, label: p.target.label, idle: p.idle.length, busy: p.busy, opening: p.opening, waiting: p.waiters.length }));
+  }
+
+  has(tenantId: string): boolean {
+    return this.pools.has(tenantId);
+  }
+
+  acquire(target: PoolTarget, timeoutMs = this.o.acquireTimeoutMs): Promise<PooledConnection> {
+    if (this.closing) return Promise.reject(runtimeErrors.draining());
+    const pool = this.poolFor(target);
+    pool.lastUsed = Date.now();
+    const idle = pool.idle.pop();
+    if (idle) {
+      pool.busy++;
+      return Promise.resolve(idle);
+    }
+    return new Promise<PooledConnection>((resolve, reject) => {
+      const w: Waiter = { resolve, reject, timer: null, since: Date.now() };
+      w.timer = setTimeout(() => {
+        const i = pool.waiters.indexOf(w);
+        if (i !== -1) pool.waiters.splice(i, 1);
+        if (!pool.waiters.length) this.wanting.delete(pool);
+        reject(runtimeErrors.poolExhausted());
+      }, timeoutMs);
+      pool.waiters.push(w);
+      this.pump(pool);
+    });
+  }
+
+  /**
+   * Returns a connection. `reset` runs first (ROLLBACK / DISCARD ALL) when the request left
+   * session or transaction state behind; a failed reset or `destroy` closes the connection.
+   */
+  release(conn: PooledConnection, opts: { destroy?: boolean; reset?: string[] | null } = {}): void {
+    if (opts.destroy || conn.broken || conn.closed) return this.drop(conn);
+    if (opts.reset?.length) {
+      opts.reset
+        .reduce<Promise<unknown>>((p, sql) => p.then(() => conn.client.query(sql)), Promise.resolve())
+        .then(() => (conn.broken ? this.drop(conn) : this.returned(conn)), () => this.drop(conn));
+      return;
+    }
+    this.returned(conn);
+  }
+
+  /** Stops handing out this tenant's current connections (credentials rotated, tenant suspended...). */
+  retire(tenantId: string): void {
+    const pool = this.pools.get(tenantId);
+    if (pool) this.retirePool(pool);
+  }
+
+  /** Drains: refuses new acquires, waits up to `timeoutMs` for leases to come back, then closes everything. */
+  async close(timeoutMs = 5_000): Promise<void> {
+    this.closing = true;
+    clearInterval(this.sweeper);
+    for (const pool of this.pools.values()) this.retirePool(pool);
+    const deadline = Date.now() + timeoutMs;
+    while (this.total > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    const leftovers = [...this.allPools()].flatMap((p) => p.idle);
+    await Promise.all(leftovers.map((c) => this.closeConn(c)));
+  }
+
+  private poolFor(target: PoolTarget): TenantPool {
+    const current = this.pools.get(target.tenantId);
+    if (current && current.target.identity === target.identity) return current;
+    const pool = new TenantPool(target);
+    this.pools.set(target.tenantId, pool);
+    if (current) {
+      // Waiters queued under the old identity move over: they want "this tenant", not those credentials.
+      pool.waiters.push(...current.waiters.splice(0));
+      this.wanting.delete(current);
+      this.retirePool(current);
+    }
+    this.o.onPoolCreated?.(pool);
+    return pool;
+  }
+
+  private *allPools(): Iterable<TenantPool> {
+    const seen = new Set<TenantPool>(this.pools.values());
+    for (const p of this.wanting) seen.add(p);
+    yield* seen;
+  }
+
+  private retirePool(pool: TenantPool): void {
+    pool.retired = true;
+    if (this.pools.get(pool.target.tenantId) === pool) {
+      this.pools.delete(pool.target.tenantId);
+      this.o.onPoolRemoved?.(pool);
+    }
+    for (const c of pool.idle.splice(0)) void this.closeConn(c);
+    this.pumpWanting();
+  }
+
+  /** Serves waiters from idle connections, then opens new ones within the pool max and the budget. */
+  private pump(pool: TenantPool): void {
+    while (pool.waiters.length && pool.idle.length) this.give(pool.idle.pop() as PooledConnection, pool.waiters.shift() as Waiter);
+    let need = pool.waiters.length - pool.opening;
+    while (need > 0 && pool.size < Math.min(pool.target.max, this.o.budget)) {
+      if (this.total >= this.o.budget && !this.evictIdle()) break;
+      this.open(pool);
+      need--;
+    }
+    if (pool.waiters.length > pool.opening && pool.size < pool.target.max) this.wanting.add(pool);
+    else this.wanting.delete(pool);
+  }
+
+  private pumpWanting(): void {
+    if (!this.wanting.size) return;
+    const order = [...this.wanting].sort((a, b) => (fairer(a, b) ? -1 : fairer(b, a) ? 1 : 0));
+    for (const p of order) {
+      this.pump(p);
+      if (this.total >= this.o.budget) break;
+    }
+  }
+
+  private open(pool: TenantPool): void {
+    this.total++;
+    pool.opening++;
+    void this.connect(pool);
+  }
+
+  private async connect(pool: TenantPool): Promise<void> {
+    const started = Date.now();
+    let client: Client | null = null;
+    let cfg: ClientConfig;
+    try {
+      // Credentials are only needed here: warm requests never touch the secret store or its cache.
+      cfg = await pool.target.client();
+      client = new Client(cfg);
+      await client.connect();
+    } catch (err) {
+      pool.opening--;
+      this.total--;
+      client?.end().catch(() => undefined);
+      const e = this.o.onConnectError(err, pool.target);
+      // Each open was started for one waiter: fail one, so a broken database fails requests fast.
+      const w = pool.waiters.shift();
+      if (w) {
+        if (w.timer) clearTimeout(w.timer);
+        w.reject(e);
+      }
+      this.afterClose(pool);
+      return;
+    }
+    pool.opening--;
+    this.o.onConnect?.(Date.now() - started);
+    const conn = new PooledConnection(client, pool, cfg);
+    client.on('error', () => {
+      // An idle connection that died (server restart, terminate) is forgotten; a busy one fails its query and is dropped on release.
+      conn.broken = true;
+      const i = pool.idle.indexOf(conn);
+      if (i !== -1) {
+        pool.idle.splice(i, 1);
+        void this.closeConn(conn);
+        this.afterClose(pool);
+      }
+    });
+    pool.busy++; // counted busy until placed
+    this.returned(conn);
+  }
+
+  /** A connection is free again (released or freshly opened): hand it to the oldest waiter that may have it. */
+  private returned(conn: PooledConnection): void {
+    const pool = conn.pool;
+    pool.busy--;
+    pool.lastUsed = conn.lastUsed = Date.now();
+    const own = pool.waiters[0];
+    const other = this.neediest(pool);
+    // The budget is full and another tenant waits with fewer connections than this one would keep
+    // (or with none to wait for): close this one and give them the slot. Max-min fairness.
+    if (other && (!own || other.size < pool.size)) {
+      void this.closeConn(conn);
+      this.o.onEvict?.();
+      this.afterClose(pool);
+      return;
+    }
+    if (own) {
+      this.give(conn, pool.waiters.shift() as Waiter);
+      return;
+    }
+    if (pool.retired || this.closing) {
+      void this.closeConn(conn);
+      this.afterClose(pool);
+      return;
+    }
+    pool.idle.push(conn);
+  }
+
+  private give(conn: PooledConnection, w: Waiter): void {
+    if (w.timer) clearTimeout(w.timer);
+    conn.pool.busy++;
+    conn.lastUsed = Date.now();
+    w.resolve(conn);
+  }
+
+  private drop(conn: PooledConnection): void {
+    conn.pool.busy--;
+    void this.closeConn(conn);
+    this.afterClose(conn.pool);
+  }
+
+  /** After a connection closed: refill its pool's waiters, serve the budget queue, forget empty pools. */
+  private afterClose(pool: TenantPool): void {
+    // Budget-blocked tenants first (fewest connections first): the slot just freed may be theirs.
+    this.pumpWanting();
+    if (pool.waiters.length) this.pump(pool);
+    this.forgetIfEmpty(pool);
+  }
+
+  private forgetIfEmpty(pool: TenantPool): void {
+    if (pool.size === 0 && !pool.waiters.length && this.pools.get(pool.target.tenantId) === pool) {
+      this.pools.delete(pool.target.tenantId);
+      this.o.onPoolRemoved?.(pool);
+    }
+  }
+
+  /** The budget-blocked pool that holds the fewest connections (oldest waiter first among equals). */
+  private neediest(except: TenantPool | null): TenantPool | null {
+    let best: TenantPool | null = null;
+    for (const p of this.wanting) {
+      if (p === except || !p.waiters.length) continue;
+      if (!best || fairer(p, best)) best = p;
+    }
+    return best;
+  }
+
+  /** Closes the least recently used idle connection of any pool. */
+  private evictIdle(): boolean {
+    let victim: PooledConnection | null = null;
+    for (const p of this.allPools()) {
+      const c = p.idle[0]; // bottom of the LIFO stack: the longest idle
+      if (c && (!victim || c.lastUsed < victim.lastUsed)) victim = c;
+    }
+    if (!victim) return false;
+    const pool = victim.pool;
+    pool.idle.splice(pool.idle.indexOf(victim), 1);
+    void this.closeConn(victim);
+    this.o.onEvict?.();
+    this.forgetIfEmpty(pool);
+    return true;
+  }
+
+  private async closeConn(conn: PooledConnection): Promise<void> {
+    if (conn.closed) return;
+    conn.closed = true;
+    this.total--;
+    await conn.client.end().catch(() => undefined);
+  }
+
+  /** Closes connections idle longer than the idle timeout and forgets pools left empty. */
+  private sweep(): void {
+    const cutoff = Date.now() - this.o.idleTimeoutMs;
+    for (const pool of [...this.pools.values()]) {
+      while (pool.idle.length && (pool.idle[0] as PooledConnection).lastUsed < cutoff) void this.closeConn(pool.idle.shift() as PooledConnection);
+      this.forgetIfEmpty(pool);
+    }
+    this.pumpWanting();
+  }
+}
+
+/** Whether `a` should get the next free slot before `b`: fewer connections first, then the older waiter. */
+function fairer(a: TenantPool, b: TenantPool): boolean {
+  if (a.size !== b.size) return a.size < b.size;
+  return (a.waiters[0]?.since ?? Infinity) < (b.waiters[0]?.since ?? Infinity);
+}

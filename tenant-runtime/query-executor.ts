@@ -1,0 +1,192 @@
+import { Query, types as pgTypes } from 'pg';
+import { ErrorCode } from '../common/error-codes';
+import { isSiloError, SiloError } from '../common/errors';
+import type { PooledConnection } from './pool-manager';
+import { runtimeErrors } from './runtime-errors';
+
+export interface Statement {
+  sql: string;
+  params: unknown[];
+}
+
+export interface StatementResult {
+  fields: unknown[];
+  rows: unknown[];
+  rowCount: number | null;
+  command: string;
+  rowAsArray?: boolean;
+}
+
+/**
+ * How rows come back. `json` (the /v1 API): objects, JSON-native types parsed (numbers, booleans,
+ * json/jsonb and their arrays), everything else as Postgres prints it (so no time-zone surprises).
+ * `neon`: the serverless driver's shape: raw text values and/or arrays, full field descriptions.
+ */
+export type RowFormat = { kind: 'json' } | { kind: 'neon'; arrayMode: boolean; rawText: boolean };
+
+/** A Postgres error: the client sees its SQLSTATE and message (it came from the tenant's own database). */
+export class PgQueryError extends SiloError {
+  constructor(code: ErrorCode, message: string, status: number, readonly pg: Record<string, unknown>, details: Record<string, unknown>) {
+    super(code, message, status, details);
+  }
+}
+
+const identity = (v: string) => v;
+const RAW_TYPES = { getTypeParser: () => identity };
+// bool, int2, int4, oid, float4, float8, json, jsonb and arrays of those: the rest stays text.
+const NATIVE = new Set([16, 21, 23, 26, 700, 701, 114, 3802, 1000, 1005, 1007, 1028, 1021, 1022, 199, 3807, 1009, 1015, 1014]);
+const JSON_TYPES = {
+  getTypeParser: (oid: number, format?: string) => (NATIVE.has(oid) ? pgTypes.getTypeParser(oid, (format as 'text') ?? 'text') : identity),
+};
+// Statements that leave session state behind (settings, prepared statements, listeners, temp objects).
+const SESSION_STATE = /^(\s|--[^\n]*\n|\/\*[\s\S]*?\*\/)*(set|reset|prepare|listen|declare|load|discard)\b|\b(set_config|temp|temporary|pg_advisory_lock|pg_advisory_lock_shared)\b/i;
+const BROKEN_CONNECTION = /^(08|57P0|53[0-9]{3}|XX)/;
+const PG_FIELDS = ['severity', 'code', 'detail', 'hint', 'position', 'internalPosition', 'internalQuery', 'where', 'schema', 'table', 'column', 'dataType', 'constraint'] as const;
+
+export interface ResultBudget {
+  rows: number;
+  bytes: number;
+}
+
+type Handler = (this: Query, msg: { fields: Array<string | Buffer | null> }) => void;
+const baseHandleDataRow = (Query.prototype as unknown as { handleDataRow: Handler }).handleDataRow;
+
+/** A pg Query that stops collecting once the request's row or byte budget is spent. */
+class CappedQuery extends Query {
+  overflow: SiloError | null = null;
+
+  constructor(config: object, private readonly budget: ResultBudget, private readonly limits: ResultBudget, private readonly onOverflow: () => void) {
+    super(config as never);
+  }
+
+  handleDataRow(msg: { fields: Array<string | Buffer | null> }): void {
+    if (this.overflow) return;
+    let bytes = 0;
+    for (const f of msg.fields) bytes += f === null ? 4 : f.length;
+    this.budget.rows -= 1;
+    this.budget.bytes -= bytes;
+    if (this.budget.rows < 0 || this.budget.bytes < 0) {
+      this.overflow = this.budget.rows < 0 ? runtimeErrors.resultTooLarge('rows', this.limits.rows) : runtimeErrors.resultTooLarge('bytes', this.limits.bytes);
+      // Makes pg skip the remaining rows and report this error once the server is done.
+      (this as unknown as { _canceledDueToError: unknown })._canceledDueToError = this.overflow;
+      this.onOverflow();
+      return;
+    }
+    baseHandleDataRow.call(this, msg);
+  }
+}
+
+export interface ExecOptions {
+  format: RowFormat;
+  timeoutMs: number;
+  /** Run the statements atomically, opening with this (e.g. `BEGIN ISOLATION LEVEL SERIALIZABLE`). */
+  transaction?: string | null;
+}
+
+/**
+ * Runs a request's statements on a leased connection, always with the extended protocol (one
+ * statement per `sql`). The tier's statement_timeout is set on the connection; a client-side
+ * backstop cancels, then kills, a statement that overruns it even if the tenant changed the setting.
+ */
+export class QueryExecutor {
+  constructor(private readonly limits: ResultBudget) {}
+
+  async run(conn: PooledConnection, statements: Statement[], opts: ExecOptions): Promise<{ results: StatementResult[]; dirty: boolean }> {
+    const budget = { ...this.limits };
+    const results: StatementResult[] = [];
+    let dirty = false;
+    let index = -1;
+    try {
+      if (opts.transaction) await this.simple(conn, opts.transaction, opts.timeoutMs);
+      for (index = 0; index < statements.length; index++) {
+        const st = statements[index] as Statement;
+        if (SESSION_STATE.test(st.sql)) dirty = true;
+        results.push(await this.exec(conn, st, opts, budget));
+      }
+      index = -1;
+      if (opts.transaction) await this.simple(conn, 'COMMIT', opts.timeoutMs);
+    } catch (err) {
+      if (opts.transaction && !conn.broken) await this.simple(conn, 'ROLLBACK', opts.timeoutMs).catch(() => (conn.broken = true));
+      throw this.mapError(err, conn, opts.timeoutMs, statements.length > 1 || opts.transaction ? (index === -1 ? 'commit' : index) : null);
+    }
+    return { results, dirty };
+  }
+
+  private simple(conn: PooledConnection, sql: string, timeoutMs: number): Promise<StatementResult> {
+    return this.exec(conn, { sql, params: [] }, { format: { kind: 'json' }, timeoutMs }, { ...this.limits });
+  }
+
+  private exec(conn: PooledConnection, st: Statement, opts: ExecOptions, budget: ResultBudget): Promise<StatementResult> {
+    return new Promise<StatementResult>((resolve, reject) => {
+      const neon = opts.format.kind === 'neon' ? opts.format : null;
+      let kill: NodeJS.Timeout | null = null;
+      // Backstop: the server's statement_timeout should fire first; this catches a tenant that turned it off.
+      const backstop = setTimeout(() => {
+        q.overflow ??= runtimeErrors.queryTimeout(opts.timeoutMs);
+        conn.cancel();
+        kill = setTimeout(() => {
+          conn.broken = true;
+          (conn.client as unknown as { connection: { stream: { destroy(): void } } }).connection.stream.destroy();
+        }, 2_000);
+      }, opts.timeoutMs + 1_000);
+      const q: CappedQuery = new CappedQuery(
+        {
+          text: st.sql,
+          values: st.params,
+          queryMode: 'extended',
+          rowMode: neon?.arrayMode ? 'array' : undefined,
+          types: neon ? (neon.rawText ? RAW_TYPES : pgTypes) : JSON_TYPES,
+          callback: (err: Error | null, res: { fields: Array<{ name: string; dataTypeID: number }>; rows: unknown[]; rowCount: number | null; command: string }) => {
+            clearTimeout(backstop);
+            if (kill) clearTimeout(kill);
+            if (q.overflow) return reject(q.overflow);
+            if (err) return reject(err);
+            resolve({
+              fields: neon ? res.fields : res.fields.map((f) => ({ name: f.name, dataTypeID: f.dataTypeID })),
+              rows: res.rows,
+              rowCount: res.rowCount,
+              command: res.command,
+              ...(neon ? { rowAsArray: neon.arrayMode } : {}),
+            });
+          },
+        },
+        budget,
+        this.limits,
+        () => conn.cancel(),
+      );
+      conn.client.query(q as never);
+    });
+  }
+
+  private mapError(err: unknown, conn: PooledConnection, timeoutMs: number, statementIndex: number | 'commit' | null): SiloError {
+    const where = statementIndex === null ? {} : { statementIndex };
+    if (isSiloError(err)) {
+      if (err.code === ErrorCode.QUERY_TIMEOUT) conn.broken = true;
+      return new SiloError(err.code, err.message, err.status, { ...err.details, ...where });
+    }
+    const e = err as Record<string, unknown> & { code?: string; message?: string };
+    if (typeof e.code === 'string' && /^[0-9A-Z]{5}$/.test(e.code)) {
+      const pg = Object.fromEntries(PG_FIELDS.filter((k) => e[k] !== undefined).map((k) => [k, e[k]]));
+      if (BROKEN_CONNECTION.test(e.code)) conn.broken = true;
+      if (e.code === '57014') {
+        return new PgQueryError(ErrorCode.QUERY_TIMEOUT, `Query exceeded the ${timeoutMs} ms statement timeout`, 504, pg, { sqlstate: e.code, timeoutMs, ...where });
+      }
+      return new PgQueryError(ErrorCode.QUERY_FAILED, String(e.message ?? 'Query failed'), 400, pg, {
+        sqlstate: e.code, ...(e.position ? { position: Number(e.position) } : {}), ...(e.detail ? { detail: e.detail } : {}), ...(e.hint ? { hint: e.hint } : {}), ...where,
+      });
+    }
+    // No SQLSTATE: the connection itself failed (reset, terminated, bad parameter encoding...).
+    if (err instanceof TypeError || err instanceof RangeError) return runtimeErrors.invalid(`Invalid query parameters: ${(err as Error).message}`);
+    conn.broken = true;
+    return runtimeErrors.unavailable('Connection to the tenant database was lost');
+  }
+}
+
+/** What must run before a connection goes back to the pool, given what the request did. */
+export function resetFor(conn: PooledConnection, dirty: boolean): string[] | null {
+  const tx = (conn.client as unknown as { getTransactionStatus(): string | null }).getTransactionStatus();
+  const reset: string[] = [];
+  if (tx && tx !== 'I') reset.push('ROLLBACK');
+  if (dirty) reset.push('DISCARD ALL');
+  return reset.length ? reset : null;
+}

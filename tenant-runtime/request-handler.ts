@@ -1,0 +1,265 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { ClientConfig } from 'pg';
+import { ErrorCode } from '../common/error-codes';
+import { isSiloError, SiloError } from '../common/errors';
+import { toErrorResponse } from '../common/http/error-body';
+import { requestIdFor } from '../common/http/request-id';
+import type { Logger } from '../common/logger';
+import type { DirectoryEntry } from '../common/tenant-directory';
+import { ApiKeyVerifier, bearerToken } from './api-key-verifier';
+import type { RuntimeConfig } from './config';
+import type { CredentialCache } from './credentials';
+import type { TenantDirectory } from './directory';
+import { parseJson, readBody, sendJson } from './http-io';
+import { neonCredentials, neonErrorBody, parseNeonRequest } from './neon-protocol';
+import type { PoolManager, PoolTarget } from './pool-manager';
+import { QueryExecutor, resetFor, RowFormat, Statement, StatementResult } from './query-executor';
+import type { RateLimiter } from './rate-limiter';
+import { NO_TENANT, RuntimeMetrics } from './runtime-metrics';
+import { runtimeErrors } from './runtime-errors';
+import { isValidSlug, TenantRef, TenantResolver } from './tenant-resolver';
+import type { RuntimeTiers } from './tiers';
+
+export interface HandlerDeps {
+  config: RuntimeConfig;
+  logger: Logger;
+  resolver: TenantResolver;
+  directory: TenantDirectory;
+  keys: ApiKeyVerifier;
+  credentials: CredentialCache;
+  tiers: RuntimeTiers;
+  limiter: RateLimiter;
+  pools: PoolManager;
+  executor: QueryExecutor;
+  metrics: RuntimeMetrics;
+  ready: () => Promise<{ status: number; body: unknown }>;
+}
+
+type Route = 'query' | 'transaction' | 'sql';
+const ROUTES: Record<string, Route> = { '/v1/query': 'query', '/v1/transaction': 'transaction', '/sql': 'sql' };
+
+/** Per-request facts for the access log and metrics. */
+interface Outcome {
+  tenant: string;
+  route: string;
+  code: string | null;
+}
+
+/**
+ * The runtime's HTTP handler on plain node:http (no framework on the hot path): resolve the
+ * tenant, check its key, apply its rate limit, lease a connection from its pool, run the SQL.
+ */
+export class RequestHandler {
+  private inflight = 0;
+  private draining = false;
+  private idleWaiters: Array<() => void> = [];
+  private readonly targets = new WeakMap<DirectoryEntry, PoolTarget>();
+
+  constructor(private readonly d: HandlerDeps) {}
+
+  get inFlight(): number {
+    return this.inflight;
+  }
+
+  /** Stops taking tenant work on this replica: responses ask clients to reconnect elsewhere. Resolves when in-flight requests are done. */
+  drain(timeoutMs: number): Promise<boolean> {
+    this.draining = true;
+    if (this.inflight === 0) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => resolve(false), timeoutMs);
+      this.idleWaiters.push(() => {
+        clearTimeout(timer);
+        resolve(true);
+      });
+    });
+  }
+
+  readonly handle = (req: IncomingMessage, res: ServerResponse): void => {
+    const started = process.hrtime.bigint();
+    const requestId = requestIdFor(req);
+    res.setHeader('x-request-id', requestId);
+    if (this.draining) res.setHeader('connection', 'close');
+    const outcome: Outcome = { tenant: NO_TENANT, route: 'other', code: null };
+    this.inflight++;
+    this.dispatch(req, res, outcome)
+      .catch((err: unknown) => this.fail(res, err, requestId, outcome))
+      .finally(() => {
+        const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+        if (outcome.route !== 'health' && outcome.route !== 'metrics') {
+          this.d.metrics.observe(outcome.tenant, outcome.route, res.statusCode, outcome.code, seconds);
+          if (this.d.config.RUNTIME_ACCESS_LOG) {
+            this.d.logger.info({ requestId, tenant: outcome.tenant, route: outcome.route, status: res.statusCode, code: outcome.code ?? undefined, ms: Math.round(seconds * 1e4) / 10 }, 'request');
+          }
+        }
+        if (--this.inflight === 0 && this.idleWaiters.length) for (const w of this.idleWaiters.splice(0)) w();
+      });
+  };
+
+  private async dispatch(req: IncomingMessage, res: ServerResponse, outcome: Outcome): Promise<void> {
+    const url = req.url ?? '/';
+    if (req.method === 'GET') {
+      if (url === '/health/live') {
+        outcome.route = 'health';
+        return sendJson(res, 200, { status: 'ok' });
+      }
+      if (url === '/health/ready') {
+        outcome.route = 'health';
+        const r = await this.d.ready();
+        return sendJson(res, r.status, r.body);
+      }
+      if (url === '/metrics') {
+        outcome.route = 'metrics';
+        const text = await this.d.metrics.registry.metrics();
+        res.writeHead(200, { 'content-type': this.d.metrics.registry.contentType });
+        res.end(text);
+        return;
+      }
+    }
+    const resolution = this.d.resolver.resolve(req.headers.host, url);
+    const route = ROUTES[resolution.route];
+    if (!route || req.method !== 'POST') throw runtimeErrors.notFound();
+    outcome.route = route;
+    if (resolution.conflict) throw runtimeErrors.invalid('The host and the path name different tenants');
+
+    let ref: TenantRef | null = resolution.ref;
+    let key: string | null;
+    if (route === 'sql') {
+      const cs = neonCredentials(req.headers);
+      if (cs.slug) {
+        if (ref && !(ref.kind === 'slug' && ref.slug === cs.slug) && !(ref.kind === 'domain')) throw runtimeErrors.invalid('The connection string and the URL name different tenants');
+        ref = { kind: 'slug', slug: cs.slug, via: 'connection-string' };
+      }
+      key = cs.key ?? bearerToken(req.headers.authorization);
+    } else {
+      key = bearerToken(req.headers.authorization);
+    }
+    if (!ref) throw runtimeErrors.noTenant();
+
+    const entry = await this.authenticate(ref, key, outcome);
+    const tier = this.d.tiers.get(entry.tier);
+    const retryAfter = this.d.limiter.take(entry.tenantId, tier.rateLimitPerSecond, tier.rateLimitBurst);
+    if (retryAfter) throw runtimeErrors.rateLimited(retryAfter);
+
+    const body = parseJson(await readBody(req, this.d.config.RUNTIME_MAX_BODY_BYTES));
+    let statements: Statement[];
+    let format: RowFormat = { kind: 'json' };
+    let transaction: string | null = null;
+    let batch = false;
+    if (route === 'sql') {
+      const neon = parseNeonRequest(req.headers, body, this.d.config.RUNTIME_MAX_STATEMENTS);
+      statements = neon.statements;
+      format = { kind: 'neon', arrayMode: neon.arrayMode, rawText: neon.rawText };
+      batch = neon.batch;
+      transaction = neon.batch ? neon.begin : null;
+    } else if (route === 'query') {
+      statements = [parseStatement(body, 'body')];
+    } else {
+      statements = parseTransaction(body, this.d.config.RUNTIME_MAX_STATEMENTS);
+      transaction = 'BEGIN';
+      batch = true;
+    }
+
+    const conn = await this.d.pools.acquire(this.targetFor(entry, tier));
+    let results: StatementResult[];
+    let dirty = false;
+    try {
+      const out = await this.d.executor.run(conn, statements, { format, timeoutMs: tier.statementTimeoutMs, transaction });
+      results = out.results;
+      dirty = out.dirty;
+    } finally {
+      this.d.pools.release(conn, { reset: conn.broken ? null : resetFor(conn, dirty) });
+    }
+    const payload = route === 'sql' ? (batch ? { results } : results[0]) : route === 'transaction' ? { results } : results[0];
+    sendJson(res, 200, payload);
+  }
+
+  /**
+   * Directory and key lookups run in parallel. Unknown tenant → 404; then any key problem → the
+   * one 401 (same work whichever way the key is wrong); then the tenant's status.
+   */
+  private async authenticate(ref: TenantRef, key: string | null, outcome: Outcome): Promise<DirectoryEntry> {
+    if (ref.kind === 'slug' && !isValidSlug(ref.slug)) throw runtimeErrors.tenantNotFound();
+    let entry: DirectoryEntry | null;
+    let record: Awaited<ReturnType<ApiKeyVerifier['lookup']>>;
+    try {
+      [entry, record] = await Promise.all([this.d.directory.resolve(ref), this.d.keys.lookup(key)]);
+    } catch (err) {
+      this.d.logger.error({ err }, 'directory unavailable');
+      throw runtimeErrors.unavailable('Tenant directory is unavailable: retry shortly');
+    }
+    if (!entry) throw runtimeErrors.tenantNotFound();
+    outcome.tenant = this.d.metrics.tenantLabel(entry.tenantId, entry.slug);
+    this.d.keys.verify(key, record, entry.tenantId);
+    switch (entry.status) {
+      case 'active':
+        break;
+      case 'suspended':
+        throw runtimeErrors.suspended();
+      case 'deleted':
+        throw runtimeErrors.tenantNotFound();
+      default:
+        throw runtimeErrors.unavailable(`Tenant is ${entry.status}`);
+    }
+    if (!entry.host || !entry.database || !entry.secretRef) throw runtimeErrors.unavailable('Tenant has no database yet');
+    return entry;
+  }
+
+  /** One PoolTarget per directory entry object: a new entry (new revision) means a new identity. */
+  private targetFor(entry: DirectoryEntry, tier: ReturnType<RuntimeTiers['get']>): PoolTarget {
+    const cached = this.targets.get(entry);
+    if (cached) return cached;
+    const c = this.d.config;
+    const target: PoolTarget = {
+      tenantId: entry.tenantId,
+      label: entry.slug,
+      identity: `${entry.host}:${entry.port}/${entry.database}|${entry.username}|${entry.secretRef}|${entry.revision}|${tier.name}:${tier.connectionLimit}:${tier.statementTimeoutMs}`,
+      max: Math.max(1, Math.min(tier.connectionLimit, c.RUNTIME_MAX_CONNECTIONS_PER_TENANT)),
+      client: async (): Promise<ClientConfig> => {
+        const secret = await this.d.credentials.get(entry.secretRef as string, entry.revision);
+        return {
+          host: entry.host as string, port: entry.port ?? 5432, database: entry.database as string,
+          user: entry.username ?? secret.username, password: secret.password,
+          statement_timeout: tier.statementTimeoutMs, application_name: 'silo-runtime',
+          connectionTimeoutMillis: c.RUNTIME_CONNECT_TIMEOUT_MS, keepAlive: true,
+        };
+      },
+    };
+    this.targets.set(entry, target);
+    return target;
+  }
+
+  private fail(res: ServerResponse, err: unknown, requestId: string, outcome: Outcome): void {
+    const { status, body, internal } = toErrorResponse(err, requestId);
+    outcome.code = body.error.code;
+    if (internal) this.d.logger.error({ err, requestId }, 'unhandled runtime error');
+    if (res.headersSent) {
+      res.destroy();
+      return;
+    }
+    const headers: Record<string, string> = {};
+    if (isSiloError(err)) {
+      if (err.code === ErrorCode.RATE_LIMITED) headers['retry-after'] = String(err.details?.retryAfterSeconds ?? 1);
+      if (err.code === ErrorCode.API_KEY_INVALID) headers['www-authenticate'] = 'Bearer';
+      if (err.code === ErrorCode.PAYLOAD_TOO_LARGE) headers.connection = 'close';
+    }
+    if (outcome.route === 'sql' && isSiloError(err)) {
+      const neon = neonErrorBody(err as SiloError, body);
+      return sendJson(res, neon.status, neon.body, headers);
+    }
+    sendJson(res, status, body, headers);
+  }
+}
+
+function parseStatement(v: unknown, where: string): Statement {
+  const s = v as { sql?: unknown; params?: unknown };
+  if (!s || typeof s !== 'object' || Array.isArray(s)) throw runtimeErrors.invalid(`${where} must be an object {sql, params}`);
+  if (typeof s.sql !== 'string' || !s.sql.trim()) throw runtimeErrors.invalid(`${where}.sql must be a non-empty string`);
+  if (s.params !== undefined && !Array.isArray(s.params)) throw runtimeErrors.invalid(`${where}.params must be an array`);
+  return { sql: s.sql, params: (s.params as unknown[] | undefined) ?? [] };
+}
+
+function parseTransaction(v: unknown, max: number): Statement[] {
+  const list = (v as { statements?: unknown })?.statements;
+  if (!Array.isArray(list) || list.length === 0 || list.length > max) throw runtimeErrors.invalid(`statements must be an array of 1 to ${max} {sql, params}`);
+  return list.map((s, i) => parseStatement(s, `statements[${i}]`));
+}

@@ -1,0 +1,22 @@
+import { ErrorCode } from '../common/error-codes';
+import { SiloError } from '../common/errors';
+
+/**
+ * Every error the runtime answers with: a stable code, a status and a message safe for any client.
+ * Authentication failures share one message whatever the cause (unknown, revoked, expired, other tenant's key).
+ */
+export const runtimeErrors = {
+  tenantNotFound: () => new SiloError(ErrorCode.TENANT_NOT_FOUND, 'Tenant not found', 404),
+  noTenant: () => new SiloError(ErrorCode.TENANT_NOT_FOUND, 'No tenant in the request: use <slug>.<base domain>, /tenants/<slug>/… or a mapped custom domain', 404),
+  apiKeyInvalid: () => new SiloError(ErrorCode.API_KEY_INVALID, 'Missing or invalid API key', 401),
+  suspended: () => new SiloError(ErrorCode.TENANT_SUSPENDED, 'Tenant is suspended', 403),
+  unavailable: (why = 'Tenant database is not available') => new SiloError(ErrorCode.TENANT_UNAVAILABLE, why, 503),
+  rateLimited: (retryAfterSeconds: number) => new SiloError(ErrorCode.RATE_LIMITED, 'Too many requests for this tenant', 429, { retryAfterSeconds }),
+  poolExhausted: () => new SiloError(ErrorCode.POOL_EXHAUSTED, 'No database connection available in time: retry shortly', 503),
+  queryTimeout: (ms: number) => new SiloError(ErrorCode.QUERY_TIMEOUT, `Query exceeded the ${ms} ms statement timeout`, 504, { timeoutMs: ms }),
+  resultTooLarge: (what: 'rows' | 'bytes', limit: number) => new SiloError(ErrorCode.RESULT_TOO_LARGE, `Result exceeds ${limit} ${what}: page it with LIMIT`, 400, { limit, unit: what }),
+  payloadTooLarge: (limit: number) => new SiloError(ErrorCode.PAYLOAD_TOO_LARGE, `Request body exceeds ${limit} bytes`, 413, { limit }),
+  invalid: (message: string) => new SiloError(ErrorCode.VALIDATION_FAILED, message, 400),
+  notFound: () => new SiloError(ErrorCode.NOT_FOUND, 'Not found', 404),
+  draining: () => new SiloError(ErrorCode.TENANT_UNAVAILABLE, 'Server is shutting down: retry', 503),
+};

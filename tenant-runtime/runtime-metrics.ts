@@ -1,0 +1,106 @@
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { createMetricsRegistry } from '../common/http/metrics';
+import type { PoolManager } from './pool-manager';
+import type { CacheSource } from './tiered-cache';
+
+export const OTHER_TENANTS = '_other';
+export const NO_TENANT = '_none';
+
+/**
+ * Prometheus metrics of one runtime instance. The `tenant` label is bounded: a tenant gets its slug
+ * as label while it has a pool and a slot is free (at most `tenantLabels` slots); a slot is reused
+ * only once its tenant's pool is gone. Everyone else is counted under `_other`.
+ */
+export class RuntimeMetrics {
+  readonly registry: Registry;
+  private readonly requests: Counter<'tenant' | 'route' | 'status'>;
+  private readonly errors: Counter<'tenant' | 'code'>;
+  private readonly duration: Histogram<'tenant' | 'route'>;
+  readonly connectSeconds: Histogram;
+  readonly evictions: Counter;
+  readonly lookups: Counter<'cache' | 'source'>;
+  /** tenantId → slug label; insertion order is the reuse order. */
+  private readonly labelled = new Map<string, string>();
+
+  constructor(private readonly pools: () => PoolManager | null, private readonly tenantLabels: number) {
+    const { registry } = createMetricsRegistry('tenant-runtime');
+    this.registry = registry;
+    this.requests = new Counter({ name: 'silo_runtime_requests_total', help: 'Tenant requests by route and HTTP status', labelNames: ['tenant', 'route', 'status'] as const, registers: [registry] });
+    this.errors = new Counter({ name: 'silo_runtime_errors_total', help: 'Refused or failed tenant requests by error code', labelNames: ['tenant', 'code'] as const, registers: [registry] });
+    this.duration = new Histogram({
+      name: 'silo_runtime_request_duration_seconds', help: 'Tenant request latency', labelNames: ['tenant', 'route'] as const,
+      buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10], registers: [registry],
+    });
+    this.connectSeconds = new Histogram({ name: 'silo_runtime_connect_duration_seconds', help: 'Time to open a tenant database connection', buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 2], registers: [registry] });
+    this.evictions = new Counter({ name: 'silo_runtime_pool_evictions_total', help: 'Connections closed to make room for another tenant under the connection budget', registers: [registry] });
+    this.lookups = new Counter({ name: 'silo_runtime_cache_lookups_total', help: 'Directory and API key lookups by where the answer came from', labelNames: ['cache', 'source'] as const, registers: [registry] });
+
+    const poolStats = () => this.pools()?.stats() ?? [];
+    const labelOf = (tenantId: string) => this.labelOf(tenantId);
+    const manager = () => this.pools();
+    new Gauge({
+      name: 'silo_runtime_pool_connections', help: 'Tenant pool connections by state', labelNames: ['tenant', 'state'] as const, registers: [registry],
+      collect() {
+        this.reset();
+        const sums = new Map<string, { idle: number; busy: number; opening: number }>();
+        for (const p of poolStats()) {
+          const label = labelOf(p.tenantId);
+          const s = sums.get(label) ?? { idle: 0, busy: 0, opening: 0 };
+          s.idle += p.idle; s.busy += p.busy; s.opening += p.opening;
+          sums.set(label, s);
+        }
+        for (const [tenant, s] of sums) for (const state of ['idle', 'busy', 'opening'] as const) this.set({ tenant, state }, s[state]);
+      },
+    });
+    new Gauge({
+      name: 'silo_runtime_pool_waiting', help: 'Requests waiting for a tenant connection', labelNames: ['tenant'] as const, registers: [registry],
+      collect() {
+        this.reset();
+        const sums = new Map<string, number>();
+        for (const p of poolStats()) sums.set(labelOf(p.tenantId), (sums.get(labelOf(p.tenantId)) ?? 0) + p.waiting);
+        for (const [tenant, n] of sums) this.set({ tenant }, n);
+      },
+    });
+    new Gauge({ name: 'silo_runtime_connections', help: 'Open tenant connections on this replica (never above the budget)', registers: [registry], collect() { this.set(manager()?.connections ?? 0); } });
+    new Gauge({ name: 'silo_runtime_pools', help: 'Tenant pools on this replica', registers: [registry], collect() { this.set(manager()?.poolCount ?? 0); } });
+  }
+
+  /** The label to use for a tenant that is being served (assigns a slot when one is free). */
+  tenantLabel(tenantId: string, slug: string): string {
+    const have = this.labelled.get(tenantId);
+    if (have) return have;
+    if (this.labelled.size >= this.tenantLabels && !this.freeSlot()) return OTHER_TENANTS;
+    this.labelled.set(tenantId, slug);
+    return slug;
+  }
+
+  observe(tenant: string, route: string, status: number, code: string | null, seconds: number): void {
+    this.requests.inc({ tenant, route, status: String(status) });
+    if (code) this.errors.inc({ tenant, code });
+    this.duration.observe({ tenant, route }, seconds);
+  }
+
+  lookup(cache: string, source: CacheSource): void {
+    this.lookups.inc({ cache, source });
+  }
+
+  private labelOf(tenantId: string): string {
+    return this.labelled.get(tenantId) ?? OTHER_TENANTS;
+  }
+
+  /** Reuses the slot of a labelled tenant that no longer has a pool, dropping its series. */
+  private freeSlot(): boolean {
+    const pools = this.pools();
+    for (const [tenantId, slug] of this.labelled) {
+      if (pools?.has(tenantId)) continue;
+      this.labelled.delete(tenantId);
+      for (const m of [this.requests, this.errors, this.duration] as Array<Counter<string> | Histogram<string>>) {
+        // prom-client removes exact label sets only: drop every series carrying this tenant.
+        const hashes = (m as unknown as { hashMap: Record<string, { labels: Record<string, string> }> }).hashMap;
+        for (const { labels } of Object.values(hashes ?? {})) if (labels.tenant === slug) m.remove(labels);
+      }
+      return true;
+    }
+    return false;
+  }
+}

@@ -1,0 +1,187 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Pool } from 'pg';
+import { ErrorCode } from '../common/error-codes';
+import { isSiloError } from '../common/errors';
+import { checkReadiness } from '../common/http/readiness';
+import type { KvStore } from '../common/kv-store';
+import type { Logger } from '../common/logger';
+import { DIRECTORY_CHANNEL, Invalidation } from '../common/tenant-directory';
+import { createKvStore, createSecretStore } from '../control-plane/bootstrap';
+import type { SecretStore } from '../provisioning/secrets/secret-store';
+import { ApiKeyVerifier } from './api-key-verifier';
+import type { RuntimeConfig } from './config';
+import { CredentialCache } from './credentials';
+import { TenantDirectory } from './directory';
+import { PoolManager, PoolTarget } from './pool-manager';
+import { QueryExecutor } from './query-executor';
+import { RateLimiter } from './rate-limiter';
+import { RequestHandler } from './request-handler';
+import { runtimeErrors } from './runtime-errors';
+import { RuntimeMetrics } from './runtime-metrics';
+import { TenantResolver } from './tenant-resolver';
+import { RuntimeTier, RuntimeTiers } from './tiers';
+
+export interface TenantRuntimeOptions {
+  logger: Logger;
+  /** Share a KvStore (the embedded single-process mode passes the control plane's). */
+  kv?: KvStore;
+  /** Redis key prefix when the runtime creates its own KvStore (tests). */
+  kvPrefix?: string;
+  /** Tier overrides on top of the built-in tiers and TIERS_FILE (tests). */
+  tiers?: Record<string, RuntimeTier>;
+  /** Replaces the configured secret store (tests). */
+  secretStore?: SecretStore;
+}
+
+export interface RunningTenantRuntime {
+  url: string;
+  /** Drains in-flight requests (up to RUNTIME_SHUTDOWN_TIMEOUT_MS), closes pools and connections. */
+  close(): Promise<void>;
+  /** For tests and diagnostics: live counters. */
+  stats(): { connections: number; pools: number; inFlight: number; directoryEntries: number; apiKeys: number };
+}
+
+// Postgres SQLSTATEs a connect attempt fails with.
+const TOO_MANY_CONNECTIONS = new Set(['53300', '53400']);
+const AUTH_FAILED = new Set(['28P01', '28000']);
+
+/**
+ * Starts the tenant runtime: a stateless HTTP front door that routes each request to its
+ * tenant's own database. Many replicas can run behind a load balancer; they share nothing but
+ * Redis (cache and invalidations) and the control database (read-only).
+ */
+export async function startTenantRuntime(config: RuntimeConfig, opts: TenantRuntimeOptions): Promise<RunningTenantRuntime> {
+  const logger = opts.logger;
+  const control = new Pool({
+    connectionString: config.DATABASE_URL, max: config.RUNTIME_CONTROL_POOL_SIZE, application_name: 'silo-runtime-directory',
+    // The runtime only ever reads the control database: make that a property of the session.
+    options: '-c default_transaction_read_only=on', connectionTimeoutMillis: 3_000, idleTimeoutMillis: 30_000,
+  });
+  control.on('error', (err) => logger.warn({ err: errSummary(err) }, 'control database connection error'));
+  const ownsKv = !opts.kv;
+  const kv = opts.kv ?? createKvStore(config.REDIS_URL, opts.kvPrefix);
+  // A private in-process store never hears the control plane: behave as if invalidations were down.
+  const busUp = ownsKv && kv.kind === 'memory' ? () => false : () => kv.isSubscribed();
+  const secretStore = opts.secretStore ?? (await createSecretStore(config, control));
+  const tiers = new RuntimeTiers(config.TIERS_FILE, config.DEFAULT_TIER, opts.tiers);
+
+  let pools: PoolManager | null = null;
+  const metrics = new RuntimeMetrics(() => pools, config.RUNTIME_METRICS_TENANT_LABELS);
+  const credentials = new CredentialCache(secretStore, config.RUNTIME_DIRECTORY_CACHE_SIZE);
+  let lastCacheWarning = 0;
+  const onCacheError = (err: unknown, stage: string) => {
+    // A cache outage is expected to be noisy: one line per 10 s is enough.
+    if (stage.includes('kv') && Date.now() - lastCacheWarning < 10_000) return;
+    if (stage.includes('kv')) lastCacheWarning = Date.now();
+    logger.warn({ err: errSummary(err), stage }, 'directory source failed');
+  };
+  const freshMs = () => (busUp() ? config.RUNTIME_DIRECTORY_TTL_MS : config.RUNTIME_DEGRADED_TTL_MS);
+  const cacheOpts = { control, kv, cacheSize: config.RUNTIME_DIRECTORY_CACHE_SIZE, freshMs, negativeMs: config.RUNTIME_NEGATIVE_TTL_MS, staleIfErrorMs: config.RUNTIME_STALE_IF_ERROR_MS, onError: onCacheError };
+  const directory = new TenantDirectory({ ...cacheOpts, onSource: (s) => metrics.lookup('directory', s) });
+  const keys = new ApiKeyVerifier({ ...cacheOpts, onSource: (s) => metrics.lookup('api_key', s) });
+
+  pools = new PoolManager({
+    budget: config.RUNTIME_MAX_CONNECTIONS,
+    acquireTimeoutMs: config.RUNTIME_ACQUIRE_TIMEOUT_MS,
+    idleTimeoutMs: config.RUNTIME_IDLE_TIMEOUT_MS,
+    onEvict: () => metrics.evictions.inc(),
+    onConnect: (ms) => metrics.connectSeconds.observe(ms / 1000),
+    onConnectError: (err: unknown, target: PoolTarget) => {
+      const code = (err as { code?: string }).code ?? '';
+      logger.warn({ tenant: target.label, err: errSummary(err) }, 'tenant connection failed');
+      if (TOO_MANY_CONNECTIONS.has(code)) return runtimeErrors.poolExhausted();
+      if (AUTH_FAILED.has(code) || (isSiloError(err) && err.code === ErrorCode.SECRET_NOT_FOUND)) {
+        // Credentials rotated under us: re-read them (and the directory entry) on the next request.
+        pools?.retire(target.tenantId);
+        credentials.clear();
+      }
+      return runtimeErrors.unavailable();
+    },
+  });
+  const handler = new RequestHandler({
+    config, logger, directory, keys, credentials, tiers, metrics, pools,
+    resolver: new TenantResolver(config.RUNTIME_BASE_DOMAIN),
+    limiter: new RateLimiter(config.RUNTIME_DIRECTORY_CACHE_SIZE),
+    executor: new QueryExecutor({ rows: config.RUNTIME_MAX_RESULT_ROWS, bytes: config.RUNTIME_MAX_RESULT_BYTES }),
+    ready: async () => {
+      const r = await checkReadiness({
+        database: async () => void (await control.query('SELECT 1')),
+        cache: async () => {
+          if (!(await kv.ping())) throw new Error('cache did not answer');
+        },
+      });
+      const dbUp = r.body.checks.database === 'up';
+      const cacheUp = r.body.checks.cache === 'up';
+      const ok = dbUp && (cacheUp || !config.RUNTIME_READY_REQUIRES_CACHE);
+      return { status: ok ? 200 : 503, body: { status: !ok ? 'not_ready' : cacheUp ? 'ready' : 'degraded', checks: { ...r.body.checks, invalidations: busUp() ? 'up' : 'down' } } };
+    },
+  });
+
+  let closed = false;
+  await kv.subscribe(DIRECTORY_CHANNEL, (message) => {
+    if (closed) return;
+    let msg: Invalidation;
+    try {
+      msg = JSON.parse(message) as Invalidation;
+    } catch {
+      return;
+    }
+    if (msg.kind === 'api-key' && typeof msg.prefix === 'string') {
+      keys.invalidate(msg.prefix);
+    } else if (msg.kind === 'tenant' && typeof msg.slug === 'string') {
+      directory.invalidate(msg);
+      // Status, tier or credentials may have changed: new requests get a fresh pool.
+      if (typeof msg.tenantId === 'string') pools?.retire(msg.tenantId);
+    }
+  });
+  kv.onReconnect(() => {
+    if (closed) return;
+    logger.info('invalidation bus reconnected: clearing cached directory entries and keys');
+    directory.clear();
+    keys.clear();
+  });
+
+  const server = createServer({ keepAlive: true }, handler.handle);
+  server.keepAliveTimeout = 65_000; // above common load balancer idle timeouts (60 s)
+  server.headersTimeout = 66_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.RUNTIME_PORT, config.HOST, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const { port } = server.address() as AddressInfo;
+  const host = config.HOST === '0.0.0.0' || config.HOST === '::' ? '127.0.0.1' : config.HOST;
+  const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  logger.info({ url, baseDomain: config.RUNTIME_BASE_DOMAIN, budget: config.RUNTIME_MAX_CONNECTIONS, cache: kv.kind }, 'tenant runtime listening');
+
+  let closing: Promise<void> | null = null;
+  return {
+    url,
+    stats: () => ({ connections: pools?.connections ?? 0, pools: pools?.poolCount ?? 0, inFlight: handler.inFlight, directoryEntries: directory.size, apiKeys: keys.size }),
+    close: () => {
+      closing ??= (async () => {
+        const stopListening = new Promise<void>((r) => server.close(() => r()));
+        server.closeIdleConnections();
+        const drained = await handler.drain(config.RUNTIME_SHUTDOWN_TIMEOUT_MS);
+        if (!drained) logger.warn({ inFlight: handler.inFlight }, 'shutdown timeout: closing with requests in flight');
+        server.closeAllConnections();
+        await stopListening;
+        closed = true;
+        await pools?.close(drained ? 5_000 : 0);
+        await control.end().catch(() => undefined);
+        if (ownsKv) await kv.close();
+        logger.info('tenant runtime stopped');
+      })();
+      return closing;
+    },
+  };
+}
+
+/** Error fields safe to log: pg connection errors never carry the password, but keep it minimal anyway. */
+function errSummary(err: unknown): Record<string, unknown> {
+  const e = err as { message?: string; code?: string };
+  return { message: e?.message, code: e?.code };
+}

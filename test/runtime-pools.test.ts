@@ -1,0 +1,106 @@
+import { Pool } from 'pg';
+import { decodeKey } from '../common/config-schema';
+import { LocalSecretStore } from '../provisioning/secrets/local-secret-store';
+import type { SecretStore } from '../provisioning/secrets/secret-store';
+import type { RunningTenantRuntime } from '../tenant-runtime/server';
+import { startTestControlPlane, TestControlPlane } from './support/control-plane';
+import { call, connectionsByRole, createTenants, issueKey, SeededTenant, startTestRuntime, waitFor } from './support/runtime-fixtures';
+
+describe('tenant runtime pools under a global connection budget', () => {
+  let cp: TestControlPlane;
+  let tenants: SeededTenant[];
+  const keys = new Map<string, string>();
+  const runtimes: RunningTenantRuntime[] = [];
+  const secretPool: Pool[] = [];
+
+  const query = (rt: RunningTenantRuntime, t: SeededTenant, sql: string) => call(rt.url, '/v1/query', { host: `${t.slug}.localhost`, key: keys.get(t.slug), body: { sql } });
+  const start = async (env: Record<string, string>, secretStore?: SecretStore) => {
+    const rt = await startTestRuntime(cp, env, secretStore ? { secretStore } : {});
+    runtimes.push(rt);
+    return rt;
+  };
+
+  beforeAll(async () => {
+    cp = await startTestControlPlane();
+    tenants = await createTenants(cp, ['p-one', 'p-two', 'p-three', 'p-four', 'p-five'].map((slug) => ({ slug })));
+    for (const t of tenants) keys.set(t.slug, (await issueKey(cp, t)).key);
+  });
+  afterAll(async () => {
+    for (const rt of runtimes) await rt.close();
+    for (const p of secretPool) await p.end();
+    await cp?.close();
+  });
+
+  it('never holds more connections than the budget while more tenants than it allows are busy', async () => {
+    const rt = await start({ RUNTIME_MAX_CONNECTIONS: '3', RUNTIME_ACQUIRE_TIMEOUT_MS: '10000' });
+    const roles = tenants.map((t) => t.role);
+    let maxSeen = 0;
+    let maxStats = 0;
+    let sampling = true;
+    const sampler = (async () => {
+      while (sampling) {
+        const byRole = await connectionsByRole(roles);
+        maxSeen = Math.max(maxSeen, Object.values(byRole).reduce((a, b) => a + b, 0));
+        maxStats = Math.max(maxStats, rt.stats().connections);
+        await new Promise((r) => setTimeout(r, 5));
+      }
+    })();
+    // 5 tenants x 3 concurrent clients x 4 requests each, every request holding its connection ~20 ms.
+    const results = await Promise.all(tenants.flatMap((t) => [0, 1, 2].map(async () => {
+      const out = [];
+      for (let i = 0; i < 4; i++) out.push({ t, r: await query(rt, t, 'SELECT current_user AS u, pg_sleep(0.02)') });
+      return out;
+    })));
+    sampling = false;
+    await sampler;
+    const flat = results.flat();
+    expect(flat).toHaveLength(60);
+    for (const { t, r } of flat) {
+      expect(r.status).toBe(200);
+      expect(r.body.rows[0].u).toBe(t.role); // each tenant on its own role, never another's connection
+    }
+    expect(maxSeen).toBeGreaterThan(0);
+    expect(maxSeen).toBeLessThanOrEqual(3);
+    expect(maxStats).toBeLessThanOrEqual(3);
+    const metrics = (await call(rt.url, '/metrics')).body as string;
+    expect(Number(/silo_runtime_pool_evictions_total\{[^}]*\} (\d+)/.exec(metrics)?.[1])).toBeGreaterThan(0);
+    await rt.close();
+  });
+
+  it('does not let a busy tenant starve a quiet one', async () => {
+    const rt = await start({ RUNTIME_MAX_CONNECTIONS: '2', RUNTIME_ACQUIRE_TIMEOUT_MS: '10000' });
+    const [busy, quiet] = tenants as [SeededTenant, SeededTenant];
+    // The busy tenant keeps 8 requests queued for the whole budget, for about 8 x 100 ms / 2 = 400 ms.
+    const flood = Promise.all(Array.from({ length: 8 }, () => query(rt, busy, 'SELECT pg_sleep(0.1)')));
+    await new Promise((r) => setTimeout(r, 30));
+    const t = Date.now();
+    expect((await query(rt, quiet, 'SELECT 1 AS ok')).status).toBe(200);
+    // Served as soon as one of the busy tenant's statements finished, not after its whole queue.
+    expect(Date.now() - t).toBeLessThan(300);
+    expect((await flood).every((r) => r.status === 200)).toBe(true);
+    await rt.close();
+  });
+
+  it('creates a tenant pool once for concurrent first requests, and forgets idle pools', async () => {
+    const inner = new LocalSecretStore(new Pool({ connectionString: cp.db.url, max: 2 }), decodeKey(cp.config.SILO_MASTER_KEY as string) as Buffer);
+    secretPool.push((inner as unknown as { db: Pool }).db);
+    let reads = 0;
+    const counting: SecretStore = Object.assign(Object.create(inner) as SecretStore, { get: (ref: string) => (reads++, inner.get(ref)) });
+    const rt = await start({ RUNTIME_MAX_CONNECTIONS: '20', RUNTIME_IDLE_TIMEOUT_MS: '300' }, counting);
+    const t = tenants[2] as SeededTenant;
+    const burst = await Promise.all(Array.from({ length: 8 }, () => query(rt, t, 'SELECT 1 AS ok')));
+    expect(burst.every((r) => r.status === 200)).toBe(true);
+    expect(reads).toBe(1);
+    expect(rt.stats().pools).toBe(1);
+    expect(rt.stats().connections).toBeGreaterThanOrEqual(1);
+    expect(rt.stats().connections).toBeLessThanOrEqual(8);
+
+    // Touch every tenant, then let them all go idle: connections close and pools are forgotten.
+    for (const x of tenants) expect((await query(rt, x, 'SELECT 1')).status).toBe(200);
+    expect(rt.stats().pools).toBe(tenants.length);
+    const after = await waitFor(async () => rt.stats(), (s) => s.pools === 0 && s.connections === 0, 3_000, 50);
+    expect(after).toMatchObject({ pools: 0, connections: 0 });
+    const left = await waitFor(() => connectionsByRole(tenants.map((x) => x.role)), (c) => Object.values(c).every((n) => n === 0), 2_000);
+    expect(Object.values(left).every((n) => n === 0)).toBe(true);
+  });
+});
