@@ -1,0 +1,73 @@
+import { Client } from 'pg';
+import { ErrorCode } from '../../common/error-codes';
+import { SiloError } from '../../common/errors';
+import { DEFAULT_TEMPLATE_OWNER } from '../../migrations';
+import type { TemplateTarget } from '../../migrations/fleet-runner';
+import { SchemaMirrorRepository, TenantSelection } from '../../migrations/schema-mirror.repository';
+import { loadMigrations, TenantMigration } from '../../migrations/tenant-migration';
+import { LocalProvisioningDriver } from '../../provisioning/local/local-provisioning.driver';
+import type { SecretStore } from '../../provisioning/secrets/secret-store';
+import type { CommandDeps } from '../command';
+import { tenantMigrationsDir } from '../config';
+import { UsageError } from '../errors';
+
+export interface SelectionFlags {
+  all?: boolean;
+  tenant?: string[];
+  tier?: string;
+}
+
+/** Exactly one of --all, --tenant, --tier. */
+export function parseSelection(flags: SelectionFlags, required = true): TenantSelection | null {
+  const given = [flags.all ? 1 : 0, flags.tenant?.length ? 1 : 0, flags.tier ? 1 : 0].reduce((a, b) => a + b, 0);
+  if (given > 1) throw new UsageError('choose one of --all, --tenant <slug> or --tier <tier>');
+  if (flags.all) return { all: true };
+  if (flags.tenant?.length) return { slugs: [...new Set(flags.tenant)] };
+  if (flags.tier) return { tier: flags.tier };
+  if (required) throw new UsageError('choose the tenants: --all, --tenant <slug> (repeatable) or --tier <tier>');
+  return null;
+}
+
+export function loadTenantMigrations({ io }: CommandDeps, dirFlag?: string): { dir: string; migrations: TenantMigration[] } {
+  const dir = tenantMigrationsDir(io.env, io.cwd, dirFlag);
+  return { dir, migrations: loadMigrations(dir) };
+}
+
+/** The control database (schema checked: it must be migrated) and the secret store. */
+export async function migrationServices({ context }: CommandDeps): Promise<{ repo: SchemaMirrorRepository; secrets: SecretStore }> {
+  const pool = await context.controlPool();
+  const { rows } = await pool.query<{ ready: boolean }>(
+    `SELECT to_regclass('public.tenants') IS NOT NULL AND EXISTS (
+       SELECT 1 FROM information_schema.columns WHERE table_schema = 'public' AND table_name = 'tenant_schema_versions' AND column_name = 'ledger_digest') AS ready`,
+  );
+  if (!rows[0].ready) throw new SiloError(ErrorCode.CONFIG_INVALID, 'The control database schema is missing or out of date: run `silo control-db migrate` first.', 500);
+  return { repo: new SchemaMirrorRepository(pool), secrets: await context.secretStore() };
+}
+
+/**
+ * The template database fleet runs migrate first (local driver only), or why not. Only `--all`
+ * runs touch it: new tenants must not get a schema the rest of the fleet does not have yet.
+ */
+export async function templateTarget(deps: CommandDeps, selection: TenantSelection, enabled: boolean): Promise<TemplateTarget | { skip: string }> {
+  if (!enabled) return { skip: '--no-template' };
+  if (!('all' in selection)) return { skip: 'only --all runs migrate the template' };
+  if (deps.context.config.PROVISIONING_DRIVER !== 'local') return { skip: `the ${deps.context.config.PROVISIONING_DRIVER} driver has no template database` };
+  const driver = await deps.context.driver();
+  if (!(driver instanceof LocalProvisioningDriver)) return { skip: 'the driver has no template database' };
+  const adminUrl = driver.adminUrlFor(driver.templateDatabase);
+  if (!(await databaseExists(adminUrl))) return { skip: `${driver.templateDatabase} does not exist yet: the driver creates and migrates it on the first provisioning` };
+  return { adminUrl, owner: driver.templateOwner ?? DEFAULT_TEMPLATE_OWNER, database: driver.templateDatabase };
+}
+
+async function databaseExists(url: string): Promise<boolean> {
+  const c = new Client({ connectionString: url, connectionTimeoutMillis: 5_000, application_name: 'silo-migrate' });
+  try {
+    await c.connect();
+    return true;
+  } catch (err) {
+    if ((err as { code?: string }).code === '3D000') return false;
+    throw err;
+  } finally {
+    await c.end().catch(() => undefined);
+  }
+}
