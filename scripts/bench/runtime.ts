@@ -1,0 +1,395 @@
+/**
+ * Tenant runtime benchmark, one run on one PostgreSQL:
+ *   (a) QPS and p50/p99 of a small SELECT through the runtime, 1 tenant and round-robin over N tenants;
+ *   (b) the same request through a bare node:http + pg server (the baseline);
+ *   (c) first-request latency for a tenant with no pool, beside a plain pg connect;
+ *   (d) runtime RSS at 1 and N tenants.
+ * Tenants are provisioned with the local driver (role + database + secret) and dropped at the end.
+ *
+ *   npm run build && node dist/scripts/bench/runtime.js [--tenants 1000] [--seconds 4] [--concurrency 16] [--dry-run]
+ *
+ * Postgres: a private throwaway cluster (the host's binaries, max_connections=1300) unless
+ * BENCH_DATABASE_URL names a superuser URL to use instead. Redis: BENCH_REDIS_URL (default
+ * redis://127.0.0.1:6379, own key prefix), else a throwaway redis-server. Loopback only.
+ */
+import { ChildProcess, spawn } from 'node:child_process';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { cpus, loadavg } from 'node:os';
+import { join, resolve } from 'node:path';
+import Redis from 'ioredis';
+import { Client, Pool } from 'pg';
+import { generateApiKey } from '../../control-plane/api-keys';
+import { createControlDataSource, migrateControlDb } from '../../control-plane/db/data-source';
+import { LocalProvisioningDriver } from '../../provisioning/local/local-provisioning.driver';
+import { ident } from '../../provisioning/local/pg-names';
+import { LocalSecretStore } from '../../provisioning/secrets/local-secret-store';
+import { DEFAULT_TIERS } from '../../provisioning/tiers';
+import { summary } from './stats';
+import { BenchCluster } from './runtime/cluster';
+import { LoadRequest, LoadResult, runLoad, send } from './runtime/load';
+
+interface Tenant {
+  id: string;
+  slug: string;
+  role: string;
+  password: string;
+  key: string;
+}
+
+interface Row {
+  label: string;
+  qps: number;
+  p50: number;
+  p99: number;
+  errors: number;
+  load: number;
+}
+
+const repoRoot = resolve(__dirname, '..', '..', '..');
+const distBench = join(repoRoot, 'dist', 'scripts', 'bench', 'runtime');
+const SQL = { sql: 'SELECT $1::int AS id, $2::text AS greeting', params: [42, 'hello'] };
+const log = (line: string) => process.stdout.write(`${new Date().toISOString().slice(11, 19)} ${line}\n`);
+
+async function main(): Promise<void> {
+  const args = process.argv.slice(2);
+  const count = Number(flag(args, '--tenants') ?? 1000);
+  const seconds = Number(flag(args, '--seconds') ?? 4);
+  const concurrency = Number(flag(args, '--concurrency') ?? 16);
+  const dryRun = args.includes('--dry-run');
+  const started = Date.now();
+
+  const cluster = process.env.BENCH_DATABASE_URL ? null : new BenchCluster(await freePort());
+  const children: ChildProcess[] = [];
+  let redisChild: ChildProcess | null = null;
+  const tenants: Tenant[] = [];
+  let adminUrl = process.env.BENCH_DATABASE_URL ?? '';
+  let admin: Pool | null = null;
+  let control: Pool | null = null;
+  let driver: LocalProvisioningDriver | null = null;
+  const names = { control: `silo_bench_rt_${process.pid}_ctl`, template: `silo_bench_rt_${process.pid}_tpl` };
+
+  const cleanup = async () => {
+    for (const c of children) c.kill('SIGKILL');
+    redisChild?.kill('SIGKILL');
+    await driver?.close().catch(() => undefined);
+    await control?.end().catch(() => undefined);
+    if (cluster) {
+      await admin?.end().catch(() => undefined);
+      cluster.stop(); // the whole cluster goes: every tenant database and role with it
+      return;
+    }
+    if (admin) {
+      log(`cleanup: dropping ${tenants.length} tenant databases and roles`);
+      await parallel(tenants, 4, async (t) => {
+        await admin?.query(`DROP DATABASE IF EXISTS ${ident(t.role)} WITH (FORCE)`).catch(() => undefined);
+        await admin?.query(`DROP ROLE IF EXISTS ${ident(t.role)}`).catch(() => undefined);
+      });
+      for (const db of [names.template, names.control]) await admin.query(`DROP DATABASE IF EXISTS ${ident(db)} WITH (FORCE)`).catch(() => undefined);
+      await admin.end().catch(() => undefined);
+    }
+  };
+  process.once('SIGINT', () => void cleanup().finally(() => process.exit(130)));
+
+  try {
+    if (cluster) {
+      log(`postgres: private cluster on 127.0.0.1:${cluster.port} (${cluster.dir})`);
+      cluster.start();
+      adminUrl = cluster.url;
+    }
+    admin = new Pool({ connectionString: adminUrl, max: 6 });
+    const serverVersion = (await admin.query<{ v: string }>('SHOW server_version')).rows[0]?.v ?? '?';
+    const { redisUrl, child } = await redisFor();
+    redisChild = child;
+    const kvPrefix = `silobench:${randomBytes(4).toString('hex')}:`;
+
+    // --- setup: control database, template, N tenants through the local driver ---
+    const setupStarted = Date.now();
+    await admin.query(`CREATE DATABASE ${ident(names.control)}`);
+    const controlUrl = withDb(adminUrl, names.control);
+    const ds = createControlDataSource(controlUrl, { poolSize: 1 });
+    await ds.initialize();
+    await migrateControlDb(ds);
+    await ds.destroy();
+    control = new Pool({ connectionString: controlUrl, max: 6 });
+    const masterKey = randomBytes(32);
+    const secrets = new LocalSecretStore(control, masterKey);
+    driver = new LocalProvisioningDriver({ adminUrl, templateDatabase: names.template, secretStore: secrets, secretPrefix: 'silo/tenants/', protectDatabases: [names.control] });
+    await driver.ensureReady();
+    log(`setup: provisioning ${count} tenants with the local driver (4 at a time)`);
+    const specs = Array.from({ length: count }, (_, i) => ({ id: randomUUID(), slug: `bench-${String(i + 1).padStart(5, '0')}` }));
+    const refs = new Map<string, { role: string; secretRef: string; host: string; port: number }>();
+    await parallel(specs, 4, async (s, i) => {
+      const conn = await (driver as LocalProvisioningDriver).provision({ tenant: { id: s.id, slug: s.slug, tier: DEFAULT_TIERS.starter, region: 'local' }, step: (_n, fn) => fn(), log: () => undefined });
+      refs.set(s.id, { role: conn.username, secretRef: conn.secretRef, host: conn.host, port: conn.port });
+      const { password } = await secrets.get(conn.secretRef);
+      tenants[i] = { id: s.id, slug: s.slug, role: conn.username, password, key: '' };
+      if ((i + 1) % 250 === 0) log(`  ${i + 1}/${count}`);
+    });
+    const keys = tenants.map(() => generateApiKey());
+    tenants.forEach((t, i) => (t.key = (keys[i] as { key: string }).key));
+    await control.query(
+      `INSERT INTO tenants (id, slug, name, status, tier, region) SELECT id, slug, slug, 'active', 'starter', 'local' FROM unnest($1::uuid[], $2::text[]) AS u(id, slug)`,
+      [tenants.map((t) => t.id), tenants.map((t) => t.slug)],
+    );
+    await control.query(
+      `INSERT INTO tenant_connections (tenant_id, driver, host, port, database, username, secret_ref)
+       SELECT id, 'local', host, port, role, role, ref FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::int[]) AS u(id, role, ref, host, port)`,
+      [tenants.map((t) => t.id), tenants.map((t) => t.role), tenants.map((t) => refs.get(t.id)?.secretRef), tenants.map((t) => refs.get(t.id)?.host), tenants.map((t) => refs.get(t.id)?.port)],
+    );
+    await control.query(
+      `INSERT INTO api_keys (id, tenant_id, name, prefix, hash) SELECT gen_random_uuid(), id, 'bench', prefix, hash FROM unnest($1::uuid[], $2::text[], $3::text[]) AS u(id, prefix, hash)`,
+      [tenants.map((t) => t.id), keys.map((k) => k.prefix), keys.map((k) => k.hash)],
+    );
+    const setupSeconds = (Date.now() - setupStarted) / 1000;
+    log(`setup done in ${setupSeconds.toFixed(0)} s`);
+
+    const first = tenants[0] as Tenant;
+    const tenantUrl = (t: Tenant) => `postgres://${t.role}:${encodeURIComponent(t.password)}@${new URL(adminUrl).host}/${t.role}`;
+    const body = JSON.stringify(SQL);
+    const viaRuntime = (t: Tenant): LoadRequest => ({ path: '/v1/query', headers: { host: `${t.slug}.localhost`, authorization: `Bearer ${t.key}` }, body });
+    const viaBaseline: LoadRequest = { path: '/v1/query', headers: {}, body };
+
+    const baseline = await startChild(children, join(distBench, 'baseline-server.js'), { BASELINE_DATABASE_URL: tenantUrl(first), BASELINE_POOL_SIZE: String(DEFAULT_TIERS.starter.connectionLimit) });
+    const runtimeEnv = {
+      DATABASE_URL: controlUrl, REDIS_URL: redisUrl, BENCH_KV_PREFIX: kvPrefix, SILO_MASTER_KEY: masterKey.toString('base64'),
+      RUNTIME_PORT: '0', LOG_LEVEL: 'info', RUNTIME_MAX_CONNECTIONS: String(count + 50),
+    };
+    const runtime = await startChild(children, join(distBench, 'runtime-server.js'), runtimeEnv);
+
+    // --- (b) + (a): baseline, runtime 1 tenant, runtime round-robin; three rounds, median reported ---
+    const warm = async (url: string, next: (i: number) => LoadRequest, n: number) => {
+      for (let i = 0; i < n; i += concurrency) await Promise.all(Array.from({ length: Math.min(concurrency, n - i) }, (_, j) => send(new URL(url), undefined, next(i + j))));
+    };
+    await warm(baseline.url, () => viaBaseline, 500);
+    await warm(runtime.url, () => viaRuntime(first), 500);
+    const latBase = await runLoad(baseline.url, { concurrency: 1, durationMs: 2_000, next: () => viaBaseline });
+    const latRt = await runLoad(runtime.url, { concurrency: 1, durationMs: 2_000, next: () => viaRuntime(first) });
+    log(`sequential p50: baseline ${summary(latBase.latencies).p50.toFixed(3)} ms, runtime ${summary(latRt.latencies).p50.toFixed(3)} ms`);
+
+    const rounds: Record<'base' | 'one' | 'many', LoadResult[]> = { base: [], one: [], many: [] };
+    let rss1 = 0;
+    let rssMany = 0;
+    for (let round = 0; round < 3; round++) {
+      rounds.base.push(await runLoad(baseline.url, { concurrency, durationMs: seconds * 1000, next: () => viaBaseline }));
+      rounds.one.push(await runLoad(runtime.url, { concurrency, durationMs: seconds * 1000, next: () => viaRuntime(first) }));
+      if (round === 0) {
+        rss1 = rssOf(runtime.child);
+        log(`warming ${count} tenant pools`);
+        await warm(runtime.url, (i) => viaRuntime(tenants[i % count] as Tenant), count);
+      }
+      rounds.many.push(await runLoad(runtime.url, { concurrency, durationMs: seconds * 1000, next: (i) => viaRuntime(tenants[i % count] as Tenant) }));
+      rssMany = Math.max(rssMany, rssOf(runtime.child));
+      log(`round ${round + 1}: baseline ${rounds.base[round]?.qps.toFixed(0)} qps, runtime 1 tenant ${rounds.one[round]?.qps.toFixed(0)} qps, ${count} tenants ${rounds.many[round]?.qps.toFixed(0)} qps`);
+    }
+    const poolsOpen = await admin.query<{ n: number }>(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'silo-runtime'`);
+
+    // --- (c) cold first requests on a fresh replica (default budget), beside plain pg connects ---
+    const fresh = await startChild(children, join(distBench, 'runtime-server.js'), { ...runtimeEnv, RUNTIME_MAX_CONNECTIONS: '100', RUNTIME_IDLE_TIMEOUT_MS: '1000' });
+    const sample = tenants.slice(count > 100 ? count - 100 : 0).slice(0, 50);
+    const once = async (url: string, t: Tenant) => {
+      const t0 = process.hrtime.bigint();
+      const r = await send(new URL(url), undefined, viaRuntime(t));
+      if (r.status !== 200) throw new Error(`cold request failed: ${r.status} ${r.body}`);
+      return Number(process.hrtime.bigint() - t0) / 1e6;
+    };
+    const coldFull: number[] = [];
+    for (const t of sample) coldFull.push(await once(fresh.url, t)); // directory and key from Redis, secret from the store, connect
+    await new Promise((r) => setTimeout(r, 2_500)); // idle timeout: every pool closed and forgotten
+    const coldNoPool: number[] = [];
+    for (const t of sample) coldNoPool.push(await once(fresh.url, t)); // directory, key and secret cached: pool + connect
+    const connectMs: number[] = [];
+    const connectQueryMs: number[] = [];
+    for (const t of sample) {
+      const t0 = process.hrtime.bigint();
+      const c = new Client({ connectionString: tenantUrl(t) });
+      await c.connect();
+      const t1 = process.hrtime.bigint();
+      await c.query({ text: SQL.sql, values: SQL.params });
+      connectMs.push(Number(t1 - t0) / 1e6);
+      connectQueryMs.push(Number(process.hrtime.bigint() - t0) / 1e6);
+      await c.end();
+    }
+    const churn = await runLoad(fresh.url, { concurrency, durationMs: seconds * 1000, next: (i) => viaRuntime(tenants[i % count] as Tenant) });
+
+    const med = (rs: LoadResult[]): Row & { r: LoadResult } => {
+      const r = [...rs].sort((x, y) => x.qps - y.qps)[1] ?? (rs[0] as LoadResult);
+      const s = summary(r.latencies);
+      return { label: '', qps: r.qps, p50: s.p50, p99: s.p99, errors: rs.reduce((a, x) => a + x.errors, 0), load: loadavg()[0] ?? 0, r };
+    };
+    const result = render({
+      count, seconds, concurrency, serverVersion, setupSeconds, privateCluster: !!cluster,
+      base: med(rounds.base), one: med(rounds.one), many: med(rounds.many), churn: { ...med([churn]) },
+      latBase: summary(latBase.latencies), latRt: summary(latRt.latencies),
+      coldFull: summary(coldFull), coldNoPool: summary(coldNoPool), connect: summary(connectMs), connectQuery: summary(connectQueryMs),
+      rss1, rssMany, pooled: poolsOpen.rows[0]?.n ?? 0, totalSeconds: (Date.now() - started) / 1000,
+      errors: [...rounds.base, ...rounds.one, ...rounds.many, churn].map((r) => r.firstError).filter(Boolean) as string[],
+    });
+    process.stdout.write(`\n${result}\n`);
+    if (!dryRun) {
+      writeSection(join(repoRoot, 'docs', 'benchmarks.md'), result);
+      log('docs/benchmarks.md updated (Tenant runtime section)');
+    }
+  } finally {
+    await cleanup();
+  }
+}
+
+type Summary = ReturnType<typeof summary>;
+
+function render(r: {
+  count: number; seconds: number; concurrency: number; serverVersion: string; setupSeconds: number; privateCluster: boolean;
+  base: Row; one: Row; many: Row; churn: Row; latBase: Summary; latRt: Summary;
+  coldFull: Summary; coldNoPool: Summary; connect: Summary; connectQuery: Summary;
+  rss1: number; rssMany: number; pooled: number; totalSeconds: number; errors: string[];
+}): string {
+  const f = (v: number, d = 2) => v.toFixed(d);
+  const verdict = (ok: boolean) => (ok ? 'met' : '**missed**');
+  const row = (label: string, x: Row) => `| ${label} | ${f(x.qps, 0)} | ${f(x.p50)} ms | ${f(x.p99)} ms | ${x.errors} |`;
+  const ratioBase = r.one.qps / r.base.qps;
+  const ratioMany = r.many.qps / r.one.qps;
+  const added = r.latRt.p50 - r.latBase.p50;
+  const coldBudget = r.connect.p50 + 2;
+  return [
+    '## Tenant runtime',
+    '',
+    `Command: \`npm run build && node dist/scripts/bench/runtime.js --tenants ${r.count}\` (${new Date().toISOString().slice(0, 10)}; ${f(r.totalSeconds, 0)} s in all).`,
+    '',
+    `Machine: ${cpus().length} vCPU shared by the load generator, the servers and PostgreSQL ${r.serverVersion.split(' ')[0]}` +
+      (r.privateCluster ? ' (a private cluster started by the benchmark: max_connections=1300, fsync off; trust auth on 127.0.0.1).' : ' (BENCH_DATABASE_URL).'),
+    `${r.count} tenants provisioned with the local driver (role, database from the template, secret in the local store; setup ${f(r.setupSeconds, 0)} s, not measured), dropped afterwards.`,
+    `Request: \`POST /v1/query {"sql":"${SQL.sql}","params":[42,"hello"]}\` with the tenant in the Host header and its API key, ${r.concurrency} keep-alive`,
+    `connections in a closed loop for ${r.seconds} s per run, three rounds, median run reported. The runtime runs with its defaults (access log on, to /dev/null)`,
+    `and RUNTIME_MAX_CONNECTIONS=${r.count + 50}; the baseline is a bare node:http server with one pg pool (10) to one tenant database, same response shape,`,
+    'no auth, routing, limits or metrics (`scripts/bench/runtime/baseline-server.ts`).',
+    '',
+    '| Run | QPS | p50 | p99 | errors |',
+    '| --- | --- | --- | --- | --- |',
+    row('baseline: node:http + pg, 1 database', r.base),
+    row('runtime, 1 tenant', r.one),
+    row(`runtime, round-robin over ${r.count} tenants (one pool each)`, r.many),
+    row(`runtime, round-robin over ${r.count} tenants, default budget of 100 connections (fresh replica)`, r.churn),
+    '',
+    `Sequential requests (1 connection, 2 s): baseline p50 ${f(r.latBase.p50, 3)} ms / p99 ${f(r.latBase.p99, 3)} ms, runtime p50 ${f(r.latRt.p50, 3)} ms / p99 ${f(r.latRt.p99, 3)} ms.`,
+    '',
+    'First request for a tenant with no pool (50 tenants, one at a time, on a fresh replica), beside a plain `pg` connect as the tenant role:',
+    '',
+    '| Measure | p50 | p99 |',
+    '| --- | --- | --- |',
+    `| runtime, first request on a new replica (directory and key from Redis, secret from the store, connect, query) | ${f(r.coldFull.p50)} ms | ${f(r.coldFull.p99)} ms |`,
+    `| runtime, first request after the pool was closed for idleness (connect, query) | ${f(r.coldNoPool.p50)} ms | ${f(r.coldNoPool.p99)} ms |`,
+    `| plain pg: \`new Client().connect()\` | ${f(r.connect.p50)} ms | ${f(r.connect.p99)} ms |`,
+    `| plain pg: connect + the same SELECT | ${f(r.connectQuery.p50)} ms | ${f(r.connectQuery.p99)} ms |`,
+    '',
+    `Runtime RSS: ${f(r.rss1 / 1048576, 0)} MB after the 1-tenant runs, ${f(r.rssMany / 1048576, 0)} MB with ${r.count} tenant pools open (${r.pooled} tenant connections in pg_stat_activity at the end).`,
+    '',
+    'Targets:',
+    `- runtime QPS >= 0.6x the baseline: ${f(ratioBase)}x, ${verdict(ratioBase >= 0.6)}.`,
+    `- ${r.count}-tenant QPS >= 0.8x single-tenant: ${f(ratioMany)}x with a pool per tenant, ${verdict(ratioMany >= 0.8)}` +
+      ` (${f(r.churn.qps / r.one.qps)}x when the budget is a tenth of the active tenants: every request then opens a connection).`,
+    `- p50 added latency <= 0.5 ms: ${f(added, 3)} ms (sequential p50 runtime - baseline), ${verdict(added <= 0.5)}.`,
+    `- cold first request <= connect time + 2 ms: ${f(r.coldNoPool.p50)} ms vs ${f(coldBudget)} ms (pool closed for idleness), ${verdict(r.coldNoPool.p50 <= coldBudget)};` +
+      ` ${f(r.coldFull.p50)} ms on a brand-new replica, ${verdict(r.coldFull.p50 <= coldBudget)}.`,
+    ...(r.errors.length ? ['', `Errors seen: ${r.errors.slice(0, 3).join('; ')}`] : []),
+  ].join('\n');
+}
+
+async function startChild(children: ChildProcess[], script: string, env: Record<string, string>): Promise<{ url: string; child: ChildProcess }> {
+  if (!existsSync(script)) throw new Error(`${script} is missing: run npm run build first`);
+  const child = spawn(process.execPath, [script], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
+  children.push(child);
+  const url = await new Promise<string>((resolveUrl, reject) => {
+    let buf = '';
+    child.stdout?.on('data', (d: Buffer) => {
+      buf += d.toString();
+      const nl = buf.indexOf('\n');
+      if (nl !== -1) resolveUrl((JSON.parse(buf.slice(0, nl)) as { url: string }).url);
+    });
+    child.once('exit', (code) => reject(new Error(`${script} exited ${code}`)));
+  });
+  return { url, child };
+}
+
+function rssOf(child: ChildProcess): number {
+  const status = readFileSync(`/proc/${child.pid}/status`, 'utf8');
+  return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 0) * 1024;
+}
+
+async function redisFor(): Promise<{ redisUrl: string; child: ChildProcess | null }> {
+  const url = process.env.BENCH_REDIS_URL || 'redis://127.0.0.1:6379';
+  if (await pingRedis(url)) return { redisUrl: url, child: null };
+  const port = await freePort();
+  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+  const local = `redis://127.0.0.1:${port}`;
+  for (let i = 0; i < 40; i++) {
+    if (await pingRedis(local)) return { redisUrl: local, child };
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error('no Redis: set BENCH_REDIS_URL or install redis-server');
+}
+
+async function pingRedis(url: string): Promise<boolean> {
+  const r = new Redis(url, { lazyConnect: true, connectTimeout: 1_000, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  r.on('error', () => undefined);
+  try {
+    await r.connect();
+    return (await r.ping()) === 'PONG';
+  } catch {
+    return false;
+  } finally {
+    r.disconnect();
+  }
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => resolvePort(port));
+    });
+    s.on('error', reject);
+  });
+}
+
+function withDb(url: string, db: string): string {
+  const u = new URL(url);
+  u.pathname = `/${db}`;
+  return u.toString();
+}
+
+/** Replaces this benchmark's section of docs/benchmarks.md (other sections belong to other benchmarks). */
+function writeSection(file: string, section: string): void {
+  const current = existsSync(file) ? readFileSync(file, 'utf8') : '# Benchmarks\n';
+  const start = current.search(/^## Tenant runtime\s*$/m);
+  let next: string;
+  if (start === -1) {
+    next = `${current.trimEnd()}\n\n${section}\n`;
+  } else {
+    const rest = current.slice(start + 1);
+    const end = rest.search(/^## /m);
+    next = `${current.slice(0, start)}${section}\n${end === -1 ? '' : `\n${rest.slice(end)}`}`;
+  }
+  writeFileSync(file, next);
+}
+
+async function parallel<T>(items: T[], width: number, fn: (item: T, index: number) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(Array.from({ length: width }, async () => {
+    while (next < items.length) {
+      const i = next++;
+      await fn(items[i] as T, i);
+    }
+  }));
+}
+
+function flag(args: string[], name: string): string | undefined {
+  const i = args.indexOf(name);
+  return i === -1 ? undefined : args[i + 1];
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`runtime benchmark failed: ${(err as Error).stack ?? err}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,382 @@
+/**
+ * Billing webhook benchmark: acknowledgement latency of POST /webhooks/stripe, beside a no-op
+ * route of the same server (GET /health/live) measured in the same run.
+ *
+ * Boots the real control plane in-process (loopback only) on a throwaway control database on the
+ * local Postgres, production-like: info-level logging (to /dev/null), Redis for the directory when
+ * one answers, default pool size. The job worker is off: the acknowledgement only enqueues work,
+ * and provisioning 200 tenants in the same process would measure provisioning, not the endpoint.
+ * Payloads are signed before timing, and the load comes from a worker thread (its own event loop,
+ * like a remote sender), so the client does not steal the server's event loop. Everything created
+ * is dropped at the end.
+ *
+ *   npm run build && node dist/scripts/bench/webhooks.js [--deliveries 200] [--rounds 3] [--write-docs]
+ *
+ * BENCH_DATABASE_URL: superuser URL (default postgres://postgres@127.0.0.1:5432/postgres).
+ * BENCH_REDIS_URL: Redis for the directory (default redis://127.0.0.1:6379; in-process cache if it does not answer).
+ */
+import { randomBytes } from 'node:crypto';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import { cpus } from 'node:os';
+import { dirname, join } from 'node:path';
+import { isMainThread, parentPort, Worker } from 'node:worker_threads';
+import Redis from 'ioredis';
+import { Client } from 'pg';
+import pino from 'pino';
+import Stripe from 'stripe';
+import { createLogger } from '../../common/logger';
+import { newSubscription, nowSeconds, StripeEventFixture, stripeEvents, SubscriptionState } from '../../control-plane/billing/stripe-fixtures';
+import { loadControlPlaneConfig } from '../../control-plane/config';
+import { RunningControlPlane, startControlPlane } from '../../control-plane/server';
+import { ident } from '../../provisioning/local/pg-names';
+
+interface Request {
+  method: 'GET' | 'POST';
+  path: string;
+  body?: string;
+  headers?: Record<string, string>;
+}
+
+interface Stats {
+  n: number;
+  p50: number;
+  p99: number;
+  max: number;
+  /** Requests per second over the batch (concurrent batches only). */
+  rps: number;
+  statuses: string;
+}
+
+const MAX_DELIVERIES = 2_000;
+const REQUEST_TIMEOUT_MS = 10_000;
+const WATCHDOG_MS = 5 * 60_000;
+
+const repoRoot = findRepoRoot(__dirname);
+const log = (line: string) => process.stdout.write(`${line}\n`);
+
+async function main(): Promise<void> {
+  const args = process.argv.slice(2);
+  const deliveries = Math.min(MAX_DELIVERIES, Number(flag(args, '--deliveries') ?? 200));
+  const rounds = Math.min(10, Number(flag(args, '--rounds') ?? 3));
+  const writeDocs = args.includes('--write-docs');
+  const adminUrl = process.env.BENCH_DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/postgres';
+  const redisUrl = process.env.BENCH_REDIS_URL || 'redis://127.0.0.1:6379';
+
+  const tag = `silo_bench_wh_${process.pid}_${randomBytes(3).toString('hex')}`;
+  const names = { control: `${tag}_ctl`, template: `${tag}_tpl` };
+  const kvPrefix = `silobench:${tag}:`;
+  const secret = `whsec_${randomBytes(24).toString('base64')}`;
+  const useRedis = await redisAnswers(redisUrl);
+  let cp: RunningControlPlane | null = null;
+  let stopClient: () => Promise<void> = async () => undefined;
+
+  const cleanup = async () => {
+    await stopClient().catch(() => undefined);
+    await cp?.close().catch((e: Error) => log(`close: ${e.message}`));
+    cp = null;
+    await adminQuery(adminUrl, `DROP DATABASE IF EXISTS ${ident(names.control)} WITH (FORCE)`).catch((e: Error) => log(`drop: ${e.message}`));
+    await adminQuery(adminUrl, `DROP DATABASE IF EXISTS ${ident(names.template)} WITH (FORCE)`).catch(() => undefined);
+    if (useRedis) await deletePrefix(redisUrl, kvPrefix).catch(() => undefined);
+  };
+  const watchdog = setTimeout(() => {
+    log('watchdog: benchmark took too long, aborting');
+    void cleanup().finally(() => process.exit(3));
+  }, WATCHDOG_MS);
+  process.once('SIGINT', () => void cleanup().finally(() => process.exit(130)));
+
+  try {
+    await adminQuery(adminUrl, `CREATE DATABASE ${ident(names.control)}`);
+    const config = loadControlPlaneConfig({
+      DATABASE_URL: withDatabase(adminUrl, names.control),
+      TENANT_DATABASE_URL: adminUrl,
+      TENANT_TEMPLATE_DATABASE: names.template,
+      ...(useRedis ? { REDIS_URL: redisUrl } : {}),
+      ADMIN_TOKEN: randomBytes(24).toString('base64url'),
+      SILO_MASTER_KEY: randomBytes(32).toString('base64'),
+      STRIPE_WEBHOOK_SECRET: secret,
+      TIERS_FILE: join(repoRoot, 'control-plane', 'billing', 'plans.example.json'),
+      HOST: '127.0.0.1',
+      CONTROL_PLANE_PORT: '0',
+      JOB_WORKER_ENABLED: 'false',
+      LOG_LEVEL: 'info',
+    });
+    const logger = createLogger({ name: 'bench-control-plane', level: 'info', destination: pino.destination({ dest: '/dev/null', sync: false }) });
+    cp = await startControlPlane(config, { logger, kvPrefix });
+    const base = new URL(cp.url);
+    const stripe = new Stripe('sk_test_silo_bench');
+    const sign = (e: StripeEventFixture): Request => {
+      const body = JSON.stringify(e, null, 2);
+      return { method: 'POST', path: '/webhooks/stripe', body, headers: { 'content-type': 'application/json; charset=utf-8', 'stripe-signature': stripe.webhooks.generateTestHeaderString({ payload: body, secret }) } };
+    };
+    const client = new LoadClient(base);
+    stopClient = () => client.close();
+    const noop: Request = { method: 'GET', path: '/health/live' };
+
+    log(`control plane ${cp.url}  (db pool ${config.DATABASE_POOL_SIZE}, directory: ${useRedis ? 'Redis' : 'in-process'}, worker off, ${cpus().length} CPUs, node ${process.version})`);
+    // Warm-up: JIT, connection pools, sockets.
+    await client.run('concurrent', Array.from({ length: deliveries }, () => noop));
+    const warm = Array.from({ length: 50 }, () => newSubscription());
+    await client.run('concurrent', warm.map((s) => sign(stripeEvents.subscriptionCreated(s))));
+    await client.run('concurrent', warm.map((s) => sign(stripeEvents.invoicePaymentFailed(s))));
+
+    const samples: Record<string, { concurrent: number[]; sequential: number[]; rps: number[]; statuses: Map<number, number> }> = {};
+    const record = (label: string, mode: 'concurrent' | 'sequential', r: BatchResult) => {
+      const s = (samples[label] ??= { concurrent: [], sequential: [], rps: [], statuses: new Map() });
+      s[mode].push(...r.ms);
+      if (mode === 'concurrent') s.rps.push((r.ms.length / r.wallMs) * 1000);
+      for (const code of r.statuses) s.statuses.set(code, (s.statuses.get(code) ?? 0) + 1);
+    };
+
+    for (let round = 1; round <= rounds; round++) {
+      const subs: SubscriptionState[] = Array.from({ length: deliveries }, (_, i) => newSubscription({ slug: `bench-${round}-${i}` }));
+      const at = nowSeconds();
+      const created = subs.map((s) => sign(stripeEvents.subscriptionCreated(s, at)));
+      const pastDue = subs.map((s) => sign(stripeEvents.subscriptionUpdated({ ...s, status: 'past_due' }, at + 1, { status: 'active' })));
+      const noops = Array.from({ length: deliveries }, () => noop);
+
+      record('no-op GET /health/live', 'concurrent', await client.run('concurrent', noops));
+      record('new subscription (creates a tenant, enqueues provisioning)', 'concurrent', await client.run('concurrent', created));
+      record('subscription.updated past_due (existing tenant)', 'concurrent', await client.run('concurrent', pastDue));
+      record('duplicate delivery (already stored)', 'concurrent', await client.run('concurrent', created));
+      record('no-op GET /health/live', 'concurrent', await client.run('concurrent', noops));
+
+      // One at a time: the per-request cost without queueing.
+      const seqSubs = Array.from({ length: 50 }, () => newSubscription());
+      const seqCreated = seqSubs.map((s) => sign(stripeEvents.subscriptionCreated(s)));
+      record('no-op GET /health/live', 'sequential', await client.run('sequential', Array.from({ length: 100 }, () => noop)));
+      record('new subscription (creates a tenant, enqueues provisioning)', 'sequential', await client.run('sequential', seqCreated));
+      record('duplicate delivery (already stored)', 'sequential', await client.run('sequential', [...created.slice(0, 50), ...seqCreated]));
+      record('no-op GET /health/live', 'sequential', await client.run('sequential', Array.from({ length: 100 }, () => noop)));
+      log(`round ${round}/${rounds} done`);
+    }
+
+    const table: Array<{ label: string; concurrent: Stats; sequential: Stats | null }> = Object.entries(samples).map(([label, s]) => ({
+      label,
+      concurrent: stats(s.concurrent, s.rps, s.statuses),
+      sequential: s.sequential.length ? stats(s.sequential, [], s.statuses) : null,
+    }));
+    const noopStats = table[0];
+    const dup = table.find((r) => r.label.startsWith('duplicate'));
+    const created = table.find((r) => r.label.startsWith('new subscription'));
+    const updated = table.find((r) => r.label.startsWith('subscription.updated'));
+    if (!dup || !created || !updated) throw new Error('missing measurements');
+    const worstP99 = Math.max(created.concurrent.p99, updated.concurrent.p99, dup.concurrent.p99);
+    const ratio = (a: number, b: number) => (b > 0 ? a / b : Infinity);
+    const dupRatioSeq = dup.sequential && noopStats.sequential ? ratio(dup.sequential.p50, noopStats.sequential.p50) : NaN;
+    const dupRatioConc = ratio(dup.concurrent.p50, noopStats.concurrent.p50);
+
+    const lines = [
+      `| Request | ${deliveries} concurrent: p50 / p99 / max (ms) | throughput (req/s) | one at a time: p50 / p99 (ms) | statuses |`,
+      '|---|---|---|---|---|',
+      ...table.map((r) => `| ${r.label} | ${fmt(r.concurrent.p50)} / ${fmt(r.concurrent.p99)} / ${fmt(r.concurrent.max)} | ${Math.round(r.concurrent.rps)} | ${r.sequential ? `${fmt(r.sequential.p50)} / ${fmt(r.sequential.p99)}` : '–'} | ${r.concurrent.statuses} |`),
+    ];
+    const verdict = [
+      `- p99 acknowledgement, ${deliveries} concurrent distinct deliveries: ${fmt(Math.max(created.concurrent.p99, updated.concurrent.p99))} ms (target ≤ 50 ms: ${Math.max(created.concurrent.p99, updated.concurrent.p99) <= 50 ? 'met' : 'MISSED'}); worst p99 including duplicates ${fmt(worstP99)} ms.`,
+      `- duplicate vs no-op, p50 one at a time: ${fmtRatio(dupRatioSeq)} (target ≤ 1.2×: ${dupRatioSeq <= 1.2 ? 'met' : 'MISSED'}); at ${deliveries} concurrent: ${fmtRatio(dupRatioConc)} (${dupRatioConc <= 1.2 ? 'met' : 'MISSED'}).`,
+    ];
+    const env = `${cpus().length} CPUs (${cpus()[0]?.model.trim() ?? 'unknown'}), node ${process.version}, PostgreSQL ${await serverVersion(adminUrl)} on loopback, control-plane pool ${config.DATABASE_POOL_SIZE}, directory in ${useRedis ? 'Redis' : 'process memory'}, ${rounds} rounds × ${deliveries} deliveries, ${new Date().toISOString().slice(0, 10)}`;
+    log('');
+    for (const l of [...lines, '', ...verdict, '', env]) log(l);
+    if (writeDocs) writeSection(lines, verdict, env, deliveries, rounds);
+  } finally {
+    clearTimeout(watchdog);
+    await cleanup();
+  }
+}
+
+interface BatchResult {
+  ms: number[];
+  statuses: number[];
+  wallMs: number;
+}
+
+/** The load generator, on a worker thread with its own keep-alive sockets (kept across batches). */
+class LoadClient {
+  private readonly worker = new Worker(__filename);
+  private seq = 0;
+  private readonly pending = new Map<number, { resolve: (r: BatchResult) => void; reject: (e: Error) => void }>();
+
+  constructor(private readonly base: URL) {
+    this.worker.on('message', (m: { id: number; result?: BatchResult; error?: string }) => {
+      const p = this.pending.get(m.id);
+      this.pending.delete(m.id);
+      if (m.result) p?.resolve(m.result);
+      else p?.reject(new Error(m.error ?? 'worker failed'));
+    });
+    this.worker.on('error', (err) => {
+      for (const p of this.pending.values()) p.reject(err);
+      this.pending.clear();
+    });
+  }
+
+  run(mode: 'concurrent' | 'sequential', requests: Request[]): Promise<BatchResult> {
+    const id = ++this.seq;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      this.worker.postMessage({ id, mode, url: this.base.toString(), requests });
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.worker.terminate();
+  }
+}
+
+/** Worker side: all requests at once, or one after another; latency from write to the end of the response. */
+function serveLoad(): void {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: Infinity });
+  parentPort?.on('message', (m: { id: number; mode: 'concurrent' | 'sequential'; url: string; requests: Request[] }) => {
+    const base = new URL(m.url);
+    const run = async (): Promise<BatchResult> => {
+      const t0 = performance.now();
+      let results: Array<{ ms: number; status: number }>;
+      if (m.mode === 'concurrent') {
+        results = await Promise.all(m.requests.map((r) => request(agent, base, r)));
+      } else {
+        results = [];
+        for (const r of m.requests) results.push(await request(agent, base, r));
+      }
+      return { ms: results.map((r) => r.ms), statuses: results.map((r) => r.status), wallMs: performance.now() - t0 };
+    };
+    run().then((result) => parentPort?.postMessage({ id: m.id, result }), (err: Error) => parentPort?.postMessage({ id: m.id, error: err.message }));
+  });
+}
+
+function request(agent: http.Agent, base: URL, r: Request): Promise<{ ms: number; status: number }> {
+  return new Promise((resolve, reject) => {
+    const started = performance.now();
+    const req = http.request({
+      host: base.hostname, port: base.port, method: r.method, path: r.path, agent, timeout: REQUEST_TIMEOUT_MS,
+      headers: { ...(r.headers ?? {}), ...(r.body ? { 'content-length': Buffer.byteLength(r.body) } : {}) },
+    }, (res) => {
+      res.resume();
+      res.on('end', () => resolve({ ms: performance.now() - started, status: res.statusCode ?? 0 }));
+    });
+    req.on('timeout', () => req.destroy(new Error('request timed out')));
+    req.on('error', reject);
+    req.end(r.body);
+  });
+}
+
+function stats(ms: number[], rps: number[], statuses: Map<number, number>): Stats {
+  const sorted = [...ms].sort((a, b) => a - b);
+  const q = (p: number) => sorted[Math.min(sorted.length - 1, Math.ceil(p * sorted.length) - 1)];
+  return {
+    n: sorted.length, p50: q(0.5), p99: q(0.99), max: sorted[sorted.length - 1],
+    rps: rps.length ? rps.reduce((a, b) => a + b, 0) / rps.length : 0,
+    statuses: [...statuses.entries()].map(([code, n]) => `${code}×${n}`).join(' '),
+  };
+}
+
+/** Replaces only the "## Billing webhooks" section of docs/benchmarks.md (other sections belong to others). */
+function writeSection(table: string[], verdict: string[], env: string, deliveries: number, rounds: number): void {
+  const file = join(repoRoot, 'docs', 'benchmarks.md');
+  const current = existsSync(file) ? readFileSync(file, 'utf8') : '# Benchmarks\n';
+  const section = [
+    '## Billing webhooks',
+    '',
+    'Acknowledgement latency of `POST /webhooks/stripe` (signature check, idempotent store, lifecycle change, commit) next to a no-op route of the same server in the same run. In-process control plane on a throwaway control database, info-level logging, job worker off (the endpoint only enqueues provisioning). Latency is measured by the client, from request to the end of the response; payloads are signed beforehand.',
+    '',
+    '```',
+    `npm run build && node dist/scripts/bench/webhooks.js --deliveries ${deliveries} --rounds ${rounds} --write-docs`,
+    '```',
+    '',
+    ...table,
+    '',
+    ...verdict,
+    '',
+    `Environment: ${env}.`,
+    '',
+  ].join('\n');
+  const start = current.indexOf('## Billing webhooks');
+  let next: string;
+  if (start === -1) {
+    next = `${current.trimEnd()}\n\n${section}`;
+  } else {
+    const after = current.indexOf('\n## ', start + 3);
+    next = current.slice(0, start) + section + (after === -1 ? '' : `\n${current.slice(after + 1)}`);
+  }
+  writeFileSync(file, next.endsWith('\n') ? next : `${next}\n`);
+  log(`wrote the "Billing webhooks" section of ${file}`);
+}
+
+const fmt = (ms: number) => (ms < 10 ? ms.toFixed(2) : ms.toFixed(1));
+const fmtRatio = (r: number) => (Number.isFinite(r) ? `${r.toFixed(2)}×` : 'n/a');
+
+function flag(args: string[], name: string): string | undefined {
+  const i = args.indexOf(name);
+  return i >= 0 ? args[i + 1] : undefined;
+}
+
+function withDatabase(url: string, db: string): string {
+  const u = new URL(url);
+  u.pathname = `/${db}`;
+  return u.toString();
+}
+
+async function adminQuery(url: string, sql: string): Promise<void> {
+  const c = new Client({ connectionString: url });
+  await c.connect();
+  try {
+    await c.query(sql);
+  } finally {
+    await c.end();
+  }
+}
+
+async function serverVersion(url: string): Promise<string> {
+  const c = new Client({ connectionString: url });
+  await c.connect();
+  try {
+    return (await c.query<{ server_version: string }>('SHOW server_version')).rows[0].server_version.split(' ')[0];
+  } finally {
+    await c.end();
+  }
+}
+
+async function redisAnswers(url: string): Promise<boolean> {
+  const r = new Redis(url, { lazyConnect: true, connectTimeout: 1_000, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  r.on('error', () => undefined);
+  try {
+    await r.connect();
+    return (await r.ping()) === 'PONG';
+  } catch {
+    return false;
+  } finally {
+    r.disconnect();
+  }
+}
+
+async function deletePrefix(url: string, prefix: string): Promise<void> {
+  const r = new Redis(url, { maxRetriesPerRequest: 1 });
+  try {
+    let cursor = '0';
+    do {
+      const [next, keys] = await r.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 500);
+      cursor = next;
+      if (keys.length) await r.del(...keys);
+    } while (cursor !== '0');
+  } finally {
+    r.disconnect();
+  }
+}
+
+function findRepoRoot(from: string): string {
+  let dir = from;
+  while (!existsSync(join(dir, 'package.json'))) {
+    const up = dirname(dir);
+    if (up === dir) throw new Error('package.json not found above ' + from);
+    dir = up;
+  }
+  return dir;
+}
+
+if (isMainThread) {
+  main().catch((err: unknown) => {
+    process.stderr.write(`bench failed: ${(err as Error).stack ?? String(err)}\n`);
+    process.exit(1);
+  });
+} else {
+  serveLoad();
+}
