@@ -1,0 +1,5 @@
+import sharedGlobalTeardown from '../global-teardown';
+
+export default async function globalTeardown(): Promise<void> {
+  await sharedGlobalTeardown();
+}

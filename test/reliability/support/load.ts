@@ -1,0 +1,123 @@
+import { Agent, request } from 'node:http';
+import { percentile, round } from './report';
+
+export interface HttpResult {
+  status: number;
+  /** Silo's error code (or the neon body's `code`), null on success. */
+  code: string | null;
+  text: string;
+  body: any;
+  headers: Record<string, string | string[] | undefined>;
+}
+
+export interface CallOptions {
+  key?: string | null;
+  host?: string;
+  body?: unknown;
+  rawBody?: string | Buffer;
+  method?: string;
+  headers?: Record<string, string>;
+  agent?: Agent;
+  timeoutMs?: number;
+}
+
+const defaultAgent = new Agent({ keepAlive: true, maxSockets: 32 });
+
+/** One HTTP request to a service on loopback; status 0 and code NETWORK when the connection failed. */
+export function httpCall(baseUrl: string, path: string, o: CallOptions = {}): Promise<HttpResult> {
+  const u = new URL(baseUrl);
+  const payload = o.rawBody ?? (o.body === undefined ? undefined : JSON.stringify(o.body));
+  const headers: Record<string, string> = { ...(o.headers ?? {}) };
+  if (o.host) headers.host = o.host;
+  if (o.key) headers.authorization = `Bearer ${o.key}`;
+  if (payload !== undefined) {
+    headers['content-type'] ??= 'application/json';
+    headers['content-length'] = String(Buffer.byteLength(payload));
+  }
+  return new Promise((resolve) => {
+    const req = request({ host: u.hostname, port: u.port, path, method: o.method ?? (payload === undefined ? 'GET' : 'POST'), headers, agent: o.agent ?? defaultAgent, timeout: o.timeoutMs ?? 30_000 }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => {
+        const text = Buffer.concat(chunks).toString('utf8');
+        let body: any = text;
+        try {
+          body = JSON.parse(text);
+        } catch {
+          // not JSON
+        }
+        const status = res.statusCode ?? 0;
+        const code = status >= 200 && status < 300 ? null : (body?.error?.code ?? body?.code ?? `HTTP_${status}`);
+        resolve({ status, code, text, body, headers: res.headers });
+      });
+      res.on('error', (err) => resolve({ status: 0, code: 'NETWORK', text: String(err), body: null, headers: {} }));
+    });
+    req.on('timeout', () => req.destroy(new Error('client timeout')));
+    req.on('error', (err) => resolve({ status: 0, code: /timeout/.test(err.message) ? 'CLIENT_TIMEOUT' : 'NETWORK', text: String(err), body: null, headers: {} }));
+    req.end(payload);
+  });
+}
+
+/** One finished request of a load run. */
+export interface Sample {
+  /** ms since the run started, at the request's start. */
+  at: number;
+  ms: number;
+  tenant: number;
+  op: string;
+  status: number;
+  code: string | null;
+}
+
+export interface LoadRun {
+  samples: Sample[];
+  durationMs: number;
+}
+
+/**
+ * Closed-loop load: `clients` loops, each picking a tenant and an operation, awaiting it, and
+ * going again until `durationMs` has passed (or `stop()` is called). Bounded by time, never by luck.
+ */
+export async function runLoad(o: {
+  clients: number;
+  durationMs: number;
+  /** One request: returns the tenant index it addressed, the op name and the result. */
+  step: (client: number) => Promise<{ tenant: number; op: string; result: HttpResult }>;
+  signal?: { stopped: boolean };
+  thinkMs?: () => number;
+}): Promise<LoadRun> {
+  const samples: Sample[] = [];
+  const started = performance.now();
+  const deadline = started + o.durationMs;
+  await Promise.all(Array.from({ length: o.clients }, async (_, client) => {
+    while (performance.now() < deadline && !o.signal?.stopped) {
+      const t0 = performance.now();
+      const { tenant, op, result } = await o.step(client);
+      const t1 = performance.now();
+      samples.push({ at: t0 - started, ms: t1 - t0, tenant, op, status: result.status, code: result.code });
+      const think = o.thinkMs?.() ?? 0;
+      if (think > 0) await new Promise((r) => setTimeout(r, think));
+    }
+  }));
+  return { samples, durationMs: performance.now() - started };
+}
+
+export function summarize(samples: readonly Sample[], durationMs: number): {
+  requests: number; errors: number; errorRate: number; rps: number; p50: number; p95: number; p99: number; max: number; byCode: Record<string, number>;
+} {
+  const errors = samples.filter((s) => s.code !== null);
+  const byCode: Record<string, number> = {};
+  for (const e of errors) byCode[e.code as string] = (byCode[e.code as string] ?? 0) + 1;
+  const ms = samples.map((s) => s.ms);
+  return {
+    requests: samples.length,
+    errors: errors.length,
+    errorRate: samples.length ? round((errors.length / samples.length) * 100, 3) : 0,
+    rps: round(samples.length / (durationMs / 1000), 0),
+    p50: round(percentile(ms, 50)),
+    p95: round(percentile(ms, 95)),
+    p99: round(percentile(ms, 99)),
+    max: round(ms.reduce((m, v) => (v > m ? v : m), 0)),
+    byCode,
+  };
+}
