@@ -72,6 +72,28 @@ describe('local provisioning driver (real Postgres)', () => {
     expect(tpl.owner).not.toBe(a.conn.username);
   });
 
+  it('closes a database to other roles when its CREATE DATABASE outlived a killed provisioner', async () => {
+    const other = await provision();
+    const otherPassword = (await kit.secrets.get(other.conn.secretRef)).password;
+    // The first attempt made the role, then was SIGKILLed during CREATE DATABASE: the server finished
+    // the statement on its own (default privileges: PUBLIC may connect), nothing recorded the step.
+    const crashed = memoryDriverContext(undefined, undefined, 'role');
+    kit.track(crashed.tenant.id);
+    await expect(kit.driver.provision(crashed)).rejects.toThrow(/simulated crash after role/);
+    const name = tenantDbName(crashed.tenant.id);
+    await adminQuery(`CREATE DATABASE "${name}" OWNER "${name}" TEMPLATE "${kit.templateDatabase}"`);
+    expect(await connectError(other.conn, otherPassword, name)).toBe('connected');
+
+    const conn = await kit.driver.provision(memoryDriverContext(crashed.tenant.id));
+    expect(await connectError(other.conn, otherPassword, name)).toMatch(/permission denied/i);
+    const [acl] = await adminQuery<{ public_connect: boolean; marker: string }>(
+      `SELECT EXISTS (SELECT 1 FROM aclexplode(datacl) a WHERE a.grantee = 0) AS public_connect, shobj_description(oid, 'pg_database') AS marker
+       FROM pg_database WHERE datname = $1`, [name]);
+    expect(acl).toEqual({ public_connect: false, marker: 'silo-instance:default' });
+    const own = await connectAs(conn, (await kit.secrets.get(conn.secretRef)).password);
+    await own.end();
+  });
+
   it('creates roles without superuser, createrole or createdb, with the tier connection limit', async () => {
     const { conn, ctx } = await provision();
     const [role] = await adminQuery('SELECT rolsuper, rolcreaterole, rolcreatedb, rolbypassrls, rolconnlimit FROM pg_roles WHERE rolname = $1', [conn.username]);

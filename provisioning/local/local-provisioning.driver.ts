@@ -213,27 +213,28 @@ export class LocalProvisioningDriver implements ProvisioningDriver {
   }
 
   private async ensureDatabase(name: string): Promise<void> {
-    if (await this.databaseExists(name)) return this.markDatabase(name);
-    for (let attempt = 0; ; attempt++) {
-      try {
-        await this.admin.query(`CREATE DATABASE ${ident(name)} OWNER ${ident(name)} TEMPLATE ${ident(this.templateDatabase)}`);
-        break;
-      } catch (err) {
-        const code = (err as PgError).code;
-        if (code === DUPLICATE_DATABASE) break;
-        // The template is briefly busy while the migration runner (or a clone) has it open.
-        if (code !== BUSY_TEMPLATE || attempt >= 100) throw err;
-        await sleep(100 + Math.random() * 200);
-      }
-    }
+    if (!(await this.databaseExists(name))) await this.createDatabase(name);
+    // Always (re)applied, they are idempotent: a CREATE DATABASE whose client was killed still
+    // completes on the server, leaving a database open to PUBLIC and without the marker.
     await this.admin.query(
       `REVOKE ALL ON DATABASE ${ident(name)} FROM PUBLIC; GRANT CONNECT, TEMPORARY ON DATABASE ${ident(name)} TO ${ident(name)}; ` +
         `COMMENT ON DATABASE ${ident(name)} IS ${literal(this.marker)}`,
     );
   }
 
-  private async markDatabase(name: string): Promise<void> {
-    await this.admin.query(`COMMENT ON DATABASE ${ident(name)} IS ${literal(this.marker)}`);
+  private async createDatabase(name: string): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.admin.query(`CREATE DATABASE ${ident(name)} OWNER ${ident(name)} TEMPLATE ${ident(this.templateDatabase)}`);
+        return;
+      } catch (err) {
+        const code = (err as PgError).code;
+        if (code === DUPLICATE_DATABASE) return;
+        // The template is briefly busy while the migration runner (or a clone) has it open.
+        if (code !== BUSY_TEMPLATE || attempt >= 100) throw err;
+        await sleep(100 + Math.random() * 200);
+      }
+    }
   }
 
   /** Objects cloned from the template belong to the template owner: give them to the tenant role. */
