@@ -1,11 +1,10 @@
 import { spawn } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { Client } from 'pg';
-import Redis from 'ioredis';
 import { createControlDataSource, migrateControlDb } from '../control-plane/db/data-source';
 import { testDatabaseUrl, testRedisUrl, withDatabase } from './support/env';
+import { freePort, redisAnswers } from '../scripts/support/dev-utils';
 
 type Handles = { stopPostgres?: () => Promise<void>; stopRedis?: () => void };
 const handles = globalThis as unknown as { __siloTest?: Handles };
@@ -23,19 +22,6 @@ async function canConnectPostgres(url: string): Promise<boolean> {
   }
 }
 
-async function canPingRedis(url: string): Promise<boolean> {
-  const r = new Redis(url, { lazyConnect: true, connectTimeout: 1_500, maxRetriesPerRequest: 0, retryStrategy: () => null });
-  r.on('error', () => undefined);
-  try {
-    await r.connect();
-    return (await r.ping()) === 'PONG';
-  } catch {
-    return false;
-  } finally {
-    r.disconnect();
-  }
-}
-
 function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
@@ -43,17 +29,6 @@ function isAlive(pid: number): boolean {
   } catch {
     return false;
   }
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-    s.on('error', reject);
-  });
 }
 
 async function startEmbeddedPostgres(): Promise<string> {
@@ -78,7 +53,7 @@ async function startThrowawayRedis(): Promise<string | null> {
   if (!started) return null;
   (handles.__siloTest ??= {}).stopRedis = () => child.kill('SIGTERM');
   const url = `redis://127.0.0.1:${port}`;
-  for (let i = 0; i < 20; i++) if (await canPingRedis(url)) return url;
+  for (let i = 0; i < 20; i++) if (await redisAnswers(url, 1_500)) return url;
   return null;
 }
 
@@ -96,7 +71,7 @@ export default async function globalSetup(): Promise<void> {
   process.env.TEST_DATABASE_URL = pgUrl;
 
   let redisUrl = testRedisUrl();
-  if (!(await canPingRedis(redisUrl))) {
+  if (!(await redisAnswers(redisUrl, 1_500))) {
     const started = process.env.TEST_REDIS_URL ? null : await startThrowawayRedis();
     if (!started) throw new Error(`No Redis at ${redisUrl}: start one (redis-server --daemonize yes) or set TEST_REDIS_URL`);
     redisUrl = started;

@@ -13,7 +13,7 @@
  */
 import { execFile, spawn } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
@@ -24,6 +24,7 @@ import { ledgerDigest, loadMigrations } from '../../migrations/tenant-migration'
 import { ident, literal, tenantDbName } from '../../provisioning/local/pg-names';
 import { generatePassword, scramVerifier } from '../../provisioning/local/scram';
 import { LocalSecretStore } from '../../provisioning/secrets/local-secret-store';
+import { mapLimit, writeDocSection } from '../support/dev-utils';
 
 const run = promisify(execFile);
 
@@ -95,7 +96,7 @@ async function main(): Promise<void> {
       const id = randomUUID();
       tenants.push({ id, slug: `bench-${String(i + 1).padStart(5, '0')}`, name: tenantDbName(id), password: generatePassword(), secretRef: '' });
     }
-    await parallel(tenants, 4, async (t, i) => {
+    await mapLimit(tenants, 4, async (t, i) => {
       t.secretRef = await secrets.create(`silo/bench/${t.id}`, { username: t.name, password: t.password }, { tenantId: t.id });
       const attrs = 'LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT NOREPLICATION NOBYPASSRLS CONNECTION LIMIT 10';
       await admin.query(`CREATE ROLE ${ident(t.name)} WITH ${attrs} PASSWORD ${literal(await scramVerifier(t.password))}`);
@@ -136,7 +137,7 @@ async function main(): Promise<void> {
       TENANT_TEMPLATE_DATABASE: names.template, SILO_TENANT_MIGRATIONS_DIR: migrationsDir,
     };
     const revert = async (ledgerToo: boolean) => {
-      await parallel(tenants, 4, async (t) => {
+      await mapLimit(tenants, 4, async (t) => {
         await inDatabase(adminUrl, t.name, `DROP INDEX IF EXISTS items_status_idx; ALTER TABLE items DROP COLUMN IF EXISTS status;${ledgerToo ? ` DELETE FROM _silo_migrations WHERE version = '0003';` : ''}`);
       });
       await resetMirror();
@@ -169,7 +170,7 @@ async function main(): Promise<void> {
       const { rows } = await controlPool!.query<{ n: number }>(`SELECT count(*)::int AS n FROM tenant_schema_versions WHERE version = '0003' AND last_error IS NULL`);
       if (ledger && rows[0].n !== count) throw new Error(`${label}: ${rows[0].n}/${count} tenants at 0003 in the mirror`);
       let bad = 0;
-      await parallel(tenants, 4, async (t) => {
+      await mapLimit(tenants, 4, async (t) => {
         const r = await inDatabase(adminUrl, t.name, `SELECT (SELECT count(*) FROM pg_indexes WHERE indexname = 'items_status_idx')::int AS idx,
           (SELECT count(*) FROM information_schema.columns WHERE table_name = 'items' AND column_name = 'status')::int AS col,
           (SELECT count(*) FROM _silo_migrations WHERE version = '0003')::int AS led`);
@@ -202,7 +203,7 @@ async function main(): Promise<void> {
     const result = renderResults({ count, serverVersion, setupSeconds, seq, psql, c4 });
     process.stdout.write(`\n${result}\n`);
     if (writeDocs) {
-      writeSection(join(repoRoot, 'docs', 'benchmarks.md'), result);
+      writeDocSection(join(repoRoot, 'docs', 'benchmarks.md'), 'Migrations', result);
       log('docs/benchmarks.md updated (Migrations section)');
     }
   } finally {
@@ -213,7 +214,7 @@ async function main(): Promise<void> {
     log(`cleanup: dropping ${tenants.length} tenant databases and roles, the template and the control database`);
     await controlPool?.end().catch(() => undefined);
     controlPool = null;
-    await parallel(tenants, 4, async (t) => {
+    await mapLimit(tenants, 4, async (t) => {
       await admin.query(`DROP DATABASE IF EXISTS ${ident(t.name)} WITH (FORCE)`).catch(() => undefined);
       await admin.query(`DROP ROLE IF EXISTS ${ident(t.name)}`).catch(() => undefined);
     });
@@ -257,32 +258,6 @@ function renderResults(r: { count: number; serverVersion: string; setupSeconds: 
     `Targets: sequential at least 2x faster than the psql loop: ${speedup.toFixed(2)}x, ${verdict(speedup >= 2)}.`,
     `${r.count} tenants in under 60 s: ${r.seq.seconds.toFixed(1)} s sequential, ${r.c4.seconds.toFixed(1)} s with --concurrency 4, ${verdict(r.seq.seconds < 60 && r.count >= 1000)}.`,
   ].join('\n');
-}
-
-/** Replaces (or appends) the `## Migrations` section; other sections are left as they are. */
-function writeSection(file: string, section: string): void {
-  const current = existsSync(file) ? readFileSync(file, 'utf8') : '# Benchmarks\n';
-  const start = current.search(/^## Migrations\s*$/m);
-  let next: string;
-  if (start === -1) {
-    next = `${current.trimEnd()}\n\n${section}\n`;
-  } else {
-    const rest = current.slice(start + 1);
-    const end = rest.search(/^## /m);
-    next = `${current.slice(0, start)}${section}\n${end === -1 ? '' : `\n${rest.slice(end)}`}`;
-  }
-  writeFileSync(file, next);
-}
-
-async function parallel<T>(items: T[], width: number, fn: (item: T, index: number) => Promise<void>): Promise<void> {
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++;
-      await fn(items[i], i);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(width, items.length) }, worker));
 }
 
 async function createFromTemplate(admin: Pool, name: string, template: string): Promise<void> {

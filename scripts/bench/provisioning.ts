@@ -12,6 +12,7 @@ import { tenantDbName } from '../../provisioning/local/pg-names';
 import { loadRuntimeConfig } from '../../tenant-runtime/config';
 import { startTenantRuntime } from '../../tenant-runtime/server';
 import { ms, summary } from './stats';
+import { withDb } from '../support/dev-utils';
 
 /**
  * Time from a signed checkout.session.completed webhook to the new tenant answering a query
@@ -32,12 +33,6 @@ async function admin(sql: string, params: unknown[] = []): Promise<Array<Record<
   } finally {
     await c.end();
   }
-}
-
-function withDb(url: string, db: string): string {
-  const u = new URL(url);
-  u.pathname = `/${db}`;
-  return u.toString();
 }
 
 async function main(): Promise<void> {

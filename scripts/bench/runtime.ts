@@ -14,29 +14,22 @@
  */
 import { ChildProcess, spawn } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { existsSync, readFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
-import Redis from 'ioredis';
 import { Client, Pool } from 'pg';
-import { generateApiKey } from '../../control-plane/api-keys';
 import { createControlDataSource, migrateControlDb } from '../../control-plane/db/data-source';
 import { LocalProvisioningDriver } from '../../provisioning/local/local-provisioning.driver';
 import { ident } from '../../provisioning/local/pg-names';
 import { LocalSecretStore } from '../../provisioning/secrets/local-secret-store';
 import { DEFAULT_TIERS } from '../../provisioning/tiers';
+import { seedTenants, SeededTenant } from './seed-tenants';
 import { summary } from './stats';
 import { BenchCluster } from './runtime/cluster';
 import { LoadRequest, LoadResult, runLoad, send } from './runtime/load';
+import { freePort, mapLimit, redisAnswers, withDb, writeDocSection } from '../support/dev-utils';
 
-interface Tenant {
-  id: string;
-  slug: string;
-  role: string;
-  password: string;
-  key: string;
-}
+type Tenant = SeededTenant;
 
 interface Row {
   label: string;
@@ -82,7 +75,7 @@ async function main(): Promise<void> {
     }
     if (admin) {
       log(`cleanup: dropping ${tenants.length} tenant databases and roles`);
-      await parallel(tenants, 4, async (t) => {
+      await mapLimit(tenants, 4, async (t) => {
         await admin?.query(`DROP DATABASE IF EXISTS ${ident(t.role)} WITH (FORCE)`).catch(() => undefined);
         await admin?.query(`DROP ROLE IF EXISTS ${ident(t.role)}`).catch(() => undefined);
       });
@@ -119,29 +112,13 @@ async function main(): Promise<void> {
     await driver.ensureReady();
     log(`setup: provisioning ${count} tenants with the local driver (4 at a time)`);
     const specs = Array.from({ length: count }, (_, i) => ({ id: randomUUID(), slug: `bench-${String(i + 1).padStart(5, '0')}` }));
-    const refs = new Map<string, { role: string; secretRef: string; host: string; port: number }>();
-    await parallel(specs, 4, async (s, i) => {
-      const conn = await (driver as LocalProvisioningDriver).provision({ tenant: { id: s.id, slug: s.slug, tier: DEFAULT_TIERS.starter, region: 'local' }, step: (_n, fn) => fn(), log: () => undefined });
-      refs.set(s.id, { role: conn.username, secretRef: conn.secretRef, host: conn.host, port: conn.port });
-      const { password } = await secrets.get(conn.secretRef);
-      tenants[i] = { id: s.id, slug: s.slug, role: conn.username, password, key: '' };
-      if ((i + 1) % 250 === 0) log(`  ${i + 1}/${count}`);
+    await seedTenants({
+      driver, secrets, control, specs, concurrency: 4,
+      onProvisioned: (t, done) => {
+        tenants.push(t);
+        if (done % 250 === 0) log(`  ${done}/${count}`);
+      },
     });
-    const keys = tenants.map(() => generateApiKey());
-    tenants.forEach((t, i) => (t.key = (keys[i] as { key: string }).key));
-    await control.query(
-      `INSERT INTO tenants (id, slug, name, status, tier, region) SELECT id, slug, slug, 'active', 'starter', 'local' FROM unnest($1::uuid[], $2::text[]) AS u(id, slug)`,
-      [tenants.map((t) => t.id), tenants.map((t) => t.slug)],
-    );
-    await control.query(
-      `INSERT INTO tenant_connections (tenant_id, driver, host, port, database, username, secret_ref)
-       SELECT id, 'local', host, port, role, role, ref FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::int[]) AS u(id, role, ref, host, port)`,
-      [tenants.map((t) => t.id), tenants.map((t) => t.role), tenants.map((t) => refs.get(t.id)?.secretRef), tenants.map((t) => refs.get(t.id)?.host), tenants.map((t) => refs.get(t.id)?.port)],
-    );
-    await control.query(
-      `INSERT INTO api_keys (id, tenant_id, name, prefix, hash) SELECT gen_random_uuid(), id, 'bench', prefix, hash FROM unnest($1::uuid[], $2::text[], $3::text[]) AS u(id, prefix, hash)`,
-      [tenants.map((t) => t.id), keys.map((k) => k.prefix), keys.map((k) => k.hash)],
-    );
     const setupSeconds = (Date.now() - setupStarted) / 1000;
     log(`setup done in ${setupSeconds.toFixed(0)} s`);
 
@@ -228,7 +205,7 @@ async function main(): Promise<void> {
     });
     process.stdout.write(`\n${result}\n`);
     if (!dryRun) {
-      writeSection(join(repoRoot, 'docs', 'benchmarks.md'), result);
+      writeDocSection(join(repoRoot, 'docs', 'benchmarks.md'), 'Tenant runtime', result);
       log('docs/benchmarks.md updated (Tenant runtime section)');
     }
   } finally {
@@ -318,70 +295,15 @@ function rssOf(child: ChildProcess): number {
 
 async function redisFor(): Promise<{ redisUrl: string; child: ChildProcess | null }> {
   const url = process.env.BENCH_REDIS_URL || 'redis://127.0.0.1:6379';
-  if (await pingRedis(url)) return { redisUrl: url, child: null };
+  if (await redisAnswers(url)) return { redisUrl: url, child: null };
   const port = await freePort();
   const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
   const local = `redis://127.0.0.1:${port}`;
   for (let i = 0; i < 40; i++) {
-    if (await pingRedis(local)) return { redisUrl: local, child };
+    if (await redisAnswers(local)) return { redisUrl: local, child };
     await new Promise((r) => setTimeout(r, 50));
   }
   throw new Error('no Redis: set BENCH_REDIS_URL or install redis-server');
-}
-
-async function pingRedis(url: string): Promise<boolean> {
-  const r = new Redis(url, { lazyConnect: true, connectTimeout: 1_000, maxRetriesPerRequest: 0, retryStrategy: () => null });
-  r.on('error', () => undefined);
-  try {
-    await r.connect();
-    return (await r.ping()) === 'PONG';
-  } catch {
-    return false;
-  } finally {
-    r.disconnect();
-  }
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolvePort(port));
-    });
-    s.on('error', reject);
-  });
-}
-
-function withDb(url: string, db: string): string {
-  const u = new URL(url);
-  u.pathname = `/${db}`;
-  return u.toString();
-}
-
-/** Replaces this benchmark's section of docs/benchmarks.md (other sections belong to other benchmarks). */
-function writeSection(file: string, section: string): void {
-  const current = existsSync(file) ? readFileSync(file, 'utf8') : '# Benchmarks\n';
-  const start = current.search(/^## Tenant runtime\s*$/m);
-  let next: string;
-  if (start === -1) {
-    next = `${current.trimEnd()}\n\n${section}\n`;
-  } else {
-    const rest = current.slice(start + 1);
-    const end = rest.search(/^## /m);
-    next = `${current.slice(0, start)}${section}\n${end === -1 ? '' : `\n${rest.slice(end)}`}`;
-  }
-  writeFileSync(file, next);
-}
-
-async function parallel<T>(items: T[], width: number, fn: (item: T, index: number) => Promise<void>): Promise<void> {
-  let next = 0;
-  await Promise.all(Array.from({ length: width }, async () => {
-    while (next < items.length) {
-      const i = next++;
-      await fn(items[i] as T, i);
-    }
-  }));
 }
 
 function flag(args: string[], name: string): string | undefined {

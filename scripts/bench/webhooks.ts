@@ -30,6 +30,7 @@ import { newSubscription, nowSeconds, StripeEventFixture, stripeEvents, Subscrip
 import { loadControlPlaneConfig } from '../../control-plane/config';
 import { RunningControlPlane, startControlPlane } from '../../control-plane/server';
 import { ident } from '../../provisioning/local/pg-names';
+import { redisAnswers } from '../support/dev-utils';
 
 interface Request {
   method: 'GET' | 'POST';
@@ -332,19 +333,6 @@ async function serverVersion(url: string): Promise<string> {
     return (await c.query<{ server_version: string }>('SHOW server_version')).rows[0].server_version.split(' ')[0];
   } finally {
     await c.end();
-  }
-}
-
-async function redisAnswers(url: string): Promise<boolean> {
-  const r = new Redis(url, { lazyConnect: true, connectTimeout: 1_000, maxRetriesPerRequest: 0, retryStrategy: () => null });
-  r.on('error', () => undefined);
-  try {
-    await r.connect();
-    return (await r.ping()) === 'PONG';
-  } catch {
-    return false;
-  } finally {
-    r.disconnect();
   }
 }
 

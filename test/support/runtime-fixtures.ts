@@ -1,12 +1,12 @@
 import { spawn, ChildProcess } from 'node:child_process';
 import { request, Agent } from 'node:http';
-import { createServer } from 'node:net';
 import { createLogger } from '../../common/logger';
 import { loadRuntimeConfig } from '../../tenant-runtime/config';
 import { RunningTenantRuntime, startTenantRuntime, TenantRuntimeOptions } from '../../tenant-runtime/server';
 import { TestControlPlane } from './control-plane';
 import { testRedisUrl } from './env';
 import { adminQuery } from './test-db';
+export { freePort } from '../../scripts/support/dev-utils';
 
 export interface SeededTenant {
   id: string;
@@ -98,17 +98,6 @@ export async function connectionsByRole(roles: string[]): Promise<Record<string,
   const rows = await adminQuery<{ usename: string; n: number }>(
     `SELECT usename, count(*)::int AS n FROM pg_stat_activity WHERE usename = ANY($1) AND application_name = 'silo-runtime' GROUP BY usename`, [roles]);
   return Object.fromEntries(roles.map((r) => [r, rows.find((x) => x.usename === r)?.n ?? 0]));
-}
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-    s.on('error', reject);
-  });
 }
 
 /** A redis-server this test owns, so it can stop and restart it (the shared test Redis stays up). */

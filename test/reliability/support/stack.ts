@@ -1,38 +1,15 @@
 import { randomBytes } from 'node:crypto';
-import { createServer } from 'node:net';
 import { Pool } from 'pg';
 import { tenantDbName } from '../../../provisioning/local/pg-names';
 import { testDatabaseUrl } from '../../support/env';
 import { adminQuery, createTestDatabase, testDatabaseName, TestDatabase } from '../../support/test-db';
 import { ENTRY, httpReady, killAll, ServiceProcess } from './processes';
 import { OwnedRedis } from './redis-server';
+import { freePort, mapLimit } from '../../../scripts/support/dev-utils';
+export { freePort, mapLimit };
 
 export const ADMIN_TOKEN = `reliability-admin-${randomBytes(12).toString('hex')}`;
 export const WEBHOOK_SECRET = `whsec_reliability_${randomBytes(12).toString('hex')}`;
-
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-    s.on('error', reject);
-  });
-}
-
-/** Runs `fn` over `items` with at most `n` in flight; results in input order. */
-export async function mapLimit<T, R>(items: readonly T[], n: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
-  const out = new Array<R>(items.length);
-  let next = 0;
-  await Promise.all(Array.from({ length: Math.min(n, items.length) }, async () => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i] as T, i);
-    }
-  }));
-  return out;
-}
 
 /**
  * Everything one reliability test file runs against: its own control database (cloned from the
