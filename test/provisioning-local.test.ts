@@ -4,6 +4,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from 'pg';
+import { prepareTemplate } from '../migrations';
 import { tenantDbName } from '../provisioning/local/pg-names';
 import { TenantConnectionInfo } from '../provisioning/provisioning-driver';
 import { adminQuery, createTestDatabase, pgDumpCanExport, TestDatabase } from './support/test-db';
@@ -92,6 +93,21 @@ describe('local provisioning driver (real Postgres)', () => {
     expect(acl).toEqual({ public_connect: false, marker: 'silo-instance:default' });
     const own = await connectAs(conn, (await kit.secrets.get(conn.secretRef)).password);
     await own.end();
+  });
+
+  it('prepares a template whose creation was cut short by a killed process (database made, nothing granted)', async () => {
+    const fresh = localProvisioningKit(db.url, db.name, { prepareTemplate: (url) => prepareTemplate(url) });
+    try {
+      await adminQuery(`CREATE DATABASE "${fresh.templateDatabase}"`);
+      const ctx = memoryDriverContext();
+      fresh.track(ctx.tenant.id);
+      const conn = await fresh.driver.provision(ctx);
+      const own = await connectAs(conn, (await fresh.secrets.get(conn.secretRef)).password);
+      expect((await own.query('SELECT count(*)::int AS n FROM _silo_migrations')).rows).toEqual([{ n: 1 }]);
+      await own.end();
+    } finally {
+      await fresh.cleanup();
+    }
   });
 
   it('creates roles without superuser, createrole or createdb, with the tier connection limit', async () => {

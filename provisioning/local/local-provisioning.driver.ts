@@ -176,13 +176,15 @@ export class LocalProvisioningDriver implements ProvisioningDriver {
       // The database itself stays owned by the admin: REASSIGN OWNED (in handOver) also moves shared
       // objects, so a template owned by the template role would be handed to the first tenant.
       await this.admin.query(`CREATE DATABASE ${ident(this.templateDatabase)}`).catch(ignore(DUPLICATE_DATABASE, '23505'));
-      const c = new Client({ connectionString: this.adminUrlFor(this.templateDatabase) });
-      await c.connect();
-      try {
-        await c.query(`GRANT ALL ON SCHEMA public TO ${ident(this.templateOwner)}`);
-      } finally {
-        await c.end();
-      }
+    }
+    // Granted on every start (idempotent): a process killed right after CREATE DATABASE left a
+    // template its owner cannot migrate, and no tenant could be provisioned any more.
+    const c = new Client({ connectionString: this.adminUrlFor(this.templateDatabase) });
+    await c.connect();
+    try {
+      await c.query(`GRANT ALL ON SCHEMA public TO ${ident(this.templateOwner)}`);
+    } finally {
+      await c.end();
     }
     const maintenance = new URL(this.opts.adminUrl).pathname.slice(1) || 'postgres';
     for (const db of new Set([this.templateDatabase, maintenance, ...(this.opts.protectDatabases ?? [])])) {
