@@ -18,7 +18,7 @@ import { mapLimit, ReliabilityStack } from './support/stack';
  */
 const TENANTS = Number(process.env.RELIABILITY_MIGRATION_TENANTS ?? 24);
 const KILLS = Number(process.env.RELIABILITY_MIGRATION_KILLS ?? 4);
-const SLOW_SECONDS = 0.2;
+const SLOW_SECONDS = 0.5;
 const VERSIONS = ['0001', '0002', '0003', '0004'];
 
 describe('reliability: migrations under fire (fleet run SIGKILLed and re-run)', () => {
