@@ -1,4 +1,4 @@
-import { newSubscription, nowSeconds, scenarioEvents, ScenarioName, StripeEventFixture, SubscriptionState } from '../control-plane/billing/stripe-fixtures';
+import { newSubscription, nowSeconds, scenarioEvents, ScenarioName, StripeEventFixture, stripeEvents, SubscriptionState } from '../control-plane/billing/stripe-fixtures';
 import { startTestControlPlane, TestControlPlane } from './support/control-plane';
 import { deliverAll, PLANS_FILE, TenantRow, tenantsOf } from './support/stripe';
 
@@ -39,6 +39,31 @@ function lifeOf(s: SubscriptionState, start: number, untilCanceled: boolean): St
   return events;
 }
 
+/**
+ * A life where later events make earlier ones late in ways a "newest wins" rule gets wrong: paused and
+ * resumed before a failed payment, a past-due stretch with Stripe's retries and `unpaid`, a recovery,
+ * then a second stretch still open (so the grace period must run from its first failure).
+ */
+function lifeWithRetries(s: SubscriptionState, start: number): StripeEventFixture[] {
+  const at = (day: number) => start + day * DAY;
+  const e = stripeEvents;
+  const events = scenarioEvents('purchase', s, { at: at(0) }).events;
+  let state = { ...s, status: 'active', startedAt: at(0) };
+  for (const [name, day] of [['pause', 2], ['resume', 3], ['past-due', 10]] as Array<[ScenarioName, number]>) {
+    const step = scenarioEvents(name, state, { at: at(day) });
+    state = step.state;
+    events.push(...step.events);
+  }
+  events.push(e.invoicePaymentFailed(state, at(13))); // a retry: only the invoice fails again
+  state = { ...state, status: 'unpaid' };
+  events.push(e.invoicePaymentFailed(state, at(16)), e.subscriptionUpdated(state, at(16), { status: 'past_due' }));
+  const recover = scenarioEvents('recover', state, { at: at(20) });
+  events.push(...recover.events);
+  const again = scenarioEvents('past-due', recover.state, { at: at(25) });
+  events.push(...again.events, e.invoicePaymentFailed(again.state, at(28)));
+  return events;
+}
+
 const view = (r: TenantRow, start: number) => ({
   name: r.name, status: r.status, tier: r.tier, billing: r.billing_status, pastDueSince: r.past_due_since, reason: r.suspend_reason,
   offboarding: r.offboard_at !== null, lastEventDay: (Number(r.last_event_created) - start) / DAY,
@@ -76,6 +101,26 @@ describe('shuffled deliveries of one subscription converge to the in-order state
     const expected = { name: 'Converge Inc', status: 'suspended', tier: 'pro', billing: 'canceled', pastDueSince: null, reason: 'billing: subscription canceled', offboarding: true, lastEventDay: 18 };
     expect(states['in order']).toEqual(expected);
     for (const [label, state] of Object.entries(states)) expect({ label, ...state }).toEqual({ label, ...expected });
+  });
+
+  it('late events that matter (a resume after a newer failed payment, the first failure of a stretch after its retry) still count: every order ends in the in-order state', async () => {
+    const start = nowSeconds() - 40 * DAY;
+    const orders: Array<{ label: string; sub: SubscriptionState }> = [];
+    for (const [i, seed] of [0, -1, 11, 12, 13, 14, 15, 16].entries()) {
+      const sub = newSubscription({ slug: `late-${i}`, customerName: 'Late Inc' });
+      const life = lifeWithRetries(sub, start);
+      await deliverAll(t, seed === 0 ? life : seed === -1 ? [...life].reverse() : shuffled(life, seed));
+      orders.push({ label: seed === 0 ? 'in order' : seed === -1 ? 'reversed' : `seed ${seed}`, sub });
+    }
+    // Resumed before provisioning finished: back to provisioning; billing past due since day 25 (the retry on day 28 keeps it).
+    const expected = { name: 'Late Inc', status: 'provisioning', tier: 'starter', billing: 'past_due', pastDueSince: new Date((start + 25 * DAY) * 1000), reason: null, offboarding: false, lastEventDay: 28 };
+    for (const { label, sub } of orders) {
+      const rows = await tenantsOf(t, sub.subscriptionId);
+      expect(rows).toHaveLength(1);
+      const state = view(rows[0], start);
+      // `pending` and `provisioning` both mean "queued, nothing built": a resume that arrives first leaves it pending.
+      expect({ label, ...state, status: state.status === 'pending' ? 'provisioning' : state.status }).toEqual({ label, ...expected });
+    }
   });
 
   it('a life that ends active after a late payment (7 events; in order, reversed, 3 shuffles): the same state, active once provisioned', async () => {

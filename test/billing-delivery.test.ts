@@ -75,6 +75,21 @@ describe('Stripe delivery semantics: duplicates, races, out-of-order events', ()
     expect((await storedEvent(t, older.id))?.outcome).toBe('stale');
   });
 
+  it('a late event that matters is replayed into the history: a resume delivered after a newer failed payment still lifts the pause', async () => {
+    const s = newSubscription({ slug: 'late-resume' });
+    const t0 = nowSeconds() - 5 * DAY;
+    await deliver(t, stripeEvents.subscriptionCreated(s, t0));
+    await deliver(t, stripeEvents.subscriptionPaused({ ...s, status: 'paused' }, t0 + DAY));
+    await deliver(t, stripeEvents.invoicePaymentFailed({ ...s, status: 'past_due' }, t0 + 3 * DAY));
+    expect(await tenantOf(t, s.subscriptionId)).toMatchObject({ status: 'suspended', suspend_reason: 'billing: subscription paused' });
+    const resumed = stripeEvents.subscriptionResumed(s, t0 + 2 * DAY);
+    expect((await deliver(t, resumed)).body).toMatchObject({ duplicate: false, outcome: 'applied' });
+    // In order: resumed on day 2, then the payment failed on day 3.
+    const tenant = await tenantOf(t, s.subscriptionId);
+    expect(tenant).toMatchObject({ status: 'provisioning', suspend_reason: null, billing_status: 'past_due', past_due_since: new Date((t0 + 3 * DAY) * 1000), last_event_created: String(t0 + 3 * DAY) });
+    expect((await auditOf(t, tenant.id)).filter((a) => a.cause_id === resumed.id).map((a) => a.to_status)).toEqual(['provisioning']);
+  });
+
   it('a subscription.updated that arrives before created creates the tenant from the snapshot; created is then stale', async () => {
     const s = newSubscription({ slug: 'updated-first', plan: 'enterprise' });
     const t0 = nowSeconds() - DAY;

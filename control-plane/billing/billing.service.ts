@@ -11,6 +11,7 @@ import { Cause, TenantService } from '../tenants/tenant.service';
 import { TenantStatus } from '../tenants/tenant-status';
 import { Tenant } from '../tenants/tenant.entity';
 import { TierCatalog } from '../tenants/tier-catalog';
+import { GOOD_STANDING_STATUSES, PAST_DUE_STATUSES, replayBillingHistory, SETTLED_BY_PAYMENT } from './billing-history';
 import { BillingEvent, BillingSignal, parseStripeEvent, readBillingEvent, StripeEvent, TERMINAL_STATUSES } from './stripe-event';
 import { WebhookEventRepository } from './webhook-event.repository';
 import { WebhookOutcome } from './webhook-event.entity';
@@ -37,10 +38,11 @@ export function isPaymentSuspension(reason: string | null): boolean {
   return !!reason && /^(billing: )?payment (past_due|unpaid)$/.test(reason);
 }
 
-const PAST_DUE = ['past_due', 'unpaid'];
-const GOOD_STANDING = ['active', 'trialing'];
-/** Billing states an `invoice.paid` settles. */
-const SETTLED_BY_PAYMENT = [null, 'past_due', 'unpaid', 'incomplete'];
+const PAST_DUE = PAST_DUE_STATUSES;
+const GOOD_STANDING = GOOD_STANDING_STATUSES;
+
+/** The billing facts of a tenant, to tell whether an event changed any. */
+const billingState = (t: Tenant) => `${t.status}|${t.suspendReason}|${t.billingStatus}|${t.pastDueSince?.getTime()}|${t.offboardAt?.getTime()}`;
 
 interface Applied {
   outcome: WebhookOutcome;
@@ -138,16 +140,21 @@ export class BillingService {
       changed = true;
     } else {
       changed = await this.fillIn(tenant, be, cause, m);
-      // Cancellation is final whenever it arrives; anything else older than the newest applied event is stale.
+      // Cancellation is final whenever it arrives; anything else older than the newest applied event is late.
       const final = TERMINAL_STATUSES.includes(tenant.billingStatus ?? '') || tenant.status === TenantStatus.Deleted;
       const stale = !terminal && tenant.lastEventCreated !== null && be.created < tenant.lastEventCreated;
-      if (final || stale) {
+      if (final) {
         if (changed) await this.tenants.save(tenant, m);
-        return { outcome: final ? WebhookOutcome.Final : WebhookOutcome.Stale, tenant };
+        return { outcome: WebhookOutcome.Final, tenant };
+      }
+      if (stale) {
+        changed = (await this.replay(tenant, subscriptionId, cause, m)) || changed;
+        await this.tenants.save(tenant, m);
+        return { outcome: changed ? WebhookOutcome.Applied : WebhookOutcome.Stale, tenant };
       }
       // Only subscription snapshots change the plan (an invoice line may be a proration of the old one). A
       // cancellation's snapshot too, without reconfiguring, so every delivery order ends on the same tier.
-      if (be.price && signal.kind === 'status') changed = (await this.changeTier(tenant, be, cause, m, !terminal)) || changed;
+      if (be.price && signal.kind === 'status') changed = (await this.changeTier(tenant, be.price, cause, m, !terminal)) || changed;
     }
 
     changed = (await this.applySignal(tenant, be, signal, cause, m)) || changed;
@@ -172,11 +179,34 @@ export class BillingService {
     return changed;
   }
 
+  /**
+   * A late event: an older one must not roll the tenant back, yet it may matter (a resume that arrives
+   * after a newer failed payment; the first failure of a past-due stretch after a retry). Replays the
+   * subscription's stored events, this one included, in `created` order and brings the tenant to where
+   * in-order delivery would have left it. Cancellation never gets here (it is final whenever it arrives).
+   */
+  private async replay(tenant: Tenant, subscriptionId: string, cause: Cause, m: EntityManager): Promise<boolean> {
+    const payloads = await this.events.historyOf(subscriptionId, m);
+    const h = replayBillingHistory(payloads.map((p) => readBillingEvent(parseStripeEvent(p))));
+    const before = billingState(tenant);
+    const tierChanged = h.price ? await this.changeTier(tenant, h.price, cause, m, true) : false;
+    tenant.billingStatus = h.billingStatus;
+    tenant.pastDueSince = h.pastDueSince === null ? null : new Date(h.pastDueSince * 1000);
+    if (h.paused) {
+      await this.suspend(tenant, BillingSuspension.paused, cause, m);
+    } else if (tenant.status === TenantStatus.Suspended) {
+      // Lift what in-order delivery would have lifted: a pause that was resumed, a payment suspension that was paid.
+      const lifted = tenant.suspendReason === BillingSuspension.paused || (isPaymentSuspension(tenant.suspendReason) && !PAST_DUE.includes(h.billingStatus ?? ''));
+      if (lifted) await this.service.resume(tenant, cause, m);
+    }
+    return tierChanged || before !== billingState(tenant);
+  }
+
   /** A plan change: record it and re-run provisioning with the new tier (as the admin API's PATCH does). */
-  private async changeTier(tenant: Tenant, be: BillingEvent, cause: Cause, m: EntityManager, reconfigure: boolean): Promise<boolean> {
-    const tier = this.tiers.tierForPrice(be.price?.id, be.price?.lookupKey);
+  private async changeTier(tenant: Tenant, price: NonNullable<BillingEvent['price']>, cause: Cause, m: EntityManager, reconfigure: boolean): Promise<boolean> {
+    const tier = this.tiers.tierForPrice(price.id, price.lookupKey);
     if (tier === tenant.tier) return false;
-    await this.tenants.audit({ tenantId: tenant.id, action: 'tier_changed', causeType: cause.type, causeId: cause.id, detail: { from: tenant.tier, to: tier, priceId: be.price?.id, lookupKey: be.price?.lookupKey } }, m);
+    await this.tenants.audit({ tenantId: tenant.id, action: 'tier_changed', causeType: cause.type, causeId: cause.id, detail: { from: tenant.tier, to: tier, priceId: price.id, lookupKey: price.lookupKey } }, m);
     tenant.tier = tier;
     // Pending/provisioning tenants pick the tier up when their provisioning job runs.
     if (reconfigure && (tenant.status === TenantStatus.Active || tenant.status === TenantStatus.Suspended)) {
@@ -186,8 +216,7 @@ export class BillingService {
   }
 
   private async applySignal(tenant: Tenant, be: BillingEvent, signal: BillingSignal, cause: Cause, m: EntityManager): Promise<boolean> {
-    const state = () => `${tenant.status}|${tenant.suspendReason}|${tenant.billingStatus}|${tenant.pastDueSince?.getTime()}|${tenant.offboardAt?.getTime()}`;
-    const before = state();
+    const before = billingState(tenant);
     const at = new Date(be.created * 1000);
     switch (signal.kind) {
       case 'checkout':
@@ -205,7 +234,7 @@ export class BillingService {
         await this.applyStatus(tenant, signal.status, at, cause, m);
         break;
     }
-    return before !== state();
+    return before !== billingState(tenant);
   }
 
   private async applyStatus(tenant: Tenant, status: string, at: Date, cause: Cause, m: EntityManager): Promise<void> {

@@ -6,7 +6,7 @@ export enum WebhookOutcome {
   Applied = 'applied',
   /** Valid for its subscription but nothing to change (e.g. the status it reports is already applied). */
   Unchanged = 'unchanged',
-  /** Older (by `created`) than the newest event applied to the subscription: not allowed to roll it back. */
+  /** Older (by `created`) than the newest event applied to the subscription; replaying the history with it changed nothing. */
   Stale = 'stale',
   /** The subscription was already canceled: cancellation is final. */
   Final = 'final',

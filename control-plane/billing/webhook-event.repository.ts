@@ -72,6 +72,18 @@ export class WebhookEventRepository {
     return rows.length > 0;
   }
 
+  /**
+   * Payloads of a subscription's stored events that bear on billing (not `ignored`), in `created` order,
+   * then arrival order: the history a late event is replayed into.
+   */
+  async historyOf(subscriptionId: string, m: EntityManager): Promise<unknown[]> {
+    const rows: Array<{ payload: unknown }> = await m.query(
+      `SELECT payload FROM webhook_events WHERE subscription_id = $1 AND outcome <> 'ignored' ORDER BY stripe_created_at, received_at, id`,
+      [subscriptionId],
+    );
+    return rows.map((r) => r.payload);
+  }
+
   async setOutcome(id: string, outcome: string, tenantId: string | null, m: EntityManager): Promise<void> {
     await m.query('UPDATE webhook_events SET outcome = $2, tenant_id = $3, processed_at = now() WHERE id = $1', [id, outcome, tenantId]);
   }
