@@ -134,8 +134,8 @@ export class PoolManager {
   }
 
   /**
-   * Returns a connection. `reset` runs first (ROLLBACK / DISCARD ALL) when the request left
-   * session or transaction state behind; a failed reset or `destroy` closes the connection.
+   * Returns a connection. `reset` runs first (ROLLBACK / DISCARD ALL), so no session or
+   * transaction state reaches the next request; a failed reset or `destroy` closes the connection.
    */
   release(conn: PooledConnection, opts: { destroy?: boolean; reset?: string[] | null } = {}): void {
     if (opts.destroy || conn.broken || conn.closed) return this.drop(conn);

@@ -38,9 +38,10 @@ const NATIVE = new Set([16, 21, 23, 26, 700, 701, 114, 3802, 1000, 1005, 1007, 1
 const JSON_TYPES = {
   getTypeParser: (oid: number, format?: string) => (NATIVE.has(oid) ? pgTypes.getTypeParser(oid, (format as 'text') ?? 'text') : identity),
 };
-// Statements that leave session state behind (settings, prepared statements, listeners, temp objects).
-const SESSION_STATE = /^(\s|--[^\n]*\n|\/\*[\s\S]*?\*\/)*(set|reset|prepare|listen|declare|load|discard)\b|\b(set_config|temp|temporary|pg_advisory_lock|pg_advisory_lock_shared)\b/i;
 const BROKEN_CONNECTION = /^(08|57P0|53[0-9]{3}|XX)/;
+// The server dropped the session (terminated, shutting down, connection failure): the database's
+// fault, not the query's, so a retryable 503 rather than a 400 the client would not retry.
+const SESSION_LOST = /^(08|57P0)/;
 const PG_FIELDS = ['severity', 'code', 'detail', 'hint', 'position', 'internalPosition', 'internalQuery', 'where', 'schema', 'table', 'column', 'dataType', 'constraint'] as const;
 
 export interface ResultBudget {
@@ -91,17 +92,14 @@ export interface ExecOptions {
 export class QueryExecutor {
   constructor(private readonly limits: ResultBudget) {}
 
-  async run(conn: PooledConnection, statements: Statement[], opts: ExecOptions): Promise<{ results: StatementResult[]; dirty: boolean }> {
+  async run(conn: PooledConnection, statements: Statement[], opts: ExecOptions): Promise<{ results: StatementResult[] }> {
     const budget = { ...this.limits };
     const results: StatementResult[] = [];
-    let dirty = false;
     let index = -1;
     try {
       if (opts.transaction) await this.simple(conn, opts.transaction, opts.timeoutMs);
       for (index = 0; index < statements.length; index++) {
-        const st = statements[index] as Statement;
-        if (SESSION_STATE.test(st.sql)) dirty = true;
-        results.push(await this.exec(conn, st, opts, budget));
+        results.push(await this.exec(conn, statements[index] as Statement, opts, budget));
       }
       index = -1;
       if (opts.transaction) await this.simple(conn, 'COMMIT', opts.timeoutMs);
@@ -109,7 +107,7 @@ export class QueryExecutor {
       if (opts.transaction && !conn.broken) await this.simple(conn, 'ROLLBACK', opts.timeoutMs).catch(() => (conn.broken = true));
       throw this.mapError(err, conn, opts.timeoutMs, statements.length > 1 || opts.transaction ? (index === -1 ? 'commit' : index) : null);
     }
-    return { results, dirty };
+    return { results };
   }
 
   private simple(conn: PooledConnection, sql: string, timeoutMs: number): Promise<StatementResult> {
@@ -168,6 +166,9 @@ export class QueryExecutor {
     if (typeof e.code === 'string' && /^[0-9A-Z]{5}$/.test(e.code)) {
       const pg = Object.fromEntries(PG_FIELDS.filter((k) => e[k] !== undefined).map((k) => [k, e[k]]));
       if (BROKEN_CONNECTION.test(e.code)) conn.broken = true;
+      if (SESSION_LOST.test(e.code)) {
+        return new PgQueryError(ErrorCode.TENANT_UNAVAILABLE, 'Connection to the tenant database was lost: retry', 503, pg, { sqlstate: e.code, ...where });
+      }
       if (e.code === '57014') {
         return new PgQueryError(ErrorCode.QUERY_TIMEOUT, `Query exceeded the ${timeoutMs} ms statement timeout`, 504, pg, { sqlstate: e.code, timeoutMs, ...where });
       }
@@ -182,11 +183,13 @@ export class QueryExecutor {
   }
 }
 
-/** What must run before a connection goes back to the pool, given what the request did. */
-export function resetFor(conn: PooledConnection, dirty: boolean): string[] | null {
+/**
+ * What runs before a connection goes back to the pool: ROLLBACK if the request left a transaction
+ * open, then always DISCARD ALL (settings, temp tables, prepared statements, cursors, listeners,
+ * session advisory locks). Not guessed from the SQL text: dynamic SQL in a DO block or a function,
+ * or pg_try_advisory_lock, change the session without any telltale keyword.
+ */
+export function resetFor(conn: PooledConnection): string[] {
   const tx = (conn.client as unknown as { getTransactionStatus(): string | null }).getTransactionStatus();
-  const reset: string[] = [];
-  if (tx && tx !== 'I') reset.push('ROLLBACK');
-  if (dirty) reset.push('DISCARD ALL');
-  return reset.length ? reset : null;
+  return tx && tx !== 'I' ? ['ROLLBACK', 'DISCARD ALL'] : ['DISCARD ALL'];
 }

@@ -161,13 +161,10 @@ export class RequestHandler {
 
     const conn = await this.d.pools.acquire(this.targetFor(entry, tier));
     let results: StatementResult[];
-    let dirty = false;
     try {
-      const out = await this.d.executor.run(conn, statements, { format, timeoutMs: tier.statementTimeoutMs, transaction });
-      results = out.results;
-      dirty = out.dirty;
+      results = (await this.d.executor.run(conn, statements, { format, timeoutMs: tier.statementTimeoutMs, transaction })).results;
     } finally {
-      this.d.pools.release(conn, { reset: conn.broken ? null : resetFor(conn, dirty) });
+      this.d.pools.release(conn, { reset: conn.broken ? null : resetFor(conn) });
     }
     const payload = route === 'sql' ? (batch ? { results } : results[0]) : route === 'transaction' ? { results } : results[0];
     sendJson(res, 200, payload);

@@ -10,6 +10,7 @@ import { decodeKey } from '../common/config-schema';
 import type { RunningTenantRuntime } from '../tenant-runtime/server';
 import { startTestControlPlane, TestControlPlane } from './support/control-plane';
 import { testRedisUrl } from './support/env';
+import { adminQuery } from './support/test-db';
 import { call, CallResult, connectionsByRole, createTenants, issueKey, SeededTenant, startTestRuntime, waitFor } from './support/runtime-fixtures';
 
 /** Runtime-only tier settings: `pro` is slow to time out, `enterprise` is rate limited hard. */
@@ -228,6 +229,28 @@ describe('tenant runtime', () => {
       expect(r.body.rows).toEqual([{ app: 'silo-runtime' }]);
       // Outside a transaction block, a savepoint is refused: the leaked BEGIN was rolled back.
       expect((await q('acme', keyAcme, { sql: 'SAVEPOINT s' })).body.error.details.sqlstate).toBe('25P01');
+    });
+
+    it('does not leak session state set without a telltale keyword (dynamic SQL, pg_try_advisory_lock) into the next request', async () => {
+      const pid = async () => (await q('slowco', keySlow, { sql: 'SELECT pg_backend_pid() AS pid' })).body.rows[0].pid as number;
+      // slowco's pool holds one connection: every request below runs on the same server session.
+      const before = await pid();
+      expect((await q('slowco', keySlow, { sql: `DO $$ BEGIN EXECUTE 'SET search_path TO evil'; END $$` })).status).toBe(200);
+      expect((await q('slowco', keySlow, { sql: 'SELECT pg_try_advisory_lock(4242) AS ok' })).body.rows).toEqual([{ ok: true }]);
+      const r = await q('slowco', keySlow, { sql: `SELECT current_setting('search_path') AS path, (SELECT count(*)::int FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()) AS locks` });
+      expect(r.body.rows).toEqual([{ path: '"$user", public', locks: 0 }]);
+      expect(await pid()).toBe(before); // the reset cleaned it, not a new connection
+    });
+
+    it('answers a retryable 503 TENANT_UNAVAILABLE, not a 400, when the server terminates the session mid-query, then serves again', async () => {
+      const slow = q('globex', keyGlobex, { sql: 'SELECT pg_sleep(4)' });
+      const running = await waitFor(() => adminQuery<{ n: number }>(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE usename = $1 AND query LIKE '%pg_sleep%' AND state = 'active'`, [globex.role]), (r) => r[0]?.n === 1, 3_500, 10);
+      expect(running[0]?.n).toBe(1);
+      await adminQuery(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1`, [globex.role]);
+      const r = await slow;
+      expect(r.status).toBe(503);
+      expect(r.body.error).toMatchObject({ code: 'TENANT_UNAVAILABLE', details: { sqlstate: '57P01' } });
+      expect((await q('globex', keyGlobex, { sql: 'SELECT 1 AS one' })).body.rows).toEqual([{ one: 1 }]);
     });
 
     it('reports Postgres errors as 400 QUERY_FAILED with the SQLSTATE', async () => {
