@@ -10,6 +10,10 @@ import { tenantDbName } from '../provisioning/local/pg-names';
 import { LocalSecretStore } from '../provisioning/secrets/local-secret-store';
 import { DEFAULT_TIERS } from '../provisioning/tiers';
 import { SECRET_STORE } from '../control-plane/common/tokens';
+import { Tenant } from '../control-plane/tenants/tenant.entity';
+import { TenantRepository } from '../control-plane/tenants/tenant.repository';
+import { TenantService } from '../control-plane/tenants/tenant.service';
+import { directoryKeys } from '../common/tenant-directory';
 import { startTestControlPlane, TestControlPlane } from './support/control-plane';
 import { adminQuery, pgDumpCanExport } from './support/test-db';
 
@@ -57,6 +61,20 @@ describe('tenant lifecycle through the admin API and the job worker', () => {
 
     const history = await t.api('GET', '/v1/tenants/acme/history');
     expect(history.body.items.map((h: { to: string | null }) => h.to).reverse()).toEqual(['pending', 'provisioning', 'active']);
+  });
+
+  it('publishes the committed state to the directory, never a caller\'s stale copy of the tenant', async () => {
+    const created = await t.api('POST', '/v1/tenants', { name: 'Stale Copy', slug: 'stale-copy' });
+    expect(created.status).toBe(202);
+    const service = t.cp.app.get(TenantService);
+    const repo = t.cp.app.get(TenantRepository);
+    // A webhook handler's copy, taken while pending; meanwhile the worker provisions the tenant.
+    const stale = (await repo.findById(created.body.id)) as Tenant;
+    await t.drainJobs();
+    expect((await repo.findById(created.body.id))?.status).toBe('active');
+    await service.publish(stale); // the webhook's publish, landing last
+    const entry = JSON.parse((await t.cp.kv.get(directoryKeys.slug('stale-copy'))) as string);
+    expect(entry).toMatchObject({ status: 'active', database: tenantDbName(created.body.id) });
   });
 
   it('rejects bad input with stable codes and writes nothing', async () => {

@@ -26,9 +26,10 @@ export class TenantRepository {
     return this.ds.transaction(fn);
   }
 
-  findById(id: string, m: EntityManager = this.ds.manager, lock = false): Promise<Tenant | null> {
+  /** `lock`: true for FOR UPDATE (to change it), 'share' for FOR SHARE (to keep it unchanged meanwhile). */
+  findById(id: string, m: EntityManager = this.ds.manager, lock: boolean | 'share' = false): Promise<Tenant | null> {
     const qb = m.getRepository(Tenant).createQueryBuilder('t').where('t.id = :id', { id });
-    if (lock) qb.setLock('pessimistic_write');
+    if (lock) qb.setLock(lock === 'share' ? 'pessimistic_read' : 'pessimistic_write');
     return qb.getOne();
   }
 

@@ -178,20 +178,30 @@ export class TenantService {
     return tenant ? 1 : 0;
   }
 
-  /** Pushes the tenant's routing entry (never a password) to the directory and invalidates replicas. */
-  async publish(tenant: Tenant): Promise<void> {
-    if (tenant.status === TenantStatus.Deleted) {
-      await this.directory.removeTenant(tenant.slug, tenant.id, tenant.customDomain);
-      return;
-    }
-    const c = await this.tenants.findConnection(tenant.id);
-    const entry: DirectoryEntry = {
-      tenantId: tenant.id, slug: tenant.slug, status: tenant.status, tier: tenant.tier,
-      host: c?.host ?? null, port: c?.port ?? null, database: c?.database ?? null, username: c?.username ?? null, secretRef: c?.secretRef ?? null,
-      customDomain: tenant.customDomain, revision: `${tenant.version}:${c?.rotatedAt?.getTime() ?? 0}`,
-    };
-    await this.directory.publishTenant(entry);
-    this.logger.debug({ tenantId: tenant.id, status: tenant.status }, 'directory entry published');
+  /**
+   * Pushes the tenant's routing entry (never a password) to the directory and invalidates replicas.
+   * Publishes what is committed, not the caller's copy (another process may have changed the tenant
+   * since: a webhook's copy still `pending` must not overwrite the worker's `active`). The row is read
+   * FOR SHARE and held across the cache write, so a concurrent change commits, and then publishes,
+   * only after this entry is written: the last entry written is always the latest state.
+   */
+  async publish(tenant: Pick<Tenant, 'id'>): Promise<void> {
+    await this.tenants.transaction(async (m) => {
+      const t = await this.tenants.findById(tenant.id, m, 'share');
+      if (!t) return;
+      if (t.status === TenantStatus.Deleted) {
+        await this.directory.removeTenant(t.slug, t.id, t.customDomain);
+        return;
+      }
+      const c = await this.tenants.findConnection(t.id, m);
+      const entry: DirectoryEntry = {
+        tenantId: t.id, slug: t.slug, status: t.status, tier: t.tier,
+        host: c?.host ?? null, port: c?.port ?? null, database: c?.database ?? null, username: c?.username ?? null, secretRef: c?.secretRef ?? null,
+        customDomain: t.customDomain, revision: `${t.version}:${c?.rotatedAt?.getTime() ?? 0}`,
+      };
+      await this.directory.publishTenant(entry);
+      this.logger.debug({ tenantId: t.id, status: t.status }, 'directory entry published');
+    });
   }
 }
 
