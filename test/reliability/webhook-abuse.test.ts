@@ -1,4 +1,6 @@
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { Agent } from 'node:http';
 import { Pool } from 'pg';
 import { nowSeconds, StripeEventFixture, stripeEvent, subscriptionObject } from '../../control-plane/billing/stripe-fixtures';
@@ -83,6 +85,12 @@ async function tenantViews(pool: Pool): Promise<Map<string, TenantView>> {
  * then stale). Both mean "provisioning queued, nothing built yet": the worker takes both to `active`.
  */
 const lifecycleClass = (status: string) => (status === 'pending' || status === 'provisioning' ? 'awaiting-provisioning' : status);
+
+/** CPU seconds a process has used (user + system), from /proc: a load-independent cost figure. */
+function cpuSeconds(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+  return round((Number(fields[11]) + Number(fields[12])) / 100);
+}
 
 const iso = (unix: number | null) => (unix === null ? null : new Date(unix * 1000).toISOString().slice(0, 19));
 
@@ -290,6 +298,7 @@ describe('webhook abuse: Stripe events redelivered, shuffled and mixed with forg
     const [abusedMs, referenceMs] = await Promise.all([abusedRun(), referenceRun()]);
     for (const a of [agent, freshAgent, refAgent]) a.destroy();
     Object.assign(figures, {
+      abusedControlPlaneCpuS: cpuSeconds(cp.pid), referenceControlPlaneCpuS: cpuSeconds(ref.pid), loadAverage: round(loadavg()[0] ?? 0),
       abusedDeliveryMs: abusedMs, abusedDeliveriesPerSecond: round(order.length / (abusedMs / 1000)), referenceDeliveryMs: referenceMs,
       rejectedByKind: rejected, rejections: Object.values(rejected).reduce((a, b) => a + b, 0), unexpectedResponses: unexpected.length,
       referenceRefused: refProblems.length, firstDeliveryOutcomes: outcomes,
