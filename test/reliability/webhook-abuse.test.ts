@@ -2,7 +2,9 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { Agent } from 'node:http';
+import Redis from 'ioredis';
 import { Pool } from 'pg';
+import { directoryKeys } from '../../common/tenant-directory';
 import { nowSeconds, StripeEventFixture, stripeEvent, subscriptionObject } from '../../control-plane/billing/stripe-fixtures';
 import { PLANS_FILE, signatureFor } from '../support/stripe';
 import { httpCall, HttpResult } from './support/load';
@@ -365,5 +367,31 @@ describe('webhook abuse: Stripe events redelivered, shuffled and mixed with forg
     expect(mismatches.slice(0, 5)).toEqual([]);
     expect(actual.size).toBe(reference.size);
     expect(refEvents?.n).toBe(EVENTS);
+
+    // ── The directory the runtime reads agrees with the abused control DB (publishes after commit raced
+    // for the same tenants; the last one written must be the latest state). Publishing is asynchronous
+    // after the acknowledgement: poll briefly. ──
+    const redis = new Redis(stack.redis.url, { maxRetriesPerRequest: 1 });
+    try {
+      const stale = async () => {
+        const out: string[] = [];
+        for (const [sub, v] of actual) {
+          const raw = await redis.get(directoryKeys.slug(v.slug));
+          const entry = raw ? (JSON.parse(raw) as { status: string; tier: string }) : null;
+          if (entry?.status !== v.status || entry?.tier !== v.tier) out.push(`${sub} ${v.slug}: db ${v.status}/${v.tier}, directory ${raw ? `${entry?.status}/${entry?.tier}` : 'missing'}`);
+        }
+        return out;
+      };
+      let disagreeing = await stale();
+      for (let i = 0; i < 20 && disagreeing.length; i++) {
+        await new Promise((r) => setTimeout(r, 250));
+        disagreeing = await stale();
+      }
+      figures.directoryDisagreements = disagreeing.length;
+      record();
+      expect(disagreeing.slice(0, 5)).toEqual([]);
+    } finally {
+      redis.disconnect();
+    }
   });
 });
