@@ -20,7 +20,7 @@ import { deliverLikeStripe, DeliveryLog } from './support/stripe-sender';
  * and nothing else, no drift for the reconciler, every event recorded, every tenant usable.
  */
 const TENANTS = Number(process.env.RELIABILITY_CRASH_TENANTS ?? 50);
-const KILLS = Number(process.env.RELIABILITY_CRASH_KILLS ?? 12);
+const KILLS = Number(process.env.RELIABILITY_CRASH_KILLS ?? 10);
 /** Webhooks' first attempts are spread over this window, so kills land while events are in flight. */
 const SPREAD_MS = Number(process.env.RELIABILITY_CRASH_SPREAD_MS ?? 10_000);
 const LEASE_SECONDS = 3;
@@ -63,10 +63,11 @@ describe('reliability: crash safety (SIGKILL during provisioning from webhooks)'
     const allActive = async () => Number((await stack.sql<{ n: string }>(`SELECT count(*) AS n FROM tenants WHERE status = 'active'`))[0]?.n) === TENANTS;
 
     // The chaos: SIGKILL the worker, the control plane or both at seeded moments, each restarted
-    // after a short pause. The next kill does not wait for the restart: a process may die again
-    // while it is still starting up.
-    const kills: Array<{ at: number; target: string; inFlight: boolean; active: number }> = [];
+    // after a short pause. Mostly a process that is up and working; sometimes (1 in 5) one that is
+    // still starting up, without waiting for its restart to finish.
+    const kills: Array<{ at: number; target: string; inFlight: boolean; active: number; starting: boolean }> = [];
     const restarting = new Map<ServiceProcess, Promise<void>>();
+    const ready = new Set<ServiceProcess>([cp, worker]);
     const restartMs: number[] = [];
     let killedWhileStarting = 0;
     const restart = (p: ServiceProcess, pauseMs: number) => {
@@ -77,20 +78,26 @@ describe('reliability: crash safety (SIGKILL during provisioning from webhooks)'
         try {
           await p.start();
           restartMs.push(Date.now() - t);
+          ready.add(p);
         } catch {
           killedWhileStarting++; // the next restart is already queued
         }
       }));
     };
-    while (kills.length < KILLS) {
+    const chaosDeadline = Date.now() + 120_000;
+    while (kills.length < KILLS && Date.now() < chaosDeadline) {
       await sleep(250 + Math.floor(rnd() * 1_000));
       const r = rnd();
-      const targets = (r < 0.45 ? [worker] : r < 0.85 ? [cp] : [cp, worker]).filter((p) => p.running);
+      const duringStartup = rnd() < 0.2;
+      const targets = (r < 0.45 ? [worker] : r < 0.85 ? [cp] : [cp, worker]).filter((p) => p.running && (duringStartup || ready.has(p)));
       if (!targets.length) continue;
       const active = Number((await stack.sql<{ n: string }>(`SELECT count(*) AS n FROM tenants WHERE status = 'active'`))[0]?.n);
-      kills.push({ at: Date.now() - t0, target: targets.map((p) => p.name).join('+'), inFlight: sending, active });
+      kills.push({ at: Date.now() - t0, target: targets.map((p) => p.name).join('+'), inFlight: sending, active, starting: targets.some((p) => !ready.has(p)) });
       await Promise.all(targets.map((p) => p.kill('SIGKILL')));
-      for (const p of targets) restart(p, Math.floor(rnd() * 400));
+      for (const p of targets) {
+        ready.delete(p);
+        restart(p, Math.floor(rnd() * 400));
+      }
     }
     await Promise.all(restarting.values());
     for (const p of [cp, worker]) if (!p.running) await p.start();
@@ -104,12 +111,13 @@ describe('reliability: crash safety (SIGKILL during provisioning from webhooks)'
       seed, tenants: TENANTS, webhooksSent: events.length, deliveryAttempts: logs.reduce((a, l) => a + l.attempts, 0),
       webhooksRetried: retried.length, failedAttempts: logs.reduce((a, l) => a + l.failures, 0), undelivered: undelivered.length,
       kills: kills.length, killsWhileWebhooksInFlight: kills.filter((k) => k.inFlight).length,
-      killsBeforeAllActive: kills.filter((k) => k.active < TENANTS).length,
+      killsBeforeAllActive: kills.filter((k) => k.active < TENANTS).length, killsOfStartingProcess: kills.filter((k) => k.starting).length,
       controlPlaneKills: cp.kills, workerKills: worker.kills, restarts: cp.starts + worker.starts - 2,
       restartP50Ms: restartMs.length ? percentile(restartMs, 50) : null, killedWhileStarting,
       chaosSeconds: round(chaosMs / 1000), deliveredSeconds: round(deliveredMs / 1000),
     };
     recordFigures('Crash safety', figures);
+    expect(kills.length).toBe(KILLS);
     expect(undelivered).toEqual([]);
 
     // Recovery: both processes up; leases of jobs that died with a worker expire and the jobs resume.
@@ -155,17 +163,14 @@ describe('reliability: crash safety (SIGKILL during provisioning from webhooks)'
     expect(stored.filter((s) => !['applied', 'unchanged'].includes(s.outcome))).toEqual([]);
     figures.webhookEventsStored = stored.length;
 
-    // 4. The reconciler agrees. A crash between a commit and its directory publish leaves a cache
-    // entry missing or stale: the reconciler's safe repair republishes it. A second pass finds nothing.
-    const first = await runCli(['reconcile', '--json'], stack.cliEnv());
-    const firstReport = JSON.parse(first.stdout || '{}') as { drift: Array<{ kind: string; object: string; repaired: boolean }>; checked: { tenants: number; databases: number; secrets: number } };
-    figures.reconcileFirstPassDrift = firstReport.drift?.map((d) => `${d.kind}:${d.object}`) ?? first.stderr;
+    // 4. The reconciler agrees: no orphan, nothing missing, no stuck provisioning, and every
+    // directory entry (Redis) matches the control database, with no repair needed.
+    const reconcile = await runCli(['reconcile', '--json'], stack.cliEnv());
+    const report = JSON.parse(reconcile.stdout || '{}') as { drift: Array<{ kind: string; object: string; repaired: boolean }>; checked: { tenants: number; databases: number; secrets: number } };
+    figures.reconcileDrift = report.drift?.map((d) => `${d.kind}:${d.object}`) ?? reconcile.stderr;
     recordFigures('Crash safety', figures);
-    expect(firstReport.drift?.filter((d) => !['missing_mapping', 'stale_mapping'].includes(d.kind) || !d.repaired)).toEqual([]);
-    expect(firstReport.checked).toEqual({ tenants: TENANTS, databases: TENANTS, secrets: TENANTS });
-    expect(first.code).toBe(0);
-    const second = await runCli(['reconcile', '--json'], stack.cliEnv());
-    expect({ code: second.code, drift: JSON.parse(second.stdout || '{}').drift }).toEqual({ code: 0, drift: [] });
+    expect({ code: reconcile.code, drift: report.drift }).toEqual({ code: 0, drift: [] });
+    expect(report.checked).toEqual({ tenants: TENANTS, databases: TENANTS, secrets: TENANTS });
 
     // 5. Each tenant is usable: its secret decrypts, its role logs in to its own database, and a
     // query through a runtime with a freshly issued API key reaches it.
@@ -190,12 +195,23 @@ describe('reliability: crash safety (SIGKILL during provisioning from webhooks)'
     }
     const runtime = await stack.runtime();
     await runtime.start();
-    const usable = await mapLimit(tenants, 6, async (t) => {
+    // A 503 (the runtime shedding load while it opens 50 new pools on a busy machine) is retried,
+    // as a client would; anything else counts against the tenant.
+    let runtimeRetries = 0;
+    const usable = await mapLimit(tenants, 4, async (t) => {
       const key = await stack.api(cp.url, 'POST', `/v1/tenants/${t.id}/api-keys`, { name: 'crash-check' });
       if (key.status !== 201) return `${t.slug}: key ${key.status}`;
-      const q = await httpCall(runtime.url, `/tenants/${t.slug}/v1/query`, { key: key.body.key, body: { sql: 'SELECT current_user AS u, count(*)::int AS n FROM _silo_meta' } });
-      return q.status === 200 && q.body.rows?.[0]?.u === t.username ? 'ok' : `${t.slug}: ${q.status} ${q.text.slice(0, 200)}`;
+      for (let attempt = 1; ; attempt++) {
+        const q = await httpCall(runtime.url, `/tenants/${t.slug}/v1/query`, { key: key.body.key, body: { sql: 'SELECT current_user AS u, count(*)::int AS n FROM _silo_meta' } });
+        if (q.status === 503 && attempt < 6) {
+          runtimeRetries++;
+          await sleep(300 * attempt);
+          continue;
+        }
+        return q.status === 200 && q.body.rows?.[0]?.u === t.username ? 'ok' : `${t.slug}: ${q.status} ${q.text.slice(0, 200)}`;
+      }
     });
+    figures.runtimeRetries503 = runtimeRetries;
     expect(usable.filter((u) => u !== 'ok')).toEqual([]);
     figures.usableTenants = usable.length;
     figures.dataLost = 0;
