@@ -48,6 +48,8 @@ export class ServiceProcess {
   starts = 0;
   kills = 0;
   private tail: string[] = [];
+  /** Lines seen since the first spawn (the tail keeps the last ones): absolute positions for waitForLine. */
+  private linesSeen = 0;
   private exited: Promise<ExitInfo> = Promise.resolve({ code: null, signal: null });
 
   constructor(readonly name: string, readonly entry: string, readonly env: Record<string, string>, private readonly ready: (p: ServiceProcess) => Promise<void>) {}
@@ -69,7 +71,11 @@ export class ServiceProcess {
     this.starts++;
     live.add(child);
     const keep = (chunk: Buffer) => {
-      for (const line of chunk.toString('utf8').split('\n')) if (line.trim()) this.tail.push(line.slice(0, 2_000));
+      for (const line of chunk.toString('utf8').split('\n')) {
+        if (!line.trim()) continue;
+        this.tail.push(line.slice(0, 2_000));
+        this.linesSeen++;
+      }
       if (this.tail.length > 300) this.tail.splice(0, this.tail.length - 200);
     };
     child.stdout?.on('data', keep);
@@ -130,12 +136,15 @@ export class ServiceProcess {
 
   /** Waits until a line of output matches (the worker has no HTTP port to poll). */
   async waitForLine(pattern: RegExp, timeoutMs = 30_000): Promise<void> {
-    const from = this.tail.length;
+    // Only lines printed from now on: not the previous run's (a worker killed right after starting
+    // ends on the very line we wait for), and robust to the tail being trimmed meanwhile.
+    const from = this.linesSeen;
     const deadline = Date.now() + timeoutMs;
     const startedChild = this.child;
     while (Date.now() < deadline) {
       if (this.child !== startedChild || !this.running) throw new Error(`${this.name} is not running`);
-      if (this.tail.slice(Math.max(0, from - 1)).some((l) => pattern.test(l))) return;
+      const fresh = this.linesSeen - from;
+      if (fresh > 0 && this.tail.slice(-Math.min(fresh, this.tail.length)).some((l) => pattern.test(l))) return;
       await sleep(25);
     }
     throw new Error(`${this.name}: no output line matched ${pattern} within ${timeoutMs} ms`);
