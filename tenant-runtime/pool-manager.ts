@@ -271,9 +271,9 @@ export class PoolManager {
     pool.lastUsed = conn.lastUsed = Date.now();
     const own = pool.waiters[0];
     const other = this.neediest(pool);
-    // The budget is full and another tenant waits with fewer connections than this one would keep
-    // (or with none to wait for): close this one and give them the slot. Max-min fairness.
-    if (other && (!own || other.size < pool.size)) {
+    // The budget is full and another tenant waits for a connection (and this one has none waiting, or
+    // should hand over): close this one and give them the slot.
+    if (other && (!own || this.handsOver(pool, other))) {
       void this.closeConn(conn);
       this.o.onEvict?.();
       this.afterClose(pool);
@@ -317,6 +317,23 @@ export class PoolManager {
       this.pools.delete(pool.target.tenantId);
       this.o.onPoolRemoved?.(pool);
     }
+  }
+
+  /**
+   * Whether a connection its own tenant still has requests for goes to another waiting tenant:
+   * max-min fairness, when the other holds fewer than this tenant would keep. A tenant's last
+   * connection (against a tenant with none) keeps serving its own queue, since a handover costs a
+   * new connection, until the other's oldest request is overdue (a quarter of the acquire timeout):
+   * so as many busy tenants as the budget cannot starve the rest.
+   */
+  private handsOver(pool: TenantPool, other: TenantPool): boolean {
+    // `pool.size` no longer counts the connection being handed back.
+    return other.size < pool.size || (other.size === 0 && this.overdue(other));
+  }
+
+  private overdue(pool: TenantPool): boolean {
+    const oldest = pool.waiters[0];
+    return !!oldest && Date.now() - oldest.since >= this.o.acquireTimeoutMs / 4;
   }
 
   /** The budget-blocked pool that holds the fewest connections (oldest waiter first among equals). */

@@ -81,6 +81,28 @@ describe('tenant runtime pools under a global connection budget', () => {
     await rt.close();
   });
 
+  it('does not let as many busy tenants as the budget starve another one (found by the reliability load scenario)', async () => {
+    const rt = await start({ RUNTIME_MAX_CONNECTIONS: '2', RUNTIME_ACQUIRE_TIMEOUT_MS: '2000' });
+    const [a, b, quiet] = tenants as [SeededTenant, SeededTenant, SeededTenant];
+    // Two busy tenants, 4 clients each, back to back for 3 s: each holds one connection of the
+    // budget and always has its own requests queued, so neither queue ever empties.
+    const until = Date.now() + 3_000;
+    const flood = Promise.all([a, b].flatMap((t) => [0, 1, 2, 3].map(async () => {
+      const statuses: number[] = [];
+      while (Date.now() < until) statuses.push((await query(rt, t, 'SELECT pg_sleep(0.01)')).status);
+      return statuses;
+    })));
+    await new Promise((r) => setTimeout(r, 300));
+    const started = Date.now();
+    const r = await query(rt, quiet, 'SELECT 1 AS ok');
+    // Before the fix the quiet tenant waited for a queue to empty and got 503 POOL_EXHAUSTED after
+    // 2 s; now it gets a slot once its request is overdue (a quarter of the acquire timeout).
+    expect(r.status).toBe(200);
+    expect(Date.now() - started).toBeLessThan(1_500);
+    expect((await flood).flat().every((s) => s === 200)).toBe(true);
+    await rt.close();
+  });
+
   it('creates a tenant pool once for concurrent first requests, and forgets idle pools', async () => {
     const inner = new LocalSecretStore(new Pool({ connectionString: cp.db.url, max: 2 }), decodeKey(cp.config.SILO_MASTER_KEY as string) as Buffer);
     secretPool.push((inner as unknown as { db: Pool }).db);
