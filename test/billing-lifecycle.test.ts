@@ -93,12 +93,13 @@ describe('billing events drive the tenant lifecycle', () => {
 
   it('invoice.payment_failed marks past due without suspending (grace not over); unpaid keeps it; invoice.paid clears it', async () => {
     const s = subs.invoices;
-    await deliver(t, stripeEvents.invoicePaymentFailed(s, nowSeconds() - 3600));
+    const failedAt = nowSeconds() - 3600; // read once: a second boundary between two reads made this flaky
+    await deliver(t, stripeEvents.invoicePaymentFailed(s, failedAt));
     await sweep();
     let tenant = await tenantOf(t, s.subscriptionId);
     expect(tenant).toMatchObject({ status: 'active', billing_status: 'past_due' });
     const since = tenant.past_due_since;
-    expect(since).toEqual(new Date((nowSeconds() - 3600) * 1000));
+    expect(since).toEqual(new Date(failedAt * 1000));
 
     await deliver(t, stripeEvents.subscriptionUpdated({ ...s, status: 'unpaid' }, nowSeconds() - 60, { status: 'past_due' }));
     tenant = await tenantOf(t, s.subscriptionId);
