@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { Client } from 'pg';
 import { createControlDataSource, migrateControlDb } from '../control-plane/db/data-source';
 import { testDatabaseUrl, testRedisUrl, withDatabase } from './support/env';
-import { freePort, redisAnswers } from '../scripts/support/dev-utils';
+import { freePort, isAlive, redisAnswers } from '../scripts/support/dev-utils';
 
 type Handles = { stopPostgres?: () => Promise<void>; stopRedis?: () => void };
 const handles = globalThis as unknown as { __siloTest?: Handles };
@@ -19,15 +19,6 @@ async function canConnectPostgres(url: string): Promise<boolean> {
     return false;
   } finally {
     await c.end().catch(() => undefined);
-  }
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
   }
 }
 

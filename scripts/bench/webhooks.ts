@@ -21,7 +21,6 @@ import http from 'node:http';
 import { cpus } from 'node:os';
 import { dirname, join } from 'node:path';
 import { isMainThread, parentPort, Worker } from 'node:worker_threads';
-import Redis from 'ioredis';
 import { Client } from 'pg';
 import pino from 'pino';
 import Stripe from 'stripe';
@@ -30,7 +29,7 @@ import { newSubscription, nowSeconds, StripeEventFixture, stripeEvents, Subscrip
 import { loadControlPlaneConfig } from '../../control-plane/config';
 import { RunningControlPlane, startControlPlane } from '../../control-plane/server';
 import { ident } from '../../provisioning/local/pg-names';
-import { redisAnswers } from '../support/dev-utils';
+import { deleteRedisPrefix, redisAnswers } from '../support/dev-utils';
 
 interface Request {
   method: 'GET' | 'POST';
@@ -78,7 +77,7 @@ async function main(): Promise<void> {
     cp = null;
     await adminQuery(adminUrl, `DROP DATABASE IF EXISTS ${ident(names.control)} WITH (FORCE)`).catch((e: Error) => log(`drop: ${e.message}`));
     await adminQuery(adminUrl, `DROP DATABASE IF EXISTS ${ident(names.template)} WITH (FORCE)`).catch(() => undefined);
-    if (useRedis) await deletePrefix(redisUrl, kvPrefix).catch(() => undefined);
+    if (useRedis) await deleteRedisPrefix(redisUrl, kvPrefix).catch(() => undefined);
   };
   const watchdog = setTimeout(() => {
     log('watchdog: benchmark took too long, aborting');
@@ -333,20 +332,6 @@ async function serverVersion(url: string): Promise<string> {
     return (await c.query<{ server_version: string }>('SHOW server_version')).rows[0].server_version.split(' ')[0];
   } finally {
     await c.end();
-  }
-}
-
-async function deletePrefix(url: string, prefix: string): Promise<void> {
-  const r = new Redis(url, { maxRetriesPerRequest: 1 });
-  try {
-    let cursor = '0';
-    do {
-      const [next, keys] = await r.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 500);
-      cursor = next;
-      if (keys.length) await r.del(...keys);
-    } while (cursor !== '0');
-  } finally {
-    r.disconnect();
   }
 }
 

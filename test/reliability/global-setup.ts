@@ -3,6 +3,7 @@ import { existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { Client } from 'pg';
+import { isAlive } from '../../scripts/support/dev-utils';
 import sharedGlobalSetup from '../global-setup';
 import { testDatabaseUrl } from '../support/env';
 
@@ -25,16 +26,6 @@ function staleOutputs(): string[] {
   };
   for (const d of SOURCE_DIRS) walk(join(ROOT, d));
   return stale;
-}
-
-/** Pids named in `silo_test_r<pid>_…` instance markers whose process is gone. */
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /**
