@@ -80,6 +80,7 @@ export default async function globalSetup(): Promise<void> {
       const pid = Number(/^silo_test_r(\d+)_/.exec(datname)?.[1]);
       if (!isAlive(pid)) await admin.query(`DROP DATABASE IF EXISTS "${datname}" WITH (FORCE)`).catch(() => undefined);
     }
+    await dropDeadRunsTenants(admin);
     await admin.query(`CREATE DATABASE "${template}"`);
   } finally {
     await admin.end();
@@ -89,4 +90,21 @@ export default async function globalSetup(): Promise<void> {
   await migrateControlDb(ds);
   await ds.destroy();
   process.env.SILO_TEST_TEMPLATE_DB = template;
+}
+
+/**
+ * Tenant databases and roles created by a test run that was killed before its cleanup: the local
+ * driver marks them `silo-instance:<control db name>`, and test control databases carry the run's
+ * pid (`silo_test_r<pid>_…`). Only dead runs' objects are dropped; parallel live runs keep theirs.
+ */
+async function dropDeadRunsTenants(admin: Client): Promise<void> {
+  const rows = await admin.query<{ name: string; kind: string; marker: string | null }>(
+    `SELECT datname AS name, 'db' AS kind, shobj_description(oid, 'pg_database') AS marker FROM pg_database WHERE datname ~ '^t_[0-9a-f]{32}$'
+     UNION ALL SELECT rolname, 'role', shobj_description(oid, 'pg_authid') FROM pg_roles WHERE rolname ~ '^t_[0-9a-f]{32}$'`);
+  const dead = rows.rows.filter((r) => {
+    const pid = Number(/^silo-instance:silo_test_r(\d+)_/.exec(r.marker ?? '')?.[1]);
+    return pid > 0 && !isAlive(pid);
+  });
+  for (const r of dead.filter((x) => x.kind === 'db')) await admin.query(`DROP DATABASE IF EXISTS "${r.name}" WITH (FORCE)`).catch(() => undefined);
+  for (const r of dead.filter((x) => x.kind === 'role')) await admin.query(`DROP ROLE IF EXISTS "${r.name}"`).catch(() => undefined);
 }
