@@ -1,10 +1,11 @@
 import { spawn, ChildProcess } from 'node:child_process';
-import { request, Agent } from 'node:http';
+import { Agent } from 'node:http';
 import { createLogger } from '../../common/logger';
 import { loadRuntimeConfig } from '../../tenant-runtime/config';
 import { RunningTenantRuntime, startTenantRuntime, TenantRuntimeOptions } from '../../tenant-runtime/server';
 import { TestControlPlane } from './control-plane';
 import { testRedisUrl } from './env';
+import { CallOptions, httpCall, HttpResult } from './http-call';
 import { adminQuery } from './test-db';
 export { freePort } from '../../scripts/support/dev-utils';
 
@@ -54,43 +55,15 @@ export async function startTestRuntime(cp: TestControlPlane, env: Record<string,
   return startTenantRuntime(config, { logger: createLogger({ name: 'test-runtime', level: config.LOG_LEVEL }), kvPrefix: cp.kvPrefix, ...opts });
 }
 
-export interface CallResult {
-  status: number;
-  headers: Record<string, string | string[] | undefined>;
-  body: any;
-}
+export type CallResult = Pick<HttpResult, 'status' | 'headers' | 'body'>;
 
 const agent = new Agent({ keepAlive: true, maxSockets: 64 });
 
-/** POSTs JSON (or GETs) with full control of the Host header, which fetch does not allow. */
-export function call(baseUrl: string, path: string, o: { key?: string | null; host?: string; body?: unknown; rawBody?: string | Buffer; method?: string; headers?: Record<string, string> } = {}): Promise<CallResult> {
-  const u = new URL(baseUrl);
-  const payload = o.rawBody ?? (o.body === undefined ? undefined : JSON.stringify(o.body));
-  const headers: Record<string, string> = { ...(o.headers ?? {}) };
-  if (o.host) headers.host = o.host;
-  if (o.key) headers.authorization = `Bearer ${o.key}`;
-  if (payload !== undefined) {
-    headers['content-type'] ??= 'application/json';
-    headers['content-length'] = String(Buffer.byteLength(payload));
-  }
-  return new Promise((resolve, reject) => {
-    const req = request({ host: u.hostname, port: u.port, path, method: o.method ?? (payload === undefined ? 'GET' : 'POST'), headers, agent }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => {
-        const text = Buffer.concat(chunks).toString('utf8');
-        let body: unknown = text;
-        try {
-          body = JSON.parse(text);
-        } catch {
-          // text bodies (metrics) stay text
-        }
-        resolve({ status: res.statusCode ?? 0, headers: res.headers, body });
-      });
-    });
-    req.on('error', reject);
-    req.end(payload);
-  });
+/** `httpCall` for tests that expect the server to answer: a failed connection rejects. */
+export async function call(baseUrl: string, path: string, o: Omit<CallOptions, 'agent'> = {}): Promise<CallResult> {
+  const r = await httpCall(baseUrl, path, { ...o, agent });
+  if (r.status === 0) throw new Error(`${path}: ${r.text}`);
+  return r;
 }
 
 /** Connections the tenant roles hold right now, from the server's own view. */
