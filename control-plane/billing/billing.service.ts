@@ -38,9 +38,6 @@ export function isPaymentSuspension(reason: string | null): boolean {
   return !!reason && /^(billing: )?payment (past_due|unpaid)$/.test(reason);
 }
 
-const PAST_DUE = PAST_DUE_STATUSES;
-const GOOD_STANDING = GOOD_STANDING_STATUSES;
-
 /** The billing facts of a tenant, to tell whether an event changed any. */
 const billingState = (t: Tenant) => `${t.status}|${t.suspendReason}|${t.billingStatus}|${t.pastDueSince?.getTime()}|${t.offboardAt?.getTime()}`;
 
@@ -196,7 +193,7 @@ export class BillingService {
       await this.suspend(tenant, BillingSuspension.paused, cause, m);
     } else if (tenant.status === TenantStatus.Suspended) {
       // Lift what in-order delivery would have lifted: a pause that was resumed, a payment suspension that was paid.
-      const lifted = tenant.suspendReason === BillingSuspension.paused || (isPaymentSuspension(tenant.suspendReason) && !PAST_DUE.includes(h.billingStatus ?? ''));
+      const lifted = tenant.suspendReason === BillingSuspension.paused || (isPaymentSuspension(tenant.suspendReason) && !PAST_DUE_STATUSES.includes(h.billingStatus ?? ''));
       if (lifted) await this.service.resume(tenant, cause, m);
     }
     return tierChanged || before !== billingState(tenant);
@@ -239,10 +236,10 @@ export class BillingService {
 
   private async applyStatus(tenant: Tenant, status: string, at: Date, cause: Cause, m: EntityManager): Promise<void> {
     tenant.billingStatus = status.slice(0, 40);
-    if (GOOD_STANDING.includes(status)) {
+    if (GOOD_STANDING_STATUSES.includes(status)) {
       tenant.pastDueSince = null;
       if (tenant.status === TenantStatus.Suspended && isBillingSuspension(tenant.suspendReason)) await this.service.resume(tenant, cause, m);
-    } else if (PAST_DUE.includes(status)) {
+    } else if (PAST_DUE_STATUSES.includes(status)) {
       tenant.pastDueSince ??= at;
     } else if (status === 'paused') {
       await this.suspend(tenant, BillingSuspension.paused, cause, m);
