@@ -21,6 +21,10 @@ const schema = z
     RUNTIME_MAX_CONNECTIONS_PER_TENANT: positiveInt(20),
     RUNTIME_ACQUIRE_TIMEOUT_MS: positiveInt(2_000),
     RUNTIME_CONNECT_TIMEOUT_MS: positiveInt(5_000),
+    /** Connections opened at once to one database server: PostgreSQL forks backends one at a time. */
+    RUNTIME_MAX_CONNECTING_PER_SERVER: positiveInt(2),
+    /** A tenant with two requests within this window keeps the connections it used in it while others wait on the budget. */
+    RUNTIME_KEEP_WARM_MS: positiveInt(1_000),
     RUNTIME_IDLE_TIMEOUT_MS: positiveInt(30_000),
     RUNTIME_MAX_BODY_BYTES: positiveInt(1024 * 1024),
     RUNTIME_MAX_RESULT_ROWS: positiveInt(10_000),

@@ -8,6 +8,8 @@ export interface PoolTarget {
   tenantId: string;
   /** For logs and metrics (the slug). */
   label: string;
+  /** The database server (`host:port`): connects to one server are capped together. */
+  server: string;
   /** Host, database, user, secret ref, revision, tier: when it changes the old pool is retired. */
   identity: string;
   /** Upper bound of this tenant's pool (also capped by the global budget). */
@@ -43,6 +45,7 @@ interface Waiter {
   reject: (e: SiloError) => void;
   timer: NodeJS.Timeout | null;
   since: number;
+  deadline: number;
 }
 
 /** A tenant's connections. Idle ones are a LIFO stack, so hot connections stay hot and cold ones age out. */
@@ -53,6 +56,9 @@ export class TenantPool {
   opening = 0;
   retired = false;
   lastUsed = Date.now();
+  /** When the last two requests asked this pool for a connection: a tenant is warm when both are recent. */
+  lastAcquired = 0;
+  prevAcquired = 0;
 
   constructor(readonly target: PoolTarget) {}
 
@@ -66,19 +72,38 @@ export interface PoolManagerOptions {
   budget: number;
   acquireTimeoutMs: number;
   idleTimeoutMs: number;
+  /**
+   * A tenant that asked for connections twice within this window keeps the connections it used in it
+   * even while other tenants wait on the budget: handing one over would cost two new connections
+   * (theirs now, ours a moment later), and opening connections is what a busy server runs out of first.
+   */
+  keepWarmMs?: number;
+  /**
+   * Connections opened at once to one database server. PostgreSQL's postmaster forks backends one
+   * at a time: past one or two concurrent connects its accept rate stays flat while the CPU each
+   * connect costs nearly doubles (measured here: 25 ms of server CPU per connect one at a time,
+   * 41-45 ms at two to eight at once, ~40 connects/s either way), CPU taken from every tenant's
+   * queries. Waiters beyond the cap stay queued without holding a budget slot.
+   */
+  maxConnectingPerServer?: number;
   /** Maps a failed connect to the client's error; also where credentials get dropped. */
   onConnectError: (err: unknown, target: PoolTarget) => SiloError;
   onPoolCreated?: (pool: TenantPool) => void;
   onPoolRemoved?: (pool: TenantPool) => void;
-  onEvict?: () => void;
+  onEvict?: (reason: 'idle' | 'handover') => void;
   onConnect?: (ms: number) => void;
 }
 
 /**
  * One pg pool per tenant under one global connection budget. Pools are created on first use;
  * when the budget is full, the least recently used idle connection of another tenant is closed
- * to make room, and a connection released while other tenants wait goes to the one holding the
- * fewest connections (max-min fair), so a busy tenant cannot starve the others. A request that gets no connection within the acquire timeout fails with
+ * to make room. A connection released while other tenants wait on the budget is closed to give
+ * them its slot unless its own tenant still needs it: it has requests queued, or it is warm (two
+ * requests within `keepWarmMs`). Every handover costs a new connection, and opening connections is
+ * what a busy server runs out of first, so a busy tenant keeps what it uses; a waiter that gets
+ * nothing within a quarter of the acquire timeout is overdue and takes a connection from a tenant
+ * holding more than it (max-min fair), so busy tenants cannot starve the others. Connects to one
+ * server are capped. A request that gets no connection within the acquire timeout fails with
  * POOL_EXHAUSTED. Pools with no connections are forgotten, so memory tracks live pools only.
  */
 export class PoolManager {
@@ -87,9 +112,20 @@ export class PoolManager {
   private readonly wanting = new Set<TenantPool>();
   private total = 0;
   private readonly sweeper: NodeJS.Timeout;
+  /** Serves budget waiters once a warm connection they were denied is no longer protected. */
+  private retry: NodeJS.Timeout | null = null;
   private closing = false;
+  private readonly keepWarmMs: number;
+  private readonly maxConnecting: number;
+  /** Recent connect time (moving average): a waiter with less time left is not worth a connect. */
+  private connectMs = 25;
+  /** Connects in flight per database server. */
+  private readonly connecting = new Map<string, number>();
+  private started = 0;
 
   constructor(private readonly o: PoolManagerOptions) {
+    this.keepWarmMs = o.keepWarmMs ?? 1_000;
+    this.maxConnecting = o.maxConnectingPerServer ?? 2;
     this.sweeper = setInterval(() => this.sweep(), Math.min(1_000, o.idleTimeoutMs));
     this.sweeper.unref();
   }
@@ -97,6 +133,18 @@ export class PoolManager {
   /** Open (and opening) connections across every tenant: never above the budget. */
   get connections(): number {
     return this.total;
+  }
+
+  /** Connects in flight, across servers (capped per server by `maxConnectingPerServer`). */
+  get connectsInFlight(): number {
+    let n = 0;
+    for (const v of this.connecting.values()) n += v;
+    return n;
+  }
+
+  /** Connections opened since start (each one a new server backend). */
+  get connectsStarted(): number {
+    return this.started;
   }
 
   get poolCount(): number {
@@ -114,19 +162,21 @@ export class PoolManager {
   acquire(target: PoolTarget, timeoutMs = this.o.acquireTimeoutMs): Promise<PooledConnection> {
     if (this.closing) return Promise.reject(runtimeErrors.draining());
     const pool = this.poolFor(target);
-    pool.lastUsed = Date.now();
+    pool.prevAcquired = pool.lastAcquired;
+    pool.lastUsed = pool.lastAcquired = Date.now();
     const idle = pool.idle.pop();
     if (idle) {
       pool.busy++;
       return Promise.resolve(idle);
     }
     return new Promise<PooledConnection>((resolve, reject) => {
-      const w: Waiter = { resolve, reject, timer: null, since: Date.now() };
+      const now = Date.now();
+      const w: Waiter = { resolve, reject, timer: null, since: now, deadline: now + timeoutMs };
       w.timer = setTimeout(() => {
         const i = pool.waiters.indexOf(w);
         if (i !== -1) pool.waiters.splice(i, 1);
         if (!pool.waiters.length) this.wanting.delete(pool);
-        reject(runtimeErrors.poolExhausted());
+        reject(runtimeErrors.poolExhausted(pool.size >= pool.target.max ? 'tenant' : 'replica'));
       }, timeoutMs);
       pool.waiters.push(w);
       this.pump(pool);
@@ -158,6 +208,7 @@ export class PoolManager {
   async close(timeoutMs = 5_000): Promise<void> {
     this.closing = true;
     clearInterval(this.sweeper);
+    if (this.retry) clearTimeout(this.retry);
     for (const pool of this.pools.values()) this.retirePool(pool);
     const deadline = Date.now() + timeoutMs;
     while (this.total > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
@@ -199,14 +250,25 @@ export class PoolManager {
   /** Serves waiters from idle connections, then opens new ones within the pool max and the budget. */
   private pump(pool: TenantPool): void {
     while (pool.waiters.length && pool.idle.length) this.give(pool.idle.pop() as PooledConnection, pool.waiters.shift() as Waiter);
-    let need = pool.waiters.length - pool.opening;
-    while (need > 0 && pool.size < Math.min(pool.target.max, this.o.budget)) {
-      if (this.total >= this.o.budget && !this.evictIdle()) break;
+    while (pool.waiters.length > pool.opening && pool.size < Math.min(pool.target.max, this.o.budget) && this.mayConnect(pool)) {
+      if (this.failHopeless(pool)) continue;
+      if (this.total >= this.o.budget && !this.evictIdle(this.overdue(pool))) break;
       this.open(pool);
-      need--;
     }
-    if (pool.waiters.length > pool.opening && pool.size < pool.target.max) this.wanting.add(pool);
-    else this.wanting.delete(pool);
+    if (pool.waiters.length > pool.opening && pool.size < pool.target.max) {
+      this.wanting.add(pool);
+      this.armRetry();
+    } else this.wanting.delete(pool);
+  }
+
+  /** Budget waiters may be held back only by warm connections: look again when that protection lapses. */
+  private armRetry(): void {
+    if (this.retry || this.closing) return;
+    this.retry = setTimeout(() => {
+      this.retry = null;
+      this.pumpWanting();
+    }, this.keepWarmMs + 1);
+    this.retry.unref();
   }
 
   private pumpWanting(): void {
@@ -218,10 +280,39 @@ export class PoolManager {
     }
   }
 
+  /**
+   * Under overload the oldest waiters are the ones a new connection would reach too late: a connect
+   * started for a request that times out before it completes only takes server time from requests
+   * that could still be served. Fails the next uncovered waiter now if it cannot make it.
+   */
+  private failHopeless(pool: TenantPool): boolean {
+    const w = pool.waiters[pool.opening];
+    if (!w || w.deadline - Date.now() >= this.connectMs) return false;
+    pool.waiters.splice(pool.opening, 1);
+    if (w.timer) clearTimeout(w.timer);
+    w.reject(runtimeErrors.poolExhausted('replica'));
+    return true;
+  }
+
   private open(pool: TenantPool): void {
     this.total++;
     pool.opening++;
+    const server = pool.target.server;
+    this.connecting.set(server, (this.connecting.get(server) ?? 0) + 1);
+    this.started++;
     void this.connect(pool);
+  }
+
+  private mayConnect(pool: TenantPool): boolean {
+    return (this.connecting.get(pool.target.server) ?? 0) < this.maxConnecting;
+  }
+
+  /** A connect finished (either way): its server may take the next one. */
+  private connectDone(pool: TenantPool): void {
+    const server = pool.target.server;
+    const n = (this.connecting.get(server) ?? 1) - 1;
+    if (n > 0) this.connecting.set(server, n);
+    else this.connecting.delete(server);
   }
 
   private async connect(pool: TenantPool): Promise<void> {
@@ -234,6 +325,7 @@ export class PoolManager {
       client = new Client(cfg);
       await client.connect();
     } catch (err) {
+      this.connectDone(pool);
       pool.opening--;
       this.total--;
       client?.end().catch(() => undefined);
@@ -247,8 +339,11 @@ export class PoolManager {
       this.afterClose(pool);
       return;
     }
+    this.connectDone(pool);
     pool.opening--;
-    this.o.onConnect?.(Date.now() - started);
+    const took = Date.now() - started;
+    this.connectMs += (took - this.connectMs) / 8;
+    this.o.onConnect?.(took);
     const conn = new PooledConnection(client, pool, cfg);
     client.on('error', () => {
       // An idle connection that died (server restart, terminate) is forgotten; a busy one fails its query and is dropped on release.
@@ -262,6 +357,7 @@ export class PoolManager {
     });
     pool.busy++; // counted busy until placed
     this.returned(conn);
+    this.pumpWanting(); // a connect slot on this server is free for the next tenant
   }
 
   /** A connection is free again (released or freshly opened): hand it to the oldest waiter that may have it. */
@@ -271,11 +367,11 @@ export class PoolManager {
     pool.lastUsed = conn.lastUsed = Date.now();
     const own = pool.waiters[0];
     const other = this.neediest(pool);
-    // The budget is full and another tenant waits for a connection (and this one has none waiting, or
-    // should hand over): close this one and give them the slot.
-    if (other && (!own || this.handsOver(pool, other))) {
+    // The budget is full and another tenant waits for a connection that this one can spare: close
+    // this one and give them the slot.
+    if (other && this.total >= this.o.budget && this.handsOver(pool, other, own)) {
       void this.closeConn(conn);
-      this.o.onEvict?.();
+      this.o.onEvict?.('handover');
       this.afterClose(pool);
       return;
     }
@@ -320,15 +416,26 @@ export class PoolManager {
   }
 
   /**
-   * Whether a connection its own tenant still has requests for goes to another waiting tenant:
-   * max-min fairness, when the other holds fewer than this tenant would keep. A tenant's last
-   * connection (against a tenant with none) keeps serving its own queue, since a handover costs a
-   * new connection, until the other's oldest request is overdue (a quarter of the acquire timeout):
-   * so as many busy tenants as the budget cannot starve the rest.
+   * Whether a released connection goes to another tenant waiting on the budget. A tenant with
+   * requests queued keeps it unless the other is overdue (a quarter of the acquire timeout) and
+   * would still hold fewer than this one keeps (max-min fairness; on a tie, the longer-waiting
+   * request wins, so two starved tenants do not pass a fresh connection back and forth). A tenant
+   * with nothing queued keeps it while warm: a handover costs a new connection.
    */
-  private handsOver(pool: TenantPool, other: TenantPool): boolean {
+  private handsOver(pool: TenantPool, other: TenantPool, own: Waiter | undefined): boolean {
     // `pool.size` no longer counts the connection being handed back.
-    return other.size < pool.size || (other.size === 0 && this.overdue(other));
+    if (!own) return !this.isWarm(pool) || (this.overdue(other) && other.size <= pool.size);
+    if (!this.overdue(other)) return false;
+    return other.size < pool.size || (other.size === pool.size && (other.waiters[0] as Waiter).since < own.since);
+  }
+
+  /**
+   * Its tenant asked for connections twice within `keepWarmMs`: the pool keeps the connections it
+   * used within that window. (One request is no sign of another: a tenant seen once a minute would
+   * hold a slot for nothing.)
+   */
+  private isWarm(pool: TenantPool, now = Date.now()): boolean {
+    return !pool.retired && now - pool.prevAcquired < this.keepWarmMs;
   }
 
   private overdue(pool: TenantPool): boolean {
@@ -340,24 +447,30 @@ export class PoolManager {
   private neediest(except: TenantPool | null): TenantPool | null {
     let best: TenantPool | null = null;
     for (const p of this.wanting) {
-      if (p === except || !p.waiters.length) continue;
+      // A tenant whose server takes no more connects right now would get nothing from a freed slot.
+      if (p === except || !p.waiters.length || !this.mayConnect(p)) continue;
       if (!best || fairer(p, best)) best = p;
     }
     return best;
   }
 
-  /** Closes the least recently used idle connection of any pool. */
-  private evictIdle(): boolean {
+  /**
+   * Closes the least recently used idle connection of any pool. A warm pool's connections used
+   * within `keepWarmMs` are spared unless the waiter is overdue.
+   */
+  private evictIdle(overdue: boolean): boolean {
     let victim: PooledConnection | null = null;
+    const now = Date.now();
     for (const p of this.allPools()) {
       const c = p.idle[0]; // bottom of the LIFO stack: the longest idle
-      if (c && (!victim || c.lastUsed < victim.lastUsed)) victim = c;
+      if (!c || (!overdue && now - c.lastUsed < this.keepWarmMs && this.isWarm(p, now))) continue;
+      if (!victim || c.lastUsed < victim.lastUsed) victim = c;
     }
     if (!victim) return false;
     const pool = victim.pool;
     pool.idle.splice(pool.idle.indexOf(victim), 1);
     void this.closeConn(victim);
-    this.o.onEvict?.();
+    this.o.onEvict?.('idle');
     this.forgetIfEmpty(pool);
     return true;
   }

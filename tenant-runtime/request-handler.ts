@@ -209,6 +209,7 @@ export class RequestHandler {
     const target: PoolTarget = {
       tenantId: entry.tenantId,
       label: entry.slug,
+      server: `${entry.host}:${entry.port ?? 5432}`,
       identity: `${entry.host}:${entry.port}/${entry.database}|${entry.username}|${entry.secretRef}|${entry.revision}|${tier.name}:${tier.connectionLimit}:${tier.statementTimeoutMs}`,
       max: Math.max(1, Math.min(tier.connectionLimit, c.RUNTIME_MAX_CONNECTIONS_PER_TENANT)),
       client: async (): Promise<ClientConfig> => {

@@ -12,7 +12,9 @@ export const runtimeErrors = {
   suspended: () => new SiloError(ErrorCode.TENANT_SUSPENDED, 'Tenant is suspended', 403),
   unavailable: (why = 'Tenant database is not available') => new SiloError(ErrorCode.TENANT_UNAVAILABLE, why, 503),
   rateLimited: (retryAfterSeconds: number) => new SiloError(ErrorCode.RATE_LIMITED, 'Too many requests for this tenant', 429, { retryAfterSeconds }),
-  poolExhausted: () => new SiloError(ErrorCode.POOL_EXHAUSTED, 'No database connection available in time: retry shortly', 503),
+  /** `limit` says what was full: the tenant's own pool (its tier) or this replica's connection budget. */
+  poolExhausted: (limit?: 'tenant' | 'replica') =>
+    new SiloError(ErrorCode.POOL_EXHAUSTED, 'No database connection available in time: retry shortly', 503, limit ? { limit } : undefined),
   queryTimeout: (ms: number) => new SiloError(ErrorCode.QUERY_TIMEOUT, `Query exceeded the ${ms} ms statement timeout`, 504, { timeoutMs: ms }),
   resultTooLarge: (what: 'rows' | 'bytes', limit: number) => new SiloError(ErrorCode.RESULT_TOO_LARGE, `Result exceeds ${limit} ${what}: page it with LIMIT`, 400, { limit, unit: what }),
   payloadTooLarge: (limit: number) => new SiloError(ErrorCode.PAYLOAD_TOO_LARGE, `Request body exceeds ${limit} bytes`, 413, { limit }),

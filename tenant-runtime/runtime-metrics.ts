@@ -17,7 +17,7 @@ export class RuntimeMetrics {
   private readonly errors: Counter<'tenant' | 'code'>;
   private readonly duration: Histogram<'tenant' | 'route'>;
   readonly connectSeconds: Histogram;
-  readonly evictions: Counter;
+  readonly evictions: Counter<'reason'>;
   readonly lookups: Counter<'cache' | 'source'>;
   /** tenantId → slug label; insertion order is the reuse order. */
   private readonly labelled = new Map<string, string>();
@@ -32,7 +32,7 @@ export class RuntimeMetrics {
       buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10], registers: [registry],
     });
     this.connectSeconds = new Histogram({ name: 'silo_runtime_connect_duration_seconds', help: 'Time to open a tenant database connection', buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 2], registers: [registry] });
-    this.evictions = new Counter({ name: 'silo_runtime_pool_evictions_total', help: 'Connections closed to make room for another tenant under the connection budget', registers: [registry] });
+    this.evictions = new Counter({ name: 'silo_runtime_pool_evictions_total', help: 'Connections closed to make room for another tenant under the connection budget, by reason: idle (the least recently used idle connection) or handover (released while another tenant waited)', labelNames: ['reason'], registers: [registry] });
     this.lookups = new Counter({ name: 'silo_runtime_cache_lookups_total', help: 'Directory and API key lookups by where the answer came from', labelNames: ['cache', 'source'] as const, registers: [registry] });
 
     const poolStats = () => this.pools()?.stats() ?? [];
@@ -62,6 +62,7 @@ export class RuntimeMetrics {
       },
     });
     new Gauge({ name: 'silo_runtime_connections', help: 'Open tenant connections on this replica (never above the budget)', registers: [registry], collect() { this.set(manager()?.connections ?? 0); } });
+    new Gauge({ name: 'silo_runtime_connects_in_flight', help: 'Tenant connections being opened (capped per database server)', registers: [registry], collect() { this.set(manager()?.connectsInFlight ?? 0); } });
     new Gauge({ name: 'silo_runtime_pools', help: 'Tenant pools on this replica', registers: [registry], collect() { this.set(manager()?.poolCount ?? 0); } });
   }
 

@@ -39,7 +39,7 @@ export interface RunningTenantRuntime {
   /** Drains in-flight requests (up to RUNTIME_SHUTDOWN_TIMEOUT_MS), closes pools and connections. */
   close(): Promise<void>;
   /** For tests and diagnostics: live counters. */
-  stats(): { connections: number; pools: number; inFlight: number; directoryEntries: number; apiKeys: number };
+  stats(): { connections: number; connecting: number; connectsStarted: number; pools: number; inFlight: number; directoryEntries: number; apiKeys: number };
 }
 
 // Postgres SQLSTATEs a connect attempt fails with.
@@ -85,7 +85,9 @@ export async function startTenantRuntime(config: RuntimeConfig, opts: TenantRunt
     budget: config.RUNTIME_MAX_CONNECTIONS,
     acquireTimeoutMs: config.RUNTIME_ACQUIRE_TIMEOUT_MS,
     idleTimeoutMs: config.RUNTIME_IDLE_TIMEOUT_MS,
-    onEvict: () => metrics.evictions.inc(),
+    keepWarmMs: config.RUNTIME_KEEP_WARM_MS,
+    maxConnectingPerServer: config.RUNTIME_MAX_CONNECTING_PER_SERVER,
+    onEvict: (reason) => metrics.evictions.inc({ reason }),
     onConnect: (ms) => metrics.connectSeconds.observe(ms / 1000),
     onConnectError: (err: unknown, target: PoolTarget) => {
       const code = (err as { code?: string }).code ?? '';
@@ -160,7 +162,7 @@ export async function startTenantRuntime(config: RuntimeConfig, opts: TenantRunt
   let closing: Promise<void> | null = null;
   return {
     url,
-    stats: () => ({ connections: pools?.connections ?? 0, pools: pools?.poolCount ?? 0, inFlight: handler.inFlight, directoryEntries: directory.size, apiKeys: keys.size }),
+    stats: () => ({ connections: pools?.connections ?? 0, connecting: pools?.connectsInFlight ?? 0, connectsStarted: pools?.connectsStarted ?? 0, pools: pools?.poolCount ?? 0, inFlight: handler.inFlight, directoryEntries: directory.size, apiKeys: keys.size }),
     close: () => {
       closing ??= (async () => {
         const stopListening = new Promise<void>((r) => server.close(() => r()));

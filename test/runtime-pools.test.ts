@@ -103,6 +103,43 @@ describe('tenant runtime pools under a global connection budget', () => {
     await rt.close();
   });
 
+  it('opens at most RUNTIME_MAX_CONNECTING_PER_SERVER connections to one server at a time', async () => {
+    const rt = await start({ RUNTIME_MAX_CONNECTIONS: '20', RUNTIME_MAX_CONNECTING_PER_SERVER: '1', RUNTIME_ACQUIRE_TIMEOUT_MS: '10000' });
+    let most = 0;
+    let sampling = true;
+    const sampler = (async () => {
+      while (sampling) {
+        most = Math.max(most, rt.stats().connecting);
+        await new Promise((r) => setImmediate(r));
+      }
+    })();
+    // 5 tenants with no pool, 3 concurrent first requests each: 5-15 connects wanted at once.
+    const results = await Promise.all(tenants.flatMap((t) => [0, 1, 2].map(() => query(rt, t, 'SELECT pg_sleep(0.02)'))));
+    sampling = false;
+    await sampler;
+    expect(results.every((r) => r.status === 200)).toBe(true);
+    expect(rt.stats().connectsStarted).toBeGreaterThanOrEqual(tenants.length);
+    expect(most).toBe(1);
+    await rt.close();
+  });
+
+  it('serves two starved tenants one after the other instead of passing a fresh connection back and forth (found by the reliability load scenario)', async () => {
+    const rt = await start({ RUNTIME_MAX_CONNECTIONS: '1', RUNTIME_ACQUIRE_TIMEOUT_MS: '2000' });
+    const [holder, a, b] = tenants as [SeededTenant, SeededTenant, SeededTenant];
+    const held = query(rt, holder, 'SELECT pg_sleep(0.8)');
+    await new Promise((r) => setTimeout(r, 50));
+    // Both wait on the budget past the overdue mark (500 ms). Before the fix each new connection went
+    // to the other overdue tenant (same size, 0), which did the same: both got 503 after 2 s.
+    const first = query(rt, a, 'SELECT 1 AS ok');
+    await new Promise((r) => setTimeout(r, 10));
+    const second = query(rt, b, 'SELECT 1 AS ok');
+    expect((await held).status).toBe(200);
+    expect((await first).status).toBe(200);
+    expect((await second).status).toBe(200);
+    expect(rt.stats().connectsStarted).toBe(3); // holder, a, b: no connection opened for nothing
+    await rt.close();
+  });
+
   it('creates a tenant pool once for concurrent first requests, and forgets idle pools', async () => {
     const inner = new LocalSecretStore(new Pool({ connectionString: cp.db.url, max: 2 }), decodeKey(cp.config.SILO_MASTER_KEY as string) as Buffer);
     secretPool.push((inner as unknown as { db: Pool }).db);
