@@ -92,7 +92,7 @@ async function main(): Promise<void> {
       adminUrl = cluster.url;
     }
     admin = new Pool({ connectionString: adminUrl, max: 6 });
-    const serverVersion = (await admin.query<{ v: string }>('SHOW server_version')).rows[0]?.v ?? '?';
+    const serverVersion = (await admin.query<{ v: string }>("SELECT current_setting('server_version') AS v")).rows[0]?.v ?? '?';
     const { redisUrl, child } = await redisFor();
     redisChild = child;
     const kvPrefix = `silobench:${randomBytes(4).toString('hex')}:`;
