@@ -9,10 +9,11 @@
 import { join, resolve } from 'node:path';
 import { cpus } from 'node:os';
 import { Client } from 'pg';
-import { freePort, writeDocSection } from '../support/dev-utils';
+import { flag, freePort, writeDocSection } from '../support/dev-utils';
 import { BenchCluster } from './runtime/cluster';
 
 const SQL = 'SELECT $1::int AS id, $2::text AS greeting';
+/** Queries in flight (fewer when there are fewer backends). */
 const CONCURRENCY = 16;
 
 async function main(): Promise<void> {
@@ -35,11 +36,13 @@ async function main(): Promise<void> {
       }
       const active = clients.slice(0, n);
       for (const c of active) await c.query(SQL, [42, 'hello']); // every backend has run the query once
+      // Never more queries in flight than backends: a worker must always find a free one.
+      const inFlight = Math.min(CONCURRENCY, n);
       const busy = new Set<Client>();
       let next = 0;
       let done = 0;
       const until = Date.now() + seconds * 1000;
-      await Promise.all(Array.from({ length: CONCURRENCY }, async () => {
+      await Promise.all(Array.from({ length: inFlight }, async () => {
         while (Date.now() < until) {
           let c: Client;
           do c = active[next++ % n] as Client;
@@ -75,10 +78,6 @@ async function main(): Promise<void> {
   if (args.includes('--write-docs')) writeDocSection(join(resolve(__dirname, '..', '..', '..'), 'docs', 'benchmarks.md'), 'PostgreSQL with many live backends', section);
 }
 
-function flag(args: string[], name: string): string | undefined {
-  const i = args.indexOf(name);
-  return i === -1 ? undefined : args[i + 1];
-}
 
 main().catch((err: unknown) => {
   process.stderr.write(`backends benchmark failed: ${(err as Error).stack ?? err}\n`);

@@ -24,7 +24,7 @@ import { ledgerDigest, loadMigrations } from '../../migrations/tenant-migration'
 import { ident, literal, tenantDbName } from '../../provisioning/local/pg-names';
 import { generatePassword, scramVerifier } from '../../provisioning/local/scram';
 import { LocalSecretStore } from '../../provisioning/secrets/local-secret-store';
-import { mapLimit, writeDocSection } from '../support/dev-utils';
+import { flag, mapLimit, writeDocSection } from '../support/dev-utils';
 
 const run = promisify(execFile);
 
@@ -289,10 +289,6 @@ function urlFor(url: string, database: string): string {
   return u.toString();
 }
 
-function flag(args: string[], name: string): string | undefined {
-  const i = args.indexOf(name);
-  return i === -1 ? undefined : args[i + 1];
-}
 
 function findRepoRoot(from: string): string {
   let dir = resolve(from);

@@ -27,7 +27,7 @@ import { seedTenants, SeededTenant } from './seed-tenants';
 import { summary } from './stats';
 import { BenchCluster } from './runtime/cluster';
 import { LoadRequest, LoadResult, runLoad, send } from './runtime/load';
-import { freePort, mapLimit, redisAnswers, withDb, writeDocSection } from '../support/dev-utils';
+import { flag, freePort, mapLimit, redisAnswers, withDb, writeDocSection } from '../support/dev-utils';
 
 type Tenant = SeededTenant;
 
@@ -323,10 +323,6 @@ async function redisFor(): Promise<{ redisUrl: string; child: ChildProcess | nul
   throw new Error('no Redis: set BENCH_REDIS_URL or install redis-server');
 }
 
-function flag(args: string[], name: string): string | undefined {
-  const i = args.indexOf(name);
-  return i === -1 ? undefined : args[i + 1];
-}
 
 main().catch((err: unknown) => {
   process.stderr.write(`runtime benchmark failed: ${(err as Error).stack ?? err}\n`);

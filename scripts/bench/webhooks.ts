@@ -29,7 +29,7 @@ import { newSubscription, nowSeconds, StripeEventFixture, stripeEvents, Subscrip
 import { loadControlPlaneConfig } from '../../control-plane/config';
 import { RunningControlPlane, startControlPlane } from '../../control-plane/server';
 import { ident } from '../../provisioning/local/pg-names';
-import { deleteRedisPrefix, redisAnswers } from '../support/dev-utils';
+import { deleteRedisPrefix, flag, redisAnswers } from '../support/dev-utils';
 
 interface Request {
   method: 'GET' | 'POST';
@@ -304,10 +304,6 @@ function writeSection(table: string[], verdict: string[], env: string, deliverie
 const fmt = (ms: number) => (ms < 10 ? ms.toFixed(2) : ms.toFixed(1));
 const fmtRatio = (r: number) => (Number.isFinite(r) ? `${r.toFixed(2)}×` : 'n/a');
 
-function flag(args: string[], name: string): string | undefined {
-  const i = args.indexOf(name);
-  return i >= 0 ? args[i + 1] : undefined;
-}
 
 function withDatabase(url: string, db: string): string {
   const u = new URL(url);

@@ -95,3 +95,9 @@ export async function deleteRedisPrefix(url: string, prefix: string): Promise<vo
     r.disconnect();
   }
 }
+
+/** The value after `--name` on a command line, if given. */
+export function flag(args: string[], name: string): string | undefined {
+  const i = args.indexOf(name);
+  return i === -1 ? undefined : args[i + 1];
+}
