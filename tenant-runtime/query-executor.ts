@@ -150,7 +150,12 @@ export class QueryExecutor {
         },
         budget,
         this.limits,
-        () => conn.cancel(),
+        () => {
+          // The cancel travels on a side socket and may land after this statement ended, on the
+          // connection's next statement: this connection is not reused.
+          conn.broken = true;
+          conn.cancel();
+        },
       );
       conn.client.query(q as never);
     });
