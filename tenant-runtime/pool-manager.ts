@@ -59,6 +59,8 @@ export class TenantPool {
   /** When the last two requests asked this pool for a connection: a tenant is warm when both are recent. */
   lastAcquired = 0;
   prevAcquired = 0;
+  /** What happened to this pool since it was created, for the POOL_EXHAUSTED diagnostic. */
+  readonly history = { connects: 0, handedOver: 0, evicted: 0, waitersServed: 0 };
 
   constructor(readonly target: PoolTarget) {}
 
@@ -92,6 +94,18 @@ export interface PoolManagerOptions {
   onPoolRemoved?: (pool: TenantPool) => void;
   onEvict?: (reason: 'idle' | 'handover') => void;
   onConnect?: (ms: number) => void;
+  /** A request got its connection: how long it waited, and whether from the idle stack, a release or a new connection. */
+  onAcquired?: (waitMs: number, via: 'idle' | 'release' | 'connect') => void;
+  /** A request timed out waiting for a connection: the state that explains it (no credentials in it). */
+  onExhausted?: (snapshot: ExhaustedSnapshot) => void;
+}
+
+export interface ExhaustedSnapshot {
+  tenant: string;
+  limit: 'tenant' | 'replica';
+  waitedMs: number;
+  pool: { size: number; max: number; idle: number; busy: number; opening: number; waiting: number; warm: boolean } & TenantPool['history'];
+  replica: { connections: number; budget: number; idle: number; protectedIdle: number; connecting: number; wantingPools: number; pools: number };
 }
 
 /**
@@ -151,8 +165,31 @@ export class PoolManager {
     return this.pools.size;
   }
 
-  stats(): Array<{ tenantId: string; label: string; idle: number; busy: number; opening: number; waiting: number }> {
-    return [...this.pools.values()].map((p) => ({ tenantId: p.target.tenantId, label: p.target.label, idle: p.idle.length, busy: p.busy, opening: p.opening, waiting: p.waiters.length }));
+  stats(): Array<{ tenantId: string; label: string; idle: number; busy: number; opening: number; waiting: number; connects: number }> {
+    return [...this.pools.values()].map((p) => ({ tenantId: p.target.tenantId, label: p.target.label, idle: p.idle.length, busy: p.busy, opening: p.opening, waiting: p.waiters.length, connects: p.history.connects }));
+  }
+
+  /** The error for a waiter that got no connection in time; reports why to `onExhausted`. */
+  private exhausted(pool: TenantPool, w: Waiter): SiloError {
+    const limit = pool.size >= pool.target.max ? 'tenant' : 'replica';
+    this.o.onExhausted?.(this.snapshot(pool, limit, Date.now() - w.since));
+    return runtimeErrors.poolExhausted(limit);
+  }
+
+  /** Why a waiter of `pool` got nothing: its pool and the replica's budget as they are now. */
+  private snapshot(pool: TenantPool, limit: 'tenant' | 'replica', waitedMs: number): ExhaustedSnapshot {
+    const now = Date.now();
+    let idle = 0;
+    let protectedIdle = 0;
+    for (const p of this.allPools()) {
+      idle += p.idle.length;
+      if (this.isWarm(p, now)) protectedIdle += p.idle.filter((c) => now - c.lastUsed < this.keepWarmMs).length;
+    }
+    return {
+      tenant: pool.target.label, limit, waitedMs,
+      pool: { size: pool.size, max: pool.target.max, idle: pool.idle.length, busy: pool.busy, opening: pool.opening, waiting: pool.waiters.length, warm: this.isWarm(pool, now), ...pool.history },
+      replica: { connections: this.total, budget: this.o.budget, idle, protectedIdle, connecting: this.connectsInFlight, wantingPools: this.wanting.size, pools: this.pools.size },
+    };
   }
 
   has(tenantId: string): boolean {
@@ -167,6 +204,7 @@ export class PoolManager {
     const idle = pool.idle.pop();
     if (idle) {
       pool.busy++;
+      this.o.onAcquired?.(0, 'idle');
       return Promise.resolve(idle);
     }
     return new Promise<PooledConnection>((resolve, reject) => {
@@ -176,7 +214,7 @@ export class PoolManager {
         const i = pool.waiters.indexOf(w);
         if (i !== -1) pool.waiters.splice(i, 1);
         if (!pool.waiters.length) this.wanting.delete(pool);
-        reject(runtimeErrors.poolExhausted(pool.size >= pool.target.max ? 'tenant' : 'replica'));
+        reject(this.exhausted(pool, w));
       }, timeoutMs);
       pool.waiters.push(w);
       this.pump(pool);
@@ -249,7 +287,7 @@ export class PoolManager {
 
   /** Serves waiters from idle connections, then opens new ones within the pool max and the budget. */
   private pump(pool: TenantPool): void {
-    while (pool.waiters.length && pool.idle.length) this.give(pool.idle.pop() as PooledConnection, pool.waiters.shift() as Waiter);
+    while (pool.waiters.length && pool.idle.length) this.give(pool.idle.pop() as PooledConnection, pool.waiters.shift() as Waiter, 'release');
     while (pool.waiters.length > pool.opening && pool.size < Math.min(pool.target.max, this.o.budget) && this.mayConnect(pool)) {
       if (this.failHopeless(pool)) continue;
       if (this.total >= this.o.budget && !this.evictIdle(this.overdue(pool))) break;
@@ -271,9 +309,22 @@ export class PoolManager {
     this.retry.unref();
   }
 
+  /**
+   * Offers free budget and connect slots to the waiting pools: overdue waiters first, oldest first,
+   * then the others fewest connections first. Fewest-first alone let a steady stream of new tenants
+   * (0 connections each) keep a busy tenant that needed one more connection waiting until its
+   * requests timed out: it always sorted last (found by the load scenario at 500 tenants).
+   */
   private pumpWanting(): void {
     if (!this.wanting.size) return;
-    const order = [...this.wanting].sort((a, b) => (fairer(a, b) ? -1 : fairer(b, a) ? 1 : 0));
+    const now = Date.now();
+    const due = (p: TenantPool) => this.overdue(p, now);
+    const order = [...this.wanting].sort((a, b) => {
+      const da = due(a);
+      if (da !== due(b)) return da ? -1 : 1;
+      if (da) return oldestWait(a) - oldestWait(b);
+      return fairer(a, b) ? -1 : fairer(b, a) ? 1 : 0;
+    });
     for (const p of order) {
       this.pump(p);
       if (this.total >= this.o.budget) break;
@@ -290,7 +341,7 @@ export class PoolManager {
     if (!w || w.deadline - Date.now() >= this.connectMs) return false;
     pool.waiters.splice(pool.opening, 1);
     if (w.timer) clearTimeout(w.timer);
-    w.reject(runtimeErrors.poolExhausted('replica'));
+    w.reject(this.exhausted(pool, w));
     return true;
   }
 
@@ -300,6 +351,7 @@ export class PoolManager {
     const server = pool.target.server;
     this.connecting.set(server, (this.connecting.get(server) ?? 0) + 1);
     this.started++;
+    pool.history.connects++;
     void this.connect(pool);
   }
 
@@ -356,27 +408,31 @@ export class PoolManager {
       }
     });
     pool.busy++; // counted busy until placed
-    this.returned(conn);
+    this.returned(conn, 'connect');
     this.pumpWanting(); // a connect slot on this server is free for the next tenant
   }
 
   /** A connection is free again (released or freshly opened): hand it to the oldest waiter that may have it. */
-  private returned(conn: PooledConnection): void {
+  private returned(conn: PooledConnection, via: 'release' | 'connect' = 'release'): void {
     const pool = conn.pool;
     pool.busy--;
     pool.lastUsed = conn.lastUsed = Date.now();
     const own = pool.waiters[0];
-    const other = this.neediest(pool);
+    // A connection just opened for this tenant's waiter goes to it: the open was the arbitration
+    // (pumpWanting's order), and closing it for someone else would waste the connect and start the
+    // same race again (it did, 15 times in a row, behind a stream of new tenants).
+    const other = via === 'connect' && own ? null : this.neediest(pool);
     // The budget is full and another tenant waits for a connection that this one can spare: close
     // this one and give them the slot.
     if (other && this.total >= this.o.budget && this.handsOver(pool, other, own)) {
       void this.closeConn(conn);
+      pool.history.handedOver++;
       this.o.onEvict?.('handover');
       this.afterClose(pool);
       return;
     }
     if (own) {
-      this.give(conn, pool.waiters.shift() as Waiter);
+      this.give(conn, pool.waiters.shift() as Waiter, via);
       return;
     }
     if (pool.retired || this.closing) {
@@ -387,9 +443,11 @@ export class PoolManager {
     pool.idle.push(conn);
   }
 
-  private give(conn: PooledConnection, w: Waiter): void {
+  private give(conn: PooledConnection, w: Waiter, via: 'release' | 'connect'): void {
     if (w.timer) clearTimeout(w.timer);
+    this.o.onAcquired?.(Date.now() - w.since, via);
     conn.pool.busy++;
+    conn.pool.history.waitersServed++;
     conn.lastUsed = Date.now();
     w.resolve(conn);
   }
@@ -438,9 +496,8 @@ export class PoolManager {
     return !pool.retired && now - pool.prevAcquired < this.keepWarmMs;
   }
 
-  private overdue(pool: TenantPool): boolean {
-    const oldest = pool.waiters[0];
-    return !!oldest && Date.now() - oldest.since >= this.o.acquireTimeoutMs / 4;
+  private overdue(pool: TenantPool, now = Date.now()): boolean {
+    return now - oldestWait(pool) >= this.o.acquireTimeoutMs / 4;
   }
 
   /** The budget-blocked pool that holds the fewest connections (oldest waiter first among equals). */
@@ -470,6 +527,7 @@ export class PoolManager {
     const pool = victim.pool;
     pool.idle.splice(pool.idle.indexOf(victim), 1);
     void this.closeConn(victim);
+    pool.history.evicted++;
     this.o.onEvict?.('idle');
     this.forgetIfEmpty(pool);
     return true;
@@ -493,8 +551,13 @@ export class PoolManager {
   }
 }
 
+/** When the pool's oldest waiter started waiting (Infinity with none). */
+function oldestWait(pool: TenantPool): number {
+  return pool.waiters[0]?.since ?? Infinity;
+}
+
 /** Whether `a` should get the next free slot before `b`: fewer connections first, then the older waiter. */
 function fairer(a: TenantPool, b: TenantPool): boolean {
   if (a.size !== b.size) return a.size < b.size;
-  return (a.waiters[0]?.since ?? Infinity) < (b.waiters[0]?.since ?? Infinity);
+  return oldestWait(a) < oldestWait(b);
 }

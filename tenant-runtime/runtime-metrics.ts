@@ -17,6 +17,7 @@ export class RuntimeMetrics {
   private readonly errors: Counter<'tenant' | 'code'>;
   private readonly duration: Histogram<'tenant' | 'route'>;
   readonly connectSeconds: Histogram;
+  readonly poolWait: Histogram<'via'>;
   readonly evictions: Counter<'reason'>;
   readonly lookups: Counter<'cache' | 'source'>;
   /** tenantId → slug label; insertion order is the reuse order. */
@@ -32,6 +33,10 @@ export class RuntimeMetrics {
       buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10], registers: [registry],
     });
     this.connectSeconds = new Histogram({ name: 'silo_runtime_connect_duration_seconds', help: 'Time to open a tenant database connection', buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 2], registers: [registry] });
+    this.poolWait = new Histogram({
+      name: 'silo_runtime_pool_wait_seconds', help: 'Time a request waited for a tenant connection, by where it came from: idle (none), release (another request of the tenant returned one) or connect (a new connection)',
+      labelNames: ['via'] as const, buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2], registers: [registry],
+    });
     this.evictions = new Counter({ name: 'silo_runtime_pool_evictions_total', help: 'Connections closed to make room for another tenant under the connection budget, by reason: idle (the least recently used idle connection) or handover (released while another tenant waited)', labelNames: ['reason'], registers: [registry] });
     this.lookups = new Counter({ name: 'silo_runtime_cache_lookups_total', help: 'Directory and API key lookups by where the answer came from', labelNames: ['cache', 'source'] as const, registers: [registry] });
 

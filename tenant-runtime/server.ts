@@ -81,6 +81,8 @@ export async function startTenantRuntime(config: RuntimeConfig, opts: TenantRunt
   const directory = new TenantDirectory({ ...cacheOpts, onSource: (s) => metrics.lookup('directory', s) });
   const keys = new ApiKeyVerifier({ ...cacheOpts, onSource: (s) => metrics.lookup('api_key', s) });
 
+  let lastExhaustedLog = 0;
+  let suppressedExhausted = 0;
   pools = new PoolManager({
     budget: config.RUNTIME_MAX_CONNECTIONS,
     acquireTimeoutMs: config.RUNTIME_ACQUIRE_TIMEOUT_MS,
@@ -89,6 +91,14 @@ export async function startTenantRuntime(config: RuntimeConfig, opts: TenantRunt
     maxConnectingPerServer: config.RUNTIME_MAX_CONNECTING_PER_SERVER,
     onEvict: (reason) => metrics.evictions.inc({ reason }),
     onConnect: (ms) => metrics.connectSeconds.observe(ms / 1000),
+    onAcquired: (ms, via) => metrics.poolWait.observe({ via }, ms / 1000),
+    onExhausted: (snapshot) => {
+      // One line a second at most: under overload every request would log one.
+      if (Date.now() - lastExhaustedLog < 1_000) return void suppressedExhausted++;
+      logger.warn({ ...snapshot, suppressed: suppressedExhausted }, 'no tenant connection in time (POOL_EXHAUSTED)');
+      lastExhaustedLog = Date.now();
+      suppressedExhausted = 0;
+    },
     onConnectError: (err: unknown, target: PoolTarget) => {
       const code = (err as { code?: string }).code ?? '';
       logger.warn({ tenant: target.label, err: errSummary(err) }, 'tenant connection failed');

@@ -1,4 +1,4 @@
-import { PoolManager, PoolTarget } from '../tenant-runtime/pool-manager';
+import { ExhaustedSnapshot, PoolManager, PoolTarget } from '../tenant-runtime/pool-manager';
 import { testDatabaseUrl } from './support/env';
 
 /** The pool manager on its own, against the real PostgreSQL (the test server's maintenance database). */
@@ -15,7 +15,8 @@ describe('pool manager', () => {
   });
 
   it('fails a waiter at once, without opening a connection, when it has less time left than a connect takes', async () => {
-    pools = new PoolManager({ budget: 1, acquireTimeoutMs: 5_000, idleTimeoutMs: 30_000, onConnectError: () => new Error('connect failed') as never });
+    const reported: ExhaustedSnapshot[] = [];
+    pools = new PoolManager({ budget: 1, acquireTimeoutMs: 5_000, idleTimeoutMs: 30_000, onConnectError: () => new Error('connect failed') as never, onExhausted: (x) => reported.push(x) });
     const held = await pools.acquire(target('holder'));
     expect(pools.connectsStarted).toBe(1);
     const started = Date.now();
@@ -26,5 +27,48 @@ describe('pool manager', () => {
     expect(await late).toBe('POOL_EXHAUSTED');
     expect(Date.now() - started).toBeLessThan(100); // failed at once, not at its timeout
     expect(pools.connectsStarted).toBe(1); // and no backend was started for a request that was gone
+    // The operator's account of it: whose request, which limit, and the budget as it stood.
+    expect(reported).toEqual([expect.objectContaining({ tenant: 'late', limit: 'replica', pool: expect.objectContaining({ max: 2, waiting: 0 }), replica: expect.objectContaining({ budget: 1 }) })]);
+  });
+
+  it('serves an overdue waiter of a tenant that has connections before newer tenants that have none (found by the reliability load scenario)', async () => {
+    // One connect at a time and more first requests of new tenants than that lets through: a queue of
+    // 0-connection tenants that never empties. The busy tenant's second request must not wait behind
+    // every later arrival: once overdue (a quarter of the timeout) it goes first.
+    pools = new PoolManager({ budget: 4, acquireTimeoutMs: 2_000, idleTimeoutMs: 30_000, maxConnectingPerServer: 1, onConnectError: () => new Error('connect failed') as never });
+    const busy = { ...target('busy'), max: 5 };
+    // New tenants' connects take 50 ms more (a loaded server), so some of them are overdue too when
+    // the busy tenant's connection arrives.
+    const slow = (id: string): PoolTarget => ({ ...target(id), client: async () => {
+      await new Promise((r) => setTimeout(r, 50));
+      return target(id).client();
+    } });
+    const held = await pools.acquire(busy);
+    let stop = false;
+    let n = 0;
+    const tail: Array<Promise<unknown>> = [];
+    const stream = (async () => {
+      while (!stop) {
+        // Five new tenants every 10 ms: more than any server accepts one connect at a time.
+        for (let k = 0; k < 5; k++) tail.push(pools.acquire(slow(`tail-${n++}`)).then((c) => pools.release(c), () => undefined));
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    })();
+    const started = Date.now();
+    let busyConnects = 0;
+    const second = await pools.acquire(busy).then((c) => {
+      busyConnects = pools.stats().find((p) => p.tenantId === 'busy')?.connects ?? 0;
+      pools.release(c);
+      return Date.now() - started;
+    }, (e: { code?: string }) => e.code);
+    stop = true;
+    await stream;
+    await Promise.all(tail);
+    pools.release(held);
+    expect(typeof second).toBe('number'); // served, not POOL_EXHAUSTED
+    expect(second).toBeGreaterThanOrEqual(400); // it did wait behind the queue (the scenario is real)
+    expect(second).toBeLessThan(1_200); // but only until overdue (500 ms) and one connect
+    // One connect for each of its two connections: the one opened for it was not handed to a newer tenant.
+    expect(busyConnects).toBe(2);
   });
 });

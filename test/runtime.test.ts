@@ -391,6 +391,9 @@ describe('tenant runtime', () => {
       expect(metrics.body).toMatch(/silo_runtime_request_duration_seconds_bucket\{le="0.005",service="tenant-runtime",tenant="acme",route="query"\} \d+/);
       expect(metrics.body).toMatch(/silo_runtime_pool_connections\{tenant="acme",state="idle"/);
       expect(metrics.body).toMatch(/silo_runtime_connections\{service="tenant-runtime"\} \d+/);
+      // Where requests got their connection: new ones for first requests, the idle stack after that.
+      expect(metrics.body).toMatch(/silo_runtime_pool_wait_seconds_count\{service="tenant-runtime",via="connect"\} [1-9]/);
+      expect(metrics.body).toMatch(/silo_runtime_pool_wait_seconds_count\{service="tenant-runtime",via="idle"\} [1-9]/);
     });
 
     it('never writes a tenant password to Redis', async () => {

@@ -30,11 +30,19 @@ export async function runLoad(o: {
   step: (client: number) => Promise<{ tenant: number; op: string; result: HttpResult }>;
   signal?: { stopped: boolean };
   thinkMs?: () => number;
+  /**
+   * Each client thinks before its first request too, so the run starts the way a steady closed loop
+   * looks at any instant (clients at random points of their cycle) instead of every client firing
+   * at the same millisecond.
+   */
+  staggered?: boolean;
 }): Promise<LoadRun> {
   const samples: Sample[] = [];
   const started = performance.now();
   const deadline = started + o.durationMs;
   await Promise.all(Array.from({ length: o.clients }, async (_, client) => {
+    const first = o.staggered ? o.thinkMs?.() ?? 0 : 0;
+    if (first > 0) await new Promise((r) => setTimeout(r, first));
     while (performance.now() < deadline && !o.signal?.stopped) {
       const t0 = performance.now();
       const { tenant, op, result } = await o.step(client);
