@@ -5,8 +5,8 @@ export const GOOD_STANDING_STATUSES: readonly string[] = ['active', 'trialing'];
 /** Billing states an `invoice.paid` settles. */
 export const SETTLED_BY_PAYMENT: readonly (string | null)[] = [null, 'past_due', 'unpaid', 'incomplete'];
 
-/** What a subscription's events say about its billing once applied in `created` order. */
-export interface BillingHistory {
+/** What a subscription's events say about its billing. */
+export interface BillingFacts {
   billingStatus: string | null;
   /** Unix seconds of the first failure of the current past-due stretch. */
   pastDueSince: number | null;
@@ -17,43 +17,53 @@ export interface BillingHistory {
   price: BillingEvent['price'];
 }
 
+export const NO_BILLING_FACTS: BillingFacts = { billingStatus: null, pastDueSince: null, paused: false, canceled: false, price: null };
+
 /**
- * Applies a subscription's events in the order given (`created`, then arrival) with the same rules
- * as in-order delivery (docs/billing.md, "Event mapping"). Pure. Used when an event arrives late, so
- * that the tenant ends where in-order delivery would have left it whatever order Stripe chose.
+ * One event's effect on the billing facts: the rules of docs/billing.md ("Event mapping"), in one
+ * place. Pure. The live path applies it to the tenant and then acts on what changed (resume,
+ * suspend, cancel); a late event replays the subscription's whole history through it.
  */
-export function replayBillingHistory(events: readonly BillingEvent[]): BillingHistory {
-  const h: BillingHistory = { billingStatus: null, pastDueSince: null, paused: false, canceled: false, price: null };
-  for (const be of events) {
-    const signal = be.signal;
-    if (!signal || h.canceled) continue;
-    switch (signal.kind) {
-      case 'checkout':
-        break;
-      case 'payment_failed':
-        h.billingStatus = h.billingStatus === 'unpaid' ? 'unpaid' : 'past_due';
-        h.pastDueSince ??= be.created;
-        break;
-      case 'payment_succeeded':
-        if (SETTLED_BY_PAYMENT.includes(h.billingStatus)) h.billingStatus = 'active';
-        h.pastDueSince = null;
-        break;
-      case 'status':
-        if (be.price) h.price = be.price;
-        h.billingStatus = signal.status.slice(0, 40);
-        if (GOOD_STANDING_STATUSES.includes(signal.status)) {
-          h.pastDueSince = null;
-          h.paused = false;
-        } else if (PAST_DUE_STATUSES.includes(signal.status)) {
-          h.pastDueSince ??= be.created;
-        } else if (signal.status === 'paused') {
-          h.paused = true;
-        } else if (TERMINAL_STATUSES.includes(signal.status)) {
-          h.canceled = true;
-          h.pastDueSince = null;
-        }
-        break;
-    }
+export function nextBillingFacts(f: BillingFacts, be: BillingEvent): BillingFacts {
+  const signal = be.signal;
+  if (!signal || f.canceled) return f;
+  const n = { ...f };
+  switch (signal.kind) {
+    case 'checkout':
+      break; // the purchase itself: creating the tenant is its effect
+    case 'payment_failed':
+      n.billingStatus = n.billingStatus === 'unpaid' ? 'unpaid' : 'past_due';
+      n.pastDueSince ??= be.created; // the grace period runs from the first failure
+      break;
+    case 'payment_succeeded':
+      if (SETTLED_BY_PAYMENT.includes(n.billingStatus)) n.billingStatus = 'active';
+      n.pastDueSince = null;
+      break;
+    case 'status':
+      if (be.price) n.price = be.price;
+      n.billingStatus = signal.status.slice(0, 40);
+      if (GOOD_STANDING_STATUSES.includes(signal.status)) {
+        n.pastDueSince = null;
+        n.paused = false;
+      } else if (PAST_DUE_STATUSES.includes(signal.status)) {
+        n.pastDueSince ??= be.created;
+      } else if (signal.status === 'paused') {
+        n.paused = true;
+      } else if (TERMINAL_STATUSES.includes(signal.status)) {
+        n.canceled = true;
+        n.pastDueSince = null;
+      }
+      // incomplete and unknown statuses: recorded, no lifecycle change.
+      break;
   }
-  return h;
+  return n;
+}
+
+/**
+ * A subscription's events applied in the order given (`created`, then arrival). Used when an event
+ * arrives late, so that the tenant ends where in-order delivery would have left it whatever order
+ * Stripe chose.
+ */
+export function replayBillingHistory(events: readonly BillingEvent[]): BillingFacts {
+  return events.reduce(nextBillingFacts, NO_BILLING_FACTS);
 }

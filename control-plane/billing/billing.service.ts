@@ -11,7 +11,7 @@ import { Cause, TenantService } from '../tenants/tenant.service';
 import { TenantStatus } from '../tenants/tenant-status';
 import { Tenant } from '../tenants/tenant.entity';
 import { TierCatalog } from '../tenants/tier-catalog';
-import { GOOD_STANDING_STATUSES, PAST_DUE_STATUSES, replayBillingHistory, SETTLED_BY_PAYMENT } from './billing-history';
+import { BillingFacts, GOOD_STANDING_STATUSES, NO_BILLING_FACTS, nextBillingFacts, PAST_DUE_STATUSES, replayBillingHistory } from './billing-history';
 import { BillingEvent, BillingSignal, parseStripeEvent, readBillingEvent, StripeEvent, TERMINAL_STATUSES } from './stripe-event';
 import { WebhookEventRepository } from './webhook-event.repository';
 import { WebhookOutcome } from './webhook-event.entity';
@@ -212,41 +212,26 @@ export class BillingService {
     return true;
   }
 
+  /** The event's billing facts onto the tenant (nextBillingFacts), then what they mean for its lifecycle. */
   private async applySignal(tenant: Tenant, be: BillingEvent, signal: BillingSignal, cause: Cause, m: EntityManager): Promise<boolean> {
     const before = billingState(tenant);
-    const at = new Date(be.created * 1000);
-    switch (signal.kind) {
-      case 'checkout':
-        break; // the purchase itself: creation (above) is the effect
-      case 'payment_failed':
-        tenant.billingStatus = tenant.billingStatus === 'unpaid' ? 'unpaid' : 'past_due';
-        tenant.pastDueSince ??= at; // the grace period runs from the first failure; the sweep suspends after it
-        break;
-      case 'payment_succeeded':
-        if (SETTLED_BY_PAYMENT.includes(tenant.billingStatus)) tenant.billingStatus = 'active';
-        tenant.pastDueSince = null;
-        if (tenant.status === TenantStatus.Suspended && isPaymentSuspension(tenant.suspendReason)) await this.service.resume(tenant, cause, m);
-        break;
-      case 'status':
-        await this.applyStatus(tenant, signal.status, at, cause, m);
-        break;
+    const was: BillingFacts = { ...NO_BILLING_FACTS, billingStatus: tenant.billingStatus, pastDueSince: tenant.pastDueSince ? Math.floor(tenant.pastDueSince.getTime() / 1000) : null };
+    const next = nextBillingFacts(was, be);
+    tenant.billingStatus = next.billingStatus;
+    if (next.pastDueSince !== was.pastDueSince) tenant.pastDueSince = next.pastDueSince === null ? null : new Date(next.pastDueSince * 1000);
+    const suspended = tenant.status === TenantStatus.Suspended;
+    if (signal.kind === 'payment_succeeded') {
+      if (suspended && isPaymentSuspension(tenant.suspendReason)) await this.service.resume(tenant, cause, m);
+    } else if (signal.kind === 'status') {
+      if (GOOD_STANDING_STATUSES.includes(signal.status)) {
+        if (suspended && isBillingSuspension(tenant.suspendReason)) await this.service.resume(tenant, cause, m);
+      } else if (next.paused) {
+        await this.suspend(tenant, BillingSuspension.paused, cause, m);
+      } else if (next.canceled) {
+        await this.cancel(tenant, cause, m);
+      }
     }
     return before !== billingState(tenant);
-  }
-
-  private async applyStatus(tenant: Tenant, status: string, at: Date, cause: Cause, m: EntityManager): Promise<void> {
-    tenant.billingStatus = status.slice(0, 40);
-    if (GOOD_STANDING_STATUSES.includes(status)) {
-      tenant.pastDueSince = null;
-      if (tenant.status === TenantStatus.Suspended && isBillingSuspension(tenant.suspendReason)) await this.service.resume(tenant, cause, m);
-    } else if (PAST_DUE_STATUSES.includes(status)) {
-      tenant.pastDueSince ??= at;
-    } else if (status === 'paused') {
-      await this.suspend(tenant, BillingSuspension.paused, cause, m);
-    } else if (TERMINAL_STATUSES.includes(status)) {
-      await this.cancel(tenant, cause, m);
-    }
-    // incomplete and unknown statuses: recorded on the tenant, no lifecycle change.
   }
 
   /**
