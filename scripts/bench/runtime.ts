@@ -6,7 +6,7 @@
  *   (d) runtime RSS at 1 and N tenants.
  * Tenants are provisioned with the local driver (role + database + secret) and dropped at the end.
  *
- *   npm run build && node dist/scripts/bench/runtime.js [--tenants 1000] [--seconds 4] [--concurrency 16] [--dry-run]
+ *   npm run build && node dist/scripts/bench/runtime.js [--tenants 1000] [--seconds 4] [--concurrency 16] [--write-docs]
  *
  * Postgres: a private throwaway cluster (the host's binaries, max_connections=1300) unless
  * BENCH_DATABASE_URL names a superuser URL to use instead. Redis: BENCH_REDIS_URL (default
@@ -50,7 +50,8 @@ async function main(): Promise<void> {
   const count = Number(flag(args, '--tenants') ?? 1000);
   const seconds = Number(flag(args, '--seconds') ?? 4);
   const concurrency = Number(flag(args, '--concurrency') ?? 16);
-  const dryRun = args.includes('--dry-run');
+  // Like the other benches, docs/benchmarks.md is only rewritten when asked (a short trial run must not replace the published figures).
+  const writeDocs = args.includes('--write-docs');
   const started = Date.now();
 
   const cluster = process.env.BENCH_DATABASE_URL ? null : new BenchCluster(await freePort());
@@ -179,6 +180,9 @@ async function main(): Promise<void> {
     const poolsOpen = await admin.query<{ n: number }>(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'silo-runtime'`);
 
     // --- (c) cold first requests on a fresh replica (default budget), beside plain pg connects ---
+    // The first replica goes first: its pools still hold the tenants' connections, and with few
+    // tenants (several connections each) the fresh one would hit the roles' connection limit.
+    await stopChild(runtime.child);
     const fresh = await startChild(children, join(distBench, 'runtime-server.js'), { ...runtimeEnv, RUNTIME_MAX_CONNECTIONS: '100', RUNTIME_IDLE_TIMEOUT_MS: '1000' });
     const sample = tenants.slice(count > 100 ? count - 100 : 0).slice(0, 50);
     const once = async (url: string, t: Tenant) => {
@@ -220,7 +224,7 @@ async function main(): Promise<void> {
       errors: [...rounds.base, ...rounds.one, ...rounds.many, churn].map((r) => r.firstError).filter(Boolean) as string[],
     });
     process.stdout.write(`\n${result}\n`);
-    if (!dryRun) {
+    if (writeDocs) {
       writeDocSection(join(repoRoot, 'docs', 'benchmarks.md'), 'Tenant runtime', result);
       log('docs/benchmarks.md updated (Tenant runtime section)');
     }
@@ -247,7 +251,7 @@ function render(r: {
   return [
     '## Tenant runtime',
     '',
-    `Command: \`npm run build && node dist/scripts/bench/runtime.js --tenants ${r.count}\` (${new Date().toISOString().slice(0, 10)}; ${f(r.totalSeconds, 0)} s in all).`,
+    `Command: \`npm run build && node dist/scripts/bench/runtime.js --tenants ${r.count} --write-docs\` (${new Date().toISOString().slice(0, 10)}; ${f(r.totalSeconds, 0)} s in all).`,
     '',
     `Machine: ${cpus().length} vCPU shared by the load generator, the servers and PostgreSQL ${r.serverVersion.split(' ')[0]}` +
       (r.privateCluster ? ' (a private cluster started by the benchmark: max_connections=1300, fsync off; trust auth on 127.0.0.1).' : ' (BENCH_DATABASE_URL).'),
@@ -303,6 +307,16 @@ async function startChild(children: ChildProcess[], script: string, env: Record<
     child.once('exit', (code) => reject(new Error(`${script} exited ${code}`)));
   });
   return { url, child };
+}
+
+/** SIGTERM (the server drains and closes its pools), SIGKILL after 10 s. */
+async function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+  await exited;
+  clearTimeout(timer);
 }
 
 function rssOf(child: ChildProcess): number {
