@@ -41,6 +41,8 @@ export class PooledConnection {
 }
 
 interface Waiter {
+  /** The pool it waits in: waiters move to a tenant's new pool when its identity changes. */
+  pool: TenantPool;
   resolve: (c: PooledConnection) => void;
   reject: (e: SiloError) => void;
   timer: NodeJS.Timeout | null;
@@ -96,8 +98,11 @@ export interface PoolManagerOptions {
   onConnect?: (ms: number) => void;
   /** A request got its connection: how long it waited, and whether from the idle stack, a release or a new connection. */
   onAcquired?: (waitMs: number, via: 'idle' | 'release' | 'connect') => void;
-  /** A request timed out waiting for a connection: the state that explains it (no credentials in it). */
-  onExhausted?: (snapshot: ExhaustedSnapshot) => void;
+  /**
+   * A request got no connection in time. `describe()` returns the state that explains it (no
+   * credentials in it); it walks every pool, so call it only for what gets logged.
+   */
+  onExhausted?: (describe: () => ExhaustedSnapshot) => void;
 }
 
 export interface ExhaustedSnapshot {
@@ -172,7 +177,12 @@ export class PoolManager {
   /** The error for a waiter that got no connection in time; reports why to `onExhausted`. */
   private exhausted(pool: TenantPool, w: Waiter): SiloError {
     const limit = pool.size >= pool.target.max ? 'tenant' : 'replica';
-    this.o.onExhausted?.(this.snapshot(pool, limit, Date.now() - w.since));
+    const waitedMs = Date.now() - w.since;
+    try {
+      this.o.onExhausted?.(() => this.snapshot(pool, limit, waitedMs));
+    } catch {
+      // A reporting hook must never leave the request without its answer.
+    }
     return runtimeErrors.poolExhausted(limit);
   }
 
@@ -209,12 +219,15 @@ export class PoolManager {
     }
     return new Promise<PooledConnection>((resolve, reject) => {
       const now = Date.now();
-      const w: Waiter = { resolve, reject, timer: null, since: now, deadline: now + timeoutMs };
+      const w: Waiter = { pool, resolve, reject, timer: null, since: now, deadline: now + timeoutMs };
       w.timer = setTimeout(() => {
-        const i = pool.waiters.indexOf(w);
-        if (i !== -1) pool.waiters.splice(i, 1);
-        if (!pool.waiters.length) this.wanting.delete(pool);
-        reject(this.exhausted(pool, w));
+        // w.pool, not pool: a waiter moved to the tenant's new pool must leave that queue, or a
+        // connection opened for it later would go to a request that is gone, busy for ever.
+        const at = w.pool;
+        const i = at.waiters.indexOf(w);
+        if (i !== -1) at.waiters.splice(i, 1);
+        if (!at.waiters.length) this.wanting.delete(at);
+        reject(this.exhausted(at, w));
       }, timeoutMs);
       pool.waiters.push(w);
       this.pump(pool);
@@ -261,6 +274,7 @@ export class PoolManager {
     this.pools.set(target.tenantId, pool);
     if (current) {
       // Waiters queued under the old identity move over: they want "this tenant", not those credentials.
+      for (const w of current.waiters) w.pool = pool;
       pool.waiters.push(...current.waiters.splice(0));
       this.wanting.delete(current);
       this.retirePool(current);
@@ -428,6 +442,9 @@ export class PoolManager {
       void this.closeConn(conn);
       pool.history.handedOver++;
       this.o.onEvict?.('handover');
+      // The slot goes to the tenant it was freed for: pumpWanting's order could give it back to
+      // this one (an older overdue waiter), which would reopen it and starve the other.
+      this.pump(other);
       this.afterClose(pool);
       return;
     }

@@ -92,10 +92,10 @@ export async function startTenantRuntime(config: RuntimeConfig, opts: TenantRunt
     onEvict: (reason) => metrics.evictions.inc({ reason }),
     onConnect: (ms) => metrics.connectSeconds.observe(ms / 1000),
     onAcquired: (ms, via) => metrics.poolWait.observe({ via }, ms / 1000),
-    onExhausted: (snapshot) => {
+    onExhausted: (describe) => {
       // One line a second at most: under overload every request would log one.
       if (Date.now() - lastExhaustedLog < 1_000) return void suppressedExhausted++;
-      logger.warn({ ...snapshot, suppressed: suppressedExhausted }, 'no tenant connection in time (POOL_EXHAUSTED)');
+      logger.warn({ ...describe(), suppressed: suppressedExhausted }, 'no tenant connection in time (POOL_EXHAUSTED)');
       lastExhaustedLog = Date.now();
       suppressedExhausted = 0;
     },

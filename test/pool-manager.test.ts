@@ -1,4 +1,4 @@
-import { ExhaustedSnapshot, PoolManager, PoolTarget } from '../tenant-runtime/pool-manager';
+import { ExhaustedSnapshot, PooledConnection, PoolManager, PoolTarget } from '../tenant-runtime/pool-manager';
 import { testDatabaseUrl } from './support/env';
 
 /** The pool manager on its own, against the real PostgreSQL (the test server's maintenance database). */
@@ -16,7 +16,7 @@ describe('pool manager', () => {
 
   it('fails a waiter at once, without opening a connection, when it has less time left than a connect takes', async () => {
     const reported: ExhaustedSnapshot[] = [];
-    pools = new PoolManager({ budget: 1, acquireTimeoutMs: 5_000, idleTimeoutMs: 30_000, onConnectError: () => new Error('connect failed') as never, onExhausted: (x) => reported.push(x) });
+    pools = new PoolManager({ budget: 1, acquireTimeoutMs: 5_000, idleTimeoutMs: 30_000, onConnectError: () => new Error('connect failed') as never, onExhausted: (describe) => reported.push(describe()) });
     const held = await pools.acquire(target('holder'));
     expect(pools.connectsStarted).toBe(1);
     const started = Date.now();
@@ -67,8 +67,48 @@ describe('pool manager', () => {
     pools.release(held);
     expect(typeof second).toBe('number'); // served, not POOL_EXHAUSTED
     expect(second).toBeGreaterThanOrEqual(400); // it did wait behind the queue (the scenario is real)
-    expect(second).toBeLessThan(1_200); // but only until overdue (500 ms) and one connect
+    expect(second).toBeLessThan(1_600); // but only until overdue (500 ms) and the few connects queued before it
     // One connect for each of its two connections: the one opened for it was not handed to a newer tenant.
     expect(busyConnects).toBe(2);
+  });
+
+  it('gives a connection handed over to a starved tenant to that tenant, not back to the busy one it came from', async () => {
+    pools = new PoolManager({ budget: 2, acquireTimeoutMs: 3_000, idleTimeoutMs: 30_000, onConnectError: () => new Error('connect failed') as never });
+    const busy = { ...target('busy'), max: 5 };
+    const [c1, c2] = [await pools.acquire(busy), await pools.acquire(busy)]; // the whole budget
+    const busyWaiter = pools.acquire(busy).then((c) => c, (e: { code?: string }) => e.code);
+    await new Promise((r) => setTimeout(r, 100));
+    const starved = pools.acquire(target('starved')).then((c) => c, (e: { code?: string }) => e.code);
+    await new Promise((r) => setTimeout(r, 900)); // both overdue (750 ms); the busy tenant's waiter is the older one
+    // Released with the busy tenant's own request queued: the tenant with none takes the slot (max-min)...
+    pools.release(c1 as PooledConnection);
+    const got = await starved;
+    // ...and gets it, rather than the busy tenant reopening it for its older waiter until the other times out.
+    expect(got).toBeInstanceOf(PooledConnection);
+    expect(pools.stats().find((p) => p.tenantId === 'busy')?.connects).toBe(2);
+    pools.release(got as PooledConnection);
+    pools.release(c2 as PooledConnection);
+    const served = await busyWaiter;
+    expect(served).toBeInstanceOf(PooledConnection);
+    pools.release(served as PooledConnection);
+  });
+
+  it('does not leak a connection to a waiter that moved to its tenant\'s new pool and then timed out', async () => {
+    pools = new PoolManager({ budget: 5, acquireTimeoutMs: 5_000, idleTimeoutMs: 30_000, onConnectError: () => new Error('connect failed') as never });
+    // Connects that take 300 ms (a slow server): still under way when the first request gives up.
+    const version = (identity: string): PoolTarget => ({ ...target('t'), identity, client: async () => {
+      await new Promise((r) => setTimeout(r, 300));
+      return target('t').client();
+    } });
+    const early = pools.acquire(version('t-v1'), 150).then(() => 'served', (e: { code?: string }) => e.code);
+    // Credentials rotated: a new identity, a new pool; the queued request moves over to it.
+    const late = pools.acquire(version('t-v2'), 3_000).then((c) => c, (e: { code?: string }) => e.code);
+    expect(await early).toBe('POOL_EXHAUSTED');
+    const got = await late;
+    expect(got).toBeInstanceOf(PooledConnection);
+    pools.release(got as PooledConnection);
+    await new Promise((r) => setTimeout(r, 400)); // every connect done
+    // No connection went to the request that gave up: nothing is left busy.
+    expect(pools.stats().reduce((n, p) => n + p.busy, 0)).toBe(0);
   });
 });
