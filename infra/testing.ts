@@ -4,9 +4,22 @@
  * Imported only by `*.spec.ts` files.
  */
 import 'cdktf/lib/testing/adapters/jest';
-import { TerraformStack, Testing } from 'cdktf';
+import { rmSync } from 'node:fs';
+import { App, TerraformStack, Testing } from 'cdktf';
 
 Testing.setupJest();
+
+const outdirs: string[] = [];
+afterAll(() => {
+  for (const dir of outdirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+
+/** `Testing.app()`, whose temporary outdir (one per app, left behind otherwise) is removed after the file's tests. */
+export function testApp(): App {
+  const app = Testing.app();
+  outdirs.push(app.outdir);
+  return app;
+}
 
 type Block = Record<string, unknown>;
 
@@ -23,7 +36,7 @@ export interface SynthesizedStack {
 }
 
 export function synthesize(build: (app: ReturnType<typeof Testing.app>) => TerraformStack): SynthesizedStack {
-  const stack = build(Testing.app());
+  const stack = build(testApp());
   const json = Testing.synth(stack);
   const doc = JSON.parse(json) as SynthesizedStack['doc'];
   const resources = (type: string) => doc.resource?.[type] ?? {};

@@ -16,6 +16,7 @@ import { ErrorCode } from '../../common/error-codes';
 import { DEFAULT_TIERS } from '../tiers';
 import { TEST_CONTROL_SG, TEST_RUNTIME_SG, TEST_TENANT_ID, testStackConfig } from './testing';
 import { TenantStack, TenantStackConfig, synthTenantStack } from './tenant-stack';
+import { testApp } from '../../infra/testing';
 
 Testing.setupJest();
 
@@ -27,7 +28,7 @@ const stackConfig = testStackConfig;
 type Json = Record<string, any>;
 
 function synth(config: TenantStackConfig): { text: string; json: Json } {
-  const stack = new TenantStack(Testing.app(), `tenant-${config.tenantId}`, config);
+  const stack = new TenantStack(testApp(), `tenant-${config.tenantId}`, config);
   const text = Testing.synth(stack);
   return { text, json: JSON.parse(text) as Json };
 }

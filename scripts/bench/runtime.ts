@@ -14,7 +14,7 @@
  */
 import { ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Client, Pool } from 'pg';
@@ -64,7 +64,9 @@ async function main(): Promise<void> {
   let driver: LocalProvisioningDriver | null = null;
   const names = { control: `silo_bench_rt_${process.pid}_ctl`, template: `silo_bench_rt_${process.pid}_tpl` };
 
+  const tiersFile = join(tmpdir(), `silo-bench-tiers-${process.pid}.json`);
   const cleanup = async () => {
+    rmSync(tiersFile, { force: true });
     for (const c of children) c.kill('SIGKILL');
     redisChild?.kill('SIGKILL');
     await driver?.close().catch(() => undefined);
@@ -138,7 +140,6 @@ async function main(): Promise<void> {
 
     const baseline = await startChild(children, join(distBench, 'baseline-server.js'), { BASELINE_DATABASE_URL: tenantUrl(baselineTenant), BASELINE_POOL_SIZE: String(DEFAULT_TIERS.starter.connectionLimit) });
     // The benchmark measures routing and pooling, not the tier's rate limit (200 req/s for starter).
-    const tiersFile = join(tmpdir(), `silo-bench-tiers-${process.pid}.json`);
     writeFileSync(tiersFile, JSON.stringify({ tiers: { starter: { rateLimitPerSecond: 1_000_000, rateLimitBurst: 1_000_000 } } }));
     const runtimeEnv = {
       TIERS_FILE: tiersFile,

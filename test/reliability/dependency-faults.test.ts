@@ -1,3 +1,4 @@
+import { rmSync } from 'node:fs';
 import { adminQuery } from '../support/test-db';
 import { httpCall, HttpResult, runLoad, Sample, summarize } from './support/load';
 import { ServiceProcess, sleep } from './support/processes';
@@ -26,6 +27,7 @@ describe(SCENARIO, () => {
   let cp: ServiceProcess & { url: string };
   let rt: ServiceProcess & { url: string };
   let tenants: LiveTenant[];
+  let tiers: string | null = null;
   const figures: Record<string, unknown> = {};
   const publish = () => recordFigures(SCENARIO, figures);
 
@@ -72,7 +74,7 @@ describe(SCENARIO, () => {
     figures.provisionMs = Date.now() - provisionStart;
     // The closed loop runs as fast as the runtime answers (280+ req/s per tenant here): the starter
     // tier's 200 req/s limit is lifted so every error counted is a fault's, not a 429.
-    const tiers = writeTiersFile('reldep-rt', { starter: { rateLimitPerSecond: 1_000_000, rateLimitBurst: 1_000_000 } });
+    tiers = writeTiersFile('reldep-rt', { starter: { rateLimitPerSecond: 1_000_000, rateLimitBurst: 1_000_000 } });
     rt = await stack.runtime({ RUNTIME_MAX_CONNECTIONS: '16', RUNTIME_CONNECT_TIMEOUT_MS: '2000', TIERS_FILE: tiers });
     await rt.start();
     for (const t of tenants) {
@@ -87,6 +89,7 @@ describe(SCENARIO, () => {
   afterAll(async () => {
     publish();
     await stack?.cleanup();
+    if (tiers) rmSync(tiers, { force: true });
   });
 
   it('(a) keeps serving known and new tenants with zero errors while Redis is killed and restarted, and invalidations work again afterwards', async () => {
