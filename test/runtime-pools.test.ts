@@ -68,16 +68,24 @@ describe('tenant runtime pools under a global connection budget', () => {
   });
 
   it('does not let a busy tenant starve a quiet one', async () => {
-    const rt = await start({ RUNTIME_MAX_CONNECTIONS: '2', RUNTIME_ACQUIRE_TIMEOUT_MS: '10000' });
+    // Acquire timeout 2 s: a waiter is overdue after 500 ms and may then take a connection from a
+    // tenant holding more than it. (Before that a busy tenant with requests queued keeps its own.)
+    const rt = await start({ RUNTIME_MAX_CONNECTIONS: '2', RUNTIME_ACQUIRE_TIMEOUT_MS: '2000' });
     const [busy, quiet] = tenants as [SeededTenant, SeededTenant];
-    // The busy tenant keeps 8 requests queued for the whole budget, for about 8 x 100 ms / 2 = 400 ms.
-    const flood = Promise.all(Array.from({ length: 8 }, () => query(rt, busy, 'SELECT pg_sleep(0.1)')));
-    await new Promise((r) => setTimeout(r, 30));
+    // The busy tenant keeps 8 requests queued on the whole budget for 3 s.
+    const until = Date.now() + 3_000;
+    const flood = Promise.all(Array.from({ length: 8 }, async () => {
+      const statuses: number[] = [];
+      while (Date.now() < until) statuses.push((await query(rt, busy, 'SELECT pg_sleep(0.1)')).status);
+      return statuses;
+    }));
+    await new Promise((r) => setTimeout(r, 300));
     const t = Date.now();
     expect((await query(rt, quiet, 'SELECT 1 AS ok')).status).toBe(200);
-    // Served as soon as one of the busy tenant's statements finished, not after its whole queue.
-    expect(Date.now() - t).toBeLessThan(300);
-    expect((await flood).every((r) => r.status === 200)).toBe(true);
+    // Served once overdue (500 ms) and one of the busy tenant's statements finished, long before the flood ends.
+    expect(Date.now() - t).toBeLessThan(1_200);
+    // The busy tenant only waited meanwhile: none of its requests failed.
+    expect((await flood).flat().every((s) => s === 200)).toBe(true);
     await rt.close();
   });
 
@@ -159,7 +167,8 @@ describe('tenant runtime pools under a global connection budget', () => {
     expect(rt.stats().pools).toBe(tenants.length);
     const after = await waitFor(async () => rt.stats(), (s) => s.pools === 0 && s.connections === 0, 3_000, 50);
     expect(after).toMatchObject({ pools: 0, connections: 0 });
-    const left = await waitFor(() => connectionsByRole(tenants.map((x) => x.role)), (c) => Object.values(c).every((n) => n === 0), 2_000);
+    // Backends exit after their client closes: give a loaded machine a few seconds to show it.
+    const left = await waitFor(() => connectionsByRole(tenants.map((x) => x.role)), (c) => Object.values(c).every((n) => n === 0), 5_000);
     expect(Object.values(left).every((n) => n === 0)).toBe(true);
   });
 });
