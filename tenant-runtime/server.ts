@@ -6,6 +6,7 @@ import { isSiloError } from '../common/errors';
 import { checkReadiness } from '../common/http/readiness';
 import type { KvStore } from '../common/kv-store';
 import type { Logger } from '../common/logger';
+import { logThrottle } from '../common/log-throttle';
 import { DIRECTORY_CHANNEL, Invalidation } from '../common/tenant-directory';
 import { createKvStore, createSecretStore } from '../control-plane/bootstrap';
 import type { SecretStore } from '../provisioning/secrets/secret-store';
@@ -69,11 +70,10 @@ export async function startTenantRuntime(config: RuntimeConfig, opts: TenantRunt
   let pools: PoolManager | null = null;
   const metrics = new RuntimeMetrics(() => pools, config.RUNTIME_METRICS_TENANT_LABELS);
   const credentials = new CredentialCache(secretStore, config.RUNTIME_DIRECTORY_CACHE_SIZE);
-  let lastCacheWarning = 0;
+  // A cache outage is expected to be noisy: one line per 10 s is enough.
+  const cacheWarnings = logThrottle(10_000);
   const onCacheError = (err: unknown, stage: string) => {
-    // A cache outage is expected to be noisy: one line per 10 s is enough.
-    if (stage.includes('kv') && Date.now() - lastCacheWarning < 10_000) return;
-    if (stage.includes('kv')) lastCacheWarning = Date.now();
+    if (stage.includes('kv') && cacheWarnings.take() === null) return;
     logger.warn({ err: errSummary(err), stage }, 'directory source failed');
   };
   const freshMs = () => (busUp() ? config.RUNTIME_DIRECTORY_TTL_MS : config.RUNTIME_DEGRADED_TTL_MS);
@@ -81,8 +81,8 @@ export async function startTenantRuntime(config: RuntimeConfig, opts: TenantRunt
   const directory = new TenantDirectory({ ...cacheOpts, onSource: (s) => metrics.lookup('directory', s) });
   const keys = new ApiKeyVerifier({ ...cacheOpts, onSource: (s) => metrics.lookup('api_key', s) });
 
-  let lastExhaustedLog = 0;
-  let suppressedExhausted = 0;
+  // One line a second at most: under overload every request would log one.
+  const exhaustedWarnings = logThrottle(1_000);
   pools = new PoolManager({
     budget: config.RUNTIME_MAX_CONNECTIONS,
     acquireTimeoutMs: config.RUNTIME_ACQUIRE_TIMEOUT_MS,
@@ -93,11 +93,8 @@ export async function startTenantRuntime(config: RuntimeConfig, opts: TenantRunt
     onConnect: (ms) => metrics.connectSeconds.observe(ms / 1000),
     onAcquired: (ms, via) => metrics.poolWait.observe({ via }, ms / 1000),
     onExhausted: (describe) => {
-      // One line a second at most: under overload every request would log one.
-      if (Date.now() - lastExhaustedLog < 1_000) return void suppressedExhausted++;
-      logger.warn({ ...describe(), suppressed: suppressedExhausted }, 'no tenant connection in time (POOL_EXHAUSTED)');
-      lastExhaustedLog = Date.now();
-      suppressedExhausted = 0;
+      const suppressed = exhaustedWarnings.take();
+      if (suppressed !== null) logger.warn({ ...describe(), suppressed }, 'no tenant connection in time (POOL_EXHAUSTED)');
     },
     onConnectError: (err: unknown, target: PoolTarget) => {
       const code = (err as { code?: string }).code ?? '';
