@@ -90,6 +90,12 @@ export interface PoolManagerOptions {
    * queries. Waiters beyond the cap stay queued without holding a budget slot.
    */
   maxConnectingPerServer?: number;
+  /**
+   * Connect time assumed until connects have been measured (then a moving average takes over). A
+   * waiter with less time left than this is failed rather than given a new connection. Default 25 ms
+   * (loopback); a remote TLS endpoint is closer to 50-100 ms.
+   */
+  connectEstimateMs?: number;
   /** Maps a failed connect to the client's error; also where credentials get dropped. */
   onConnectError: (err: unknown, target: PoolTarget) => SiloError;
   onPoolCreated?: (pool: TenantPool) => void;
@@ -137,7 +143,7 @@ export class PoolManager {
   private readonly keepWarmMs: number;
   private readonly maxConnecting: number;
   /** Recent connect time (moving average): a waiter with less time left is not worth a connect. */
-  private connectMs = 25;
+  private connectMs: number;
   /** Connects in flight per database server. */
   private readonly connecting = new Map<string, number>();
   private started = 0;
@@ -145,6 +151,7 @@ export class PoolManager {
   constructor(private readonly o: PoolManagerOptions) {
     this.keepWarmMs = o.keepWarmMs ?? 1_000;
     this.maxConnecting = o.maxConnectingPerServer ?? 2;
+    this.connectMs = o.connectEstimateMs ?? 25;
     this.sweeper = setInterval(() => this.sweep(), Math.min(1_000, o.idleTimeoutMs));
     this.sweeper.unref();
   }

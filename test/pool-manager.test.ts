@@ -16,16 +16,20 @@ describe('pool manager', () => {
 
   it('fails a waiter at once, without opening a connection, when it has less time left than a connect takes', async () => {
     const reported: ExhaustedSnapshot[] = [];
-    pools = new PoolManager({ budget: 1, acquireTimeoutMs: 5_000, idleTimeoutMs: 30_000, onConnectError: () => new Error('connect failed') as never, onExhausted: (describe) => reported.push(describe()) });
+    // Connects assumed to take ~10 s (the holder's fast connect moves the average to ~8.75 s): the waiter
+    // below, with 9 s to go, is worth a connect when it arrives and no longer once 500 ms have passed.
+    // Seconds of margin both ways, so a loaded machine's late timers cannot turn this into a timeout.
+    pools = new PoolManager({ budget: 1, acquireTimeoutMs: 60_000, idleTimeoutMs: 30_000, connectEstimateMs: 10_000, onConnectError: () => new Error('connect failed') as never, onExhausted: (describe) => reported.push(describe()) });
     const held = await pools.acquire(target('holder'));
     expect(pools.connectsStarted).toBe(1);
     const started = Date.now();
-    const late = pools.acquire(target('late'), 100).then(() => 'served', (e: { code?: string }) => e.code);
-    // Released with ~15 ms left on the waiter's clock: less than any connect here (25+ ms).
-    await new Promise((r) => setTimeout(r, 85));
+    const late = pools.acquire(target('late'), 9_000).then((c) => { pools.release(c); return 'served'; }, (e: { code?: string }) => e.code);
+    await new Promise((r) => setTimeout(r, 500));
     pools.release(held);
     expect(await late).toBe('POOL_EXHAUSTED');
-    expect(Date.now() - started).toBeLessThan(100); // failed at once, not at its timeout
+    const elapsed = Date.now() - started;
+    expect(elapsed).toBeGreaterThanOrEqual(450); // queued while it could still make it,
+    expect(elapsed).toBeLessThan(4_000); // then failed when the slot freed, not at its 9 s timeout
     expect(pools.connectsStarted).toBe(1); // and no backend was started for a request that was gone
     // The operator's account of it: whose request, which limit, and the budget as it stood.
     expect(reported).toEqual([expect.objectContaining({ tenant: 'late', limit: 'replica', pool: expect.objectContaining({ max: 2, waiting: 0 }), replica: expect.objectContaining({ budget: 1 }) })]);
