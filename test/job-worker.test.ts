@@ -12,14 +12,17 @@ describe('background job worker', () => {
     await new Promise((r) => setTimeout(r, 300)); // let the first (startup) tick and LISTEN settle
     const started = Date.now();
     await t.api('POST', '/v1/tenants', { name: 'Quick', slug: 'quick' });
+    // The handler activates the tenant, then the worker records the job as done: wait for both.
+    const jobs = () => t.sql<{ status: string; attempts: number }>('SELECT status, attempts FROM jobs');
     let status = '';
-    while (Date.now() - started < 10_000 && status !== 'active') {
+    let job: { status: string; attempts: number } | undefined;
+    while (Date.now() - started < 10_000 && (status !== 'active' || job?.status !== 'succeeded')) {
       status = (await t.api('GET', '/v1/tenants/quick')).body.status;
-      if (status !== 'active') await new Promise((r) => setTimeout(r, 50));
+      [job] = await jobs();
+      if (status !== 'active' || job?.status !== 'succeeded') await new Promise((r) => setTimeout(r, 50));
     }
     expect(status).toBe('active');
     expect(Date.now() - started).toBeLessThan(10_000);
-    const [job] = await t.sql<{ status: string; attempts: number }>('SELECT status, attempts FROM jobs');
     expect(job).toEqual({ status: 'succeeded', attempts: 1 });
   });
 });
