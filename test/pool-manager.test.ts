@@ -1,5 +1,6 @@
 import { ExhaustedSnapshot, PooledConnection, PoolManager, PoolTarget } from '../tenant-runtime/pool-manager';
 import { testDatabaseUrl } from './support/env';
+import { Client } from 'pg';
 
 /** The pool manager on its own, against the real PostgreSQL (the test server's maintenance database). */
 describe('pool manager', () => {
@@ -114,5 +115,22 @@ describe('pool manager', () => {
     await new Promise((r) => setTimeout(r, 400)); // every connect done
     // No connection went to the request that gave up: nothing is left busy.
     expect(pools.stats().reduce((n, p) => n + p.busy, 0)).toBe(0);
+  });
+
+  it('close() ends every connection: a drained replica leaves no backend behind', async () => {
+    const app = `silo-pool-close-${process.pid}`;
+    const tagged = (id: string): PoolTarget => ({ ...target(id), client: () => ({ connectionString: url, application_name: app }) });
+    pools = new PoolManager({ budget: 6, acquireTimeoutMs: 5_000, idleTimeoutMs: 30_000, onConnectError: () => new Error('connect failed') as never });
+    const held = await Promise.all(['a', 'a', 'b', 'b', 'c', 'c'].map((id) => pools.acquire(tagged(id))));
+    // Connected beforehand: counting must not take a connect's time, which would hide the race.
+    const admin = new Client({ connectionString: url });
+    await admin.connect();
+    const backends = async () => (await admin.query<{ n: number }>('SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = $1', [app])).rows[0]?.n;
+    expect(await backends()).toBe(6);
+    held.forEach((c) => pools.release(c));
+    await pools.close(1_000);
+    const left = await backends();
+    await admin.end();
+    expect(left).toBe(0);
   });
 });
