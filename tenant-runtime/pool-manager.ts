@@ -308,7 +308,7 @@ export class PoolManager {
 
   /** Serves waiters from idle connections, then opens new ones within the pool max and the budget. */
   private pump(pool: TenantPool): void {
-    while (pool.waiters.length && pool.idle.length) this.give(pool.idle.pop() as PooledConnection, pool.waiters.shift() as Waiter, 'release');
+    while (pool.waiters.length && pool.idle.length) this.give(pool.idle.pop() as PooledConnection, pool.waiters.shift() as Waiter, 'idle');
     while (pool.waiters.length > pool.opening && pool.size < Math.min(pool.target.max, this.o.budget) && this.mayConnect(pool)) {
       if (this.failHopeless(pool)) continue;
       if (this.total >= this.o.budget && !this.evictIdle(this.overdue(pool))) break;
@@ -467,7 +467,7 @@ export class PoolManager {
     pool.idle.push(conn);
   }
 
-  private give(conn: PooledConnection, w: Waiter, via: 'release' | 'connect'): void {
+  private give(conn: PooledConnection, w: Waiter, via: 'idle' | 'release' | 'connect'): void {
     if (w.timer) clearTimeout(w.timer);
     this.o.onAcquired?.(Date.now() - w.since, via);
     conn.pool.busy++;
