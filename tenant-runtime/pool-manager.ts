@@ -147,6 +147,8 @@ export class PoolManager {
   /** Connects in flight per database server. */
   private readonly connecting = new Map<string, number>();
   private started = 0;
+  /** Connections whose goodbye (Terminate) is still under way: close() waits for them. */
+  private readonly ending = new Set<Promise<void>>();
 
   constructor(private readonly o: PoolManagerOptions) {
     this.keepWarmMs = o.keepWarmMs ?? 1_000;
@@ -271,7 +273,10 @@ export class PoolManager {
     const deadline = Date.now() + timeoutMs;
     while (this.total > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     const leftovers = [...this.allPools()].flatMap((p) => p.idle);
-    await Promise.all(leftovers.map((c) => this.closeConn(c)));
+    for (const c of leftovers) void this.closeConn(c);
+    // Until every backend has said goodbye: a drained replica leaves no session behind on the server.
+    const giveUp = new Promise<void>((r) => setTimeout(r, Math.max(0, deadline - Date.now()) + 1_000).unref());
+    await Promise.race([Promise.all([...this.ending]), giveUp]);
   }
 
   private poolFor(target: PoolTarget): TenantPool {
@@ -557,11 +562,13 @@ export class PoolManager {
     return true;
   }
 
-  private async closeConn(conn: PooledConnection): Promise<void> {
-    if (conn.closed) return;
+  private closeConn(conn: PooledConnection): Promise<void> {
+    if (conn.closed) return Promise.resolve();
     conn.closed = true;
     this.total--;
-    await conn.client.end().catch(() => undefined);
+    const ended: Promise<void> = conn.client.end().catch(() => undefined).finally(() => this.ending.delete(ended));
+    this.ending.add(ended);
+    return ended;
   }
 
   /** Closes connections idle longer than the idle timeout and forgets pools left empty. */
