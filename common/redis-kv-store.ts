@@ -68,9 +68,9 @@ export class RedisKvStore implements KvStore {
     }
   }
 
-  async close(): Promise<void> {
-    this.cmd.disconnect();
-    this.sub?.disconnect();
+  /** Commands already sent get their replies before the connections close (QUIT, not a hang-up). */
+  async close(timeoutMs = 1_000): Promise<void> {
+    await Promise.all([quitRedis(this.cmd, timeoutMs), this.sub && quitRedis(this.sub, timeoutMs)]);
   }
 
   private createSubscriber(): Redis {
@@ -94,4 +94,21 @@ export class RedisKvStore implements KvStore {
     });
     return sub;
   }
+}
+
+/**
+ * Closes a connection gracefully: QUIT is answered after every command sent before it, so those
+ * complete instead of failing with "Connection is closed". Hangs up if Redis does not answer within
+ * `timeoutMs`, and at once when it is not connected (nothing in flight to wait for).
+ */
+export async function quitRedis(r: Redis, timeoutMs = 1_000): Promise<void> {
+  if (r.status === 'end') return;
+  if (r.status !== 'ready') return r.disconnect();
+  let timer: NodeJS.Timeout | undefined;
+  const ended = new Promise<void>((resolve) => r.once('end', resolve));
+  const late = new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)));
+  r.quit().catch(() => undefined);
+  await Promise.race([ended, late]);
+  clearTimeout(timer);
+  if ((r.status as string) !== 'end') r.disconnect(); // no answer in time: hang up
 }

@@ -5,6 +5,7 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import Redis from 'ioredis';
+import { quitRedis } from '../../common/redis-kv-store';
 
 /** A TCP port free on loopback right now (for a child server about to be started). */
 export function freePort(): Promise<number> {
@@ -92,7 +93,7 @@ export async function deleteRedisPrefix(url: string, prefix: string): Promise<vo
       if (keys.length) await r.del(...keys);
     } while (cursor !== '0');
   } finally {
-    r.disconnect();
+    await quitRedis(r);
   }
 }
 
