@@ -29,7 +29,7 @@ export async function redisAnswers(url: string, timeoutMs = 1_000): Promise<bool
   } catch {
     return false;
   } finally {
-    r.disconnect();
+    await quitRedis(r);
   }
 }
 
