@@ -344,10 +344,11 @@ export class PoolManager {
   private pumpWanting(): void {
     if (!this.wanting.size) return;
     const now = Date.now();
-    const due = (p: TenantPool) => this.overdue(p, now);
-    const order = [...this.wanting].sort((a, b) => {
-      const da = due(a);
-      if (da !== due(b)) return da ? -1 : 1;
+    // Decided once per pool, not in every comparison: this runs on each connect and close.
+    const due = new Map([...this.wanting].map((p) => [p, this.overdue(p, now)]));
+    const order = [...due.keys()].sort((a, b) => {
+      const da = due.get(a);
+      if (da !== due.get(b)) return da ? -1 : 1;
       if (da) return oldestWait(a) - oldestWait(b);
       return fairer(a, b) ? -1 : fairer(b, a) ? 1 : 0;
     });

@@ -34,7 +34,7 @@ export class RuntimeMetrics {
     });
     this.connectSeconds = new Histogram({ name: 'silo_runtime_connect_duration_seconds', help: 'Time to open a tenant database connection', buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 2], registers: [registry] });
     this.poolWait = new Histogram({
-      name: 'silo_runtime_pool_wait_seconds', help: 'Time a request waited for a tenant connection, by where it came from: idle (none), release (another request of the tenant returned one) or connect (a new connection)',
+      name: 'silo_runtime_pool_wait_seconds', help: 'Time a request waited for a tenant connection, by where it came from: idle (a free connection of the tenant), release (another request of the tenant returned one) or connect (a new connection)',
       labelNames: ['via'] as const, buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2], registers: [registry],
     });
     this.evictions = new Counter({ name: 'silo_runtime_pool_evictions_total', help: 'Connections closed to make room for another tenant under the connection budget, by reason: idle (the least recently used idle connection) or handover (released while another tenant waited)', labelNames: ['reason'], registers: [registry] });
