@@ -11,26 +11,38 @@ export interface TierSettings {
   deletionProtection: boolean;
   /** Max connections for the tenant's role, and the runtime pool ceiling per replica. */
   connectionLimit: number;
+  /**
+   * Set on the tenant's role. A default only: PostgreSQL lets any role change statement_timeout
+   * for its own sessions, so the runtime enforces this itself as well.
+   */
   statementTimeoutMs: number;
+  /**
+   * Cap on temporary file space per session of the tenant's role (`temp_file_limit`, MB). Set by
+   * the superuser on the role: the parameter is superuser-only, so the tenant's SQL cannot lift it.
+   */
+  tempFileLimitMb: number;
   /** Runtime token bucket: sustained requests/s and burst. */
   rateLimitPerSecond: number;
   rateLimitBurst: number;
 }
 
+/** temp_file_limit for a tier defined in TIERS_FILE without `tempFileLimitMb`. */
+export const DEFAULT_TEMP_FILE_LIMIT_MB = 1_024;
+
 export const DEFAULT_TIERS: Record<string, TierSettings> = {
   starter: {
     name: 'starter', minAcu: 0.5, maxAcu: 2, instanceCount: 1, backupRetentionDays: 7,
-    deletionProtection: false, connectionLimit: 10, statementTimeoutMs: 5_000,
+    deletionProtection: false, connectionLimit: 10, statementTimeoutMs: 5_000, tempFileLimitMb: 1_024,
     rateLimitPerSecond: 200, rateLimitBurst: 400,
   },
   pro: {
     name: 'pro', minAcu: 1, maxAcu: 8, instanceCount: 2, backupRetentionDays: 14,
-    deletionProtection: true, connectionLimit: 25, statementTimeoutMs: 15_000,
+    deletionProtection: true, connectionLimit: 25, statementTimeoutMs: 15_000, tempFileLimitMb: 8_192,
     rateLimitPerSecond: 1_000, rateLimitBurst: 2_000,
   },
   enterprise: {
     name: 'enterprise', minAcu: 2, maxAcu: 64, instanceCount: 3, backupRetentionDays: 35,
-    deletionProtection: true, connectionLimit: 50, statementTimeoutMs: 30_000,
+    deletionProtection: true, connectionLimit: 50, statementTimeoutMs: 30_000, tempFileLimitMb: 32_768,
     rateLimitPerSecond: 5_000, rateLimitBurst: 10_000,
   },
 };

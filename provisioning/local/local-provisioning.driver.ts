@@ -5,8 +5,9 @@ import { Client, Pool } from 'pg';
 import { ErrorCode } from '../../common/error-codes';
 import { SiloError } from '../../common/errors';
 import { DeprovisionOptions, DriverContext, ProvisioningDriver, TenantConnectionInfo } from '../provisioning-driver';
+import { TierSettings } from '../tiers';
 import { SecretStore } from '../secrets/secret-store';
-import { ident, literal, TENANT_DB_PATTERN, tenantDbName } from './pg-names';
+import { ADMIN_SESSION_OPTIONS, ident, literal, TENANT_DB_PATTERN, tenantDbName } from './pg-names';
 import { generatePassword, scramVerifier } from './scram';
 
 export interface LocalDriverOptions {
@@ -18,6 +19,13 @@ export interface LocalDriverOptions {
   templateDatabase?: string;
   /** NOLOGIN role owning the template's schema objects (migrations run as it); REASSIGNed to each tenant role after cloning. */
   templateOwner?: string;
+  /**
+   * NOLOGIN role that owns every tenant database (default `silo_tenant_db_owner`). Not the tenant's
+   * role: a database owner can ALTER DATABASE (IS_TEMPLATE, ALLOW_CONNECTIONS, SET …, COMMENT), which
+   * let a tenant block its own offboarding and rewrite the reconciler's marker. The tenant gets
+   * CONNECT, TEMPORARY and CREATE on its database and owns what it creates in it.
+   */
+  databaseOwner?: string;
   secretStore: SecretStore;
   secretPrefix: string;
   /** Databases tenant roles must never connect to (the control database, the maintenance db). */
@@ -37,6 +45,8 @@ type PgError = { code?: string };
 const BUSY_TEMPLATE = '55006';
 const DUPLICATE_OBJECT = '42710';
 const DUPLICATE_DATABASE = '42P04';
+/** Silo's default on every tenant role (the tenant may lower or lift it in its own sessions: it is userset). */
+const IDLE_IN_TRANSACTION_TIMEOUT_MS = 60_000;
 
 /**
  * The default driver: a login role and a database per tenant on one Postgres server. Every
@@ -46,6 +56,7 @@ export class LocalProvisioningDriver implements ProvisioningDriver {
   readonly name = 'local' as const;
   readonly templateDatabase: string;
   readonly templateOwner: string;
+  readonly databaseOwner: string;
   private readonly admin: Pool;
   private readonly host: string;
   private readonly port: number;
@@ -58,8 +69,11 @@ export class LocalProvisioningDriver implements ProvisioningDriver {
     this.port = opts.publicPort ?? Number(u.port || 5432);
     this.templateDatabase = opts.templateDatabase ?? 'silo_tenant_template';
     this.templateOwner = opts.templateOwner ?? 'silo_template_owner';
+    this.databaseOwner = opts.databaseOwner ?? 'silo_tenant_db_owner';
+    // REASSIGN OWNED BY the template owner (handOver) would give the database itself to the tenant.
+    if (this.databaseOwner === this.templateOwner || TENANT_DB_PATTERN.test(this.databaseOwner)) throw new Error(`databaseOwner ${this.databaseOwner} must be a role of its own`);
     this.marker = `silo-instance:${opts.instanceId ?? 'default'}`;
-    this.admin = new Pool({ connectionString: opts.adminUrl, max: 4, application_name: 'silo-provisioner' });
+    this.admin = new Pool({ connectionString: opts.adminUrl, max: 4, application_name: 'silo-provisioner', options: ADMIN_SESSION_OPTIONS });
     this.admin.on('error', () => undefined);
   }
 
@@ -87,7 +101,7 @@ export class LocalProvisioningDriver implements ProvisioningDriver {
     );
     await ctx.step('role', async () => {
       const { password } = await this.opts.secretStore.get(secretRef);
-      await this.ensureRole(name, password, ctx.tenant.tier.connectionLimit, ctx.tenant.tier.statementTimeoutMs);
+      await this.ensureRole(name, ctx.tenant.tier, { password, login: true });
       return true;
     });
     await ctx.step('database', async () => {
@@ -106,6 +120,9 @@ export class LocalProvisioningDriver implements ProvisioningDriver {
     const name = tenantDbName(ctx.tenant.id);
     await ctx.step('block-logins', async () => {
       if (await this.roleExists(name)) await this.admin.query(`ALTER ROLE ${ident(name)} NOLOGIN`);
+      // Before the sessions go: once Silo owns the database, a session still open cannot re-set a
+      // flag (IS_TEMPLATE, ALLOW_CONNECTIONS) or setting that would stop the export or the drop.
+      if (await this.databaseExists(name)) await this.sealDatabase(name);
       await this.admin.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1', [name]);
       return true;
     });
@@ -114,7 +131,7 @@ export class LocalProvisioningDriver implements ProvisioningDriver {
       return this.exportDatabase(name, opts.exportDir, ctx);
     });
     await ctx.step('drop-database', async () => {
-      await this.admin.query(`DROP DATABASE IF EXISTS ${ident(name)} WITH (FORCE)`);
+      await this.dropDatabase(name);
       return true;
     });
     await ctx.step('drop-role', async () => {
@@ -140,26 +157,75 @@ export class LocalProvisioningDriver implements ProvisioningDriver {
       await this.admin.query(`ALTER ROLE ${ident(connection.username)} PASSWORD ${literal(await scramVerifier(password))}`);
       return true;
     });
+    // Converges what the tenant may have changed since (its role's own defaults), and hands an
+    // older tenant-owned database to Silo.
+    await ctx.step('harden', async () => {
+      // LOGIN left as it is: a rotation racing an offboarding must not let the tenant back in.
+      await this.ensureRole(connection.username, ctx.tenant.tier, {});
+      if (await this.databaseExists(connection.database)) await this.sealDatabase(connection.database);
+      return true;
+    });
   }
 
-  /** Tenant databases and roles of this Silo instance (by marker) that exist on the server, for the reconciler. */
-  async inventory(): Promise<{ databases: string[]; roles: string[] }> {
-    const dbs = await this.admin.query<{ datname: string }>(
-      `SELECT datname FROM pg_database WHERE datname ~ '^t_[0-9a-f]{32}$' AND shobj_description(oid, 'pg_database') = $1`, [this.marker]);
-    const roles = await this.admin.query<{ rolname: string }>(
-      `SELECT rolname FROM pg_roles WHERE rolname ~ '^t_[0-9a-f]{32}$' AND shobj_description(oid, 'pg_authid') = $1`, [this.marker]);
-    return { databases: dbs.rows.map((r) => r.datname).filter((n) => TENANT_DB_PATTERN.test(n)), roles: roles.rows.map((r) => r.rolname) };
+  /**
+   * Tenant databases and roles of this Silo instance that exist on the server, for the reconciler;
+   * `unsealed`: those of its databases a tenant could still ALTER (owned by the tenant, from before
+   * Silo owned them) or whose flags, settings or grants are not the ones Silo sets.
+   */
+  async inventory(): Promise<{ databases: string[]; roles: string[]; unsealed: string[] }> {
+    const dbs = await this.admin.query<{ datname: string; unsealed: boolean }>(
+      `SELECT d.datname, ${unsealedSql('$2')} AS unsealed FROM pg_database d WHERE d.datname ~ '^t_[0-9a-f]{32}$' AND ${oursDatabaseSql('$1', '$2')}`,
+      [this.marker, this.databaseOwner]);
+    const roles = await this.admin.query<{ rolname: string }>(`SELECT r.rolname FROM pg_roles r WHERE r.rolname ~ '^t_[0-9a-f]{32}$' AND ${oursRoleSql('r', '$1')}`, [this.marker]);
+    const databases = dbs.rows.filter((r) => TENANT_DB_PATTERN.test(r.datname));
+    return { databases: databases.map((r) => r.datname), roles: roles.rows.map((r) => r.rolname), unsealed: databases.filter((r) => r.unsealed).map((r) => r.datname) };
   }
 
-  /** Drops a tenant database and role, but only if they carry this instance's marker. */
+  /** Drops a tenant database and role, but only if this instance made them (by a marker the tenant cannot write). */
   async dropOrphan(name: string): Promise<void> {
     if (!TENANT_DB_PATTERN.test(name)) throw new Error(`refusing to drop non-tenant object ${name}`);
     const owned = await this.admin.query(
-      `SELECT 1 FROM pg_database WHERE datname = $1 AND shobj_description(oid, 'pg_database') = $2
-       UNION ALL SELECT 1 FROM pg_roles WHERE rolname = $1 AND shobj_description(oid, 'pg_authid') = $2`, [name, this.marker]);
+      `SELECT 1 FROM pg_database d WHERE d.datname = $1 AND ${oursDatabaseSql('$2', '$3')}
+       UNION ALL SELECT 1 FROM pg_roles r WHERE r.rolname = $1 AND ${oursRoleSql('r', '$2')}`, [name, this.marker, this.databaseOwner]);
     if (owned.rowCount === 0) throw new Error(`refusing to drop ${name}: not created by this Silo instance`);
-    await this.admin.query(`DROP DATABASE IF EXISTS ${ident(name)} WITH (FORCE)`);
+    await this.dropDatabase(name);
     await this.admin.query(`DROP ROLE IF EXISTS ${ident(name)}`);
+  }
+
+  /**
+   * Silo owns the database; its flags, settings and grants are put back to what Silo sets: the
+   * tenant role gets CONNECT, TEMPORARY and CREATE, nobody else anything. Idempotent; it also
+   * converges a database created (by an older Silo) with the tenant as its owner.
+   */
+  async sealDatabase(name: string): Promise<void> {
+    if (!TENANT_DB_PATTERN.test(name)) throw new Error(`not a tenant database: ${name}`);
+    const db = ident(name);
+    const c = await this.admin.connect();
+    try {
+      await c.query('BEGIN');
+      // First: from here on the tenant is no longer the owner, whatever it runs meanwhile.
+      await c.query(`ALTER DATABASE ${db} OWNER TO ${ident(this.databaseOwner)}`);
+      await c.query(`ALTER DATABASE ${db} WITH IS_TEMPLATE false ALLOW_CONNECTIONS true CONNECTION LIMIT -1`);
+      const settings = await c.query<{ role: string | null }>(
+        `SELECT r.rolname AS role FROM pg_db_role_setting s JOIN pg_database d ON d.oid = s.setdatabase LEFT JOIN pg_roles r ON r.oid = s.setrole WHERE d.datname = $1`, [name]);
+      for (const { role } of settings.rows) await c.query(role === null ? `ALTER DATABASE ${db} RESET ALL` : `ALTER ROLE ${ident(role)} IN DATABASE ${db} RESET ALL`);
+      // Whatever the tenant granted while it owned the database (e.g. CONNECT to another tenant).
+      const grantees = await c.query<{ role: string | null }>(
+        `SELECT DISTINCT r.rolname AS role FROM pg_database d CROSS JOIN LATERAL aclexplode(d.datacl) a LEFT JOIN pg_roles r ON r.oid = a.grantee
+         WHERE d.datname = $1 AND a.grantee <> d.datdba`, [name]);
+      await c.query(`REVOKE ALL ON DATABASE ${db} FROM PUBLIC`);
+      for (const { role } of grantees.rows) if (role !== null) await c.query(`REVOKE ALL ON DATABASE ${db} FROM ${ident(role)} CASCADE`);
+      if ((await c.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [name])).rowCount === 1) {
+        await c.query(`GRANT CONNECT, TEMPORARY, CREATE ON DATABASE ${db} TO ${ident(name)}`);
+      }
+      await c.query(`COMMENT ON DATABASE ${db} IS ${literal(this.marker)}`);
+      await c.query('COMMIT');
+    } catch (err) {
+      await c.query('ROLLBACK').catch(() => undefined);
+      throw err;
+    } finally {
+      c.release();
+    }
   }
 
   async close(): Promise<void> {
@@ -172,6 +238,7 @@ export class LocalProvisioningDriver implements ProvisioningDriver {
 
   private async prepare(): Promise<void> {
     await this.admin.query(`CREATE ROLE ${ident(this.templateOwner)} NOLOGIN`).catch(ignore(DUPLICATE_OBJECT, '23505'));
+    await this.admin.query(`CREATE ROLE ${ident(this.databaseOwner)} NOLOGIN NOINHERIT`).catch(ignore(DUPLICATE_OBJECT, '23505'));
     if (!(await this.databaseExists(this.templateDatabase))) {
       // The database itself stays owned by the admin: REASSIGN OWNED (in handOver) also moves shared
       // objects, so a template owned by the template role would be handed to the first tenant.
@@ -179,7 +246,7 @@ export class LocalProvisioningDriver implements ProvisioningDriver {
     }
     // Granted on every start (idempotent): a process killed right after CREATE DATABASE left a
     // template its owner cannot migrate, and no tenant could be provisioned any more.
-    const c = new Client({ connectionString: this.adminUrlFor(this.templateDatabase) });
+    const c = new Client({ connectionString: this.adminUrlFor(this.templateDatabase), options: ADMIN_SESSION_OPTIONS });
     await c.connect();
     try {
       await c.query(`GRANT ALL ON SCHEMA public TO ${ident(this.templateOwner)}`);
@@ -193,41 +260,62 @@ export class LocalProvisioningDriver implements ProvisioningDriver {
     if (this.opts.prepareTemplate) await this.opts.prepareTemplate(this.adminUrlFor(this.templateDatabase));
   }
 
-  private async ensureRole(name: string, password: string, connectionLimit: number, statementTimeoutMs: number): Promise<void> {
-    const attrs = `LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT NOREPLICATION NOBYPASSRLS CONNECTION LIMIT ${Math.floor(connectionLimit)}`;
-    const verifier = literal(await scramVerifier(password));
-    // One round trip (simple protocol, one implicit transaction): everything here is generated, not user input.
-    const settings = [
-      `COMMENT ON ROLE ${ident(name)} IS ${literal(this.marker)}`,
-      `ALTER ROLE ${ident(name)} SET statement_timeout = ${Math.floor(statementTimeoutMs)}`,
-      `ALTER ROLE ${ident(name)} SET idle_in_transaction_session_timeout = 60000`,
-    ].join('; ');
-    if (await this.roleExists(name)) {
-      await this.admin.query(`ALTER ROLE ${ident(name)} WITH ${attrs} PASSWORD ${verifier}; ${settings}`);
-      return;
-    }
+  /**
+   * Creates or converges the tenant's role: attributes, the tier's settings and the marker (a role's
+   * COMMENT needs CREATEROLE, so the tenant cannot rewrite it). Every per-role default the tenant set
+   * on itself (`ALTER ROLE current_user [IN DATABASE …] SET`, allowed for userset parameters) is
+   * cleared first. temp_file_limit is superuser-only: the tenant can neither SET nor RESET it.
+   * Without `password` the current one is kept; without `login`, LOGIN/NOLOGIN (a new role: LOGIN).
+   */
+  private async ensureRole(name: string, tier: TierSettings, opts: { password?: string; login?: boolean }): Promise<void> {
+    const attrs = `NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT NOREPLICATION NOBYPASSRLS CONNECTION LIMIT ${Math.floor(tier.connectionLimit)}`
+      + (opts.password === undefined ? '' : ` PASSWORD ${literal(await scramVerifier(opts.password))}`);
+    const role = ident(name);
+    const converge = async (create: boolean) => {
+      const c = await this.admin.connect();
+      try {
+        await c.query('BEGIN');
+        const login = create || opts.login !== undefined ? ((opts.login ?? true) ? 'LOGIN ' : 'NOLOGIN ') : '';
+        await c.query(`${create ? 'CREATE' : 'ALTER'} ROLE ${role} WITH ${login}${attrs}`);
+        const settings = await c.query<{ datname: string | null }>(
+          `SELECT d.datname FROM pg_db_role_setting s JOIN pg_roles r ON r.oid = s.setrole LEFT JOIN pg_database d ON d.oid = s.setdatabase WHERE r.rolname = $1`, [name]);
+        for (const { datname } of settings.rows) await c.query(datname === null ? `ALTER ROLE ${role} RESET ALL` : `ALTER ROLE ${role} IN DATABASE ${ident(datname)} RESET ALL`);
+        // Everything here is generated, not user input.
+        await c.query([
+          `COMMENT ON ROLE ${role} IS ${literal(this.marker)}`,
+          `ALTER ROLE ${role} SET statement_timeout = ${Math.floor(tier.statementTimeoutMs)}`,
+          `ALTER ROLE ${role} SET idle_in_transaction_session_timeout = ${IDLE_IN_TRANSACTION_TIMEOUT_MS}`,
+          `ALTER ROLE ${role} SET temp_file_limit = ${literal(`${Math.floor(tier.tempFileLimitMb)}MB`)}`,
+        ].join('; '));
+        await c.query('COMMIT');
+      } catch (err) {
+        await c.query('ROLLBACK').catch(() => undefined);
+        throw err;
+      } finally {
+        c.release();
+      }
+    };
+    if (await this.roleExists(name)) return converge(false);
     try {
-      await this.admin.query(`CREATE ROLE ${ident(name)} WITH ${attrs} PASSWORD ${verifier}; ${settings}`);
+      await converge(true);
     } catch (err) {
       ignore(DUPLICATE_OBJECT, '23505')(err);
-      await this.admin.query(`ALTER ROLE ${ident(name)} WITH ${attrs} PASSWORD ${verifier}; ${settings}`); // lost a race: converge
+      await converge(false); // lost a race
     }
   }
 
   private async ensureDatabase(name: string): Promise<void> {
     if (!(await this.databaseExists(name))) await this.createDatabase(name);
-    // Always (re)applied, they are idempotent: a CREATE DATABASE whose client was killed still
-    // completes on the server, leaving a database open to PUBLIC and without the marker.
-    await this.admin.query(
-      `REVOKE ALL ON DATABASE ${ident(name)} FROM PUBLIC; GRANT CONNECT, TEMPORARY ON DATABASE ${ident(name)} TO ${ident(name)}; ` +
-        `COMMENT ON DATABASE ${ident(name)} IS ${literal(this.marker)}`,
-    );
+    // Always (re)applied, it is idempotent: a CREATE DATABASE whose client was killed still
+    // completes on the server, leaving a database open to PUBLIC and without the marker; and a
+    // tier change converges a database an older Silo gave to the tenant.
+    await this.sealDatabase(name);
   }
 
   private async createDatabase(name: string): Promise<void> {
     for (let attempt = 0; ; attempt++) {
       try {
-        await this.admin.query(`CREATE DATABASE ${ident(name)} OWNER ${ident(name)} TEMPLATE ${ident(this.templateDatabase)}`);
+        await this.admin.query(`CREATE DATABASE ${ident(name)} OWNER ${ident(this.databaseOwner)} TEMPLATE ${ident(this.templateDatabase)}`);
         return;
       } catch (err) {
         const code = (err as PgError).code;
@@ -241,7 +329,9 @@ export class LocalProvisioningDriver implements ProvisioningDriver {
 
   /** Objects cloned from the template belong to the template owner: give them to the tenant role. */
   private async handOver(name: string): Promise<void> {
-    const c = new Client({ connectionString: this.adminUrlFor(name) });
+    // Session options: immune to settings on the database (ALTER DATABASE … SET), such as
+    // default_transaction_read_only, that an older tenant-owned database may still carry.
+    const c = new Client({ connectionString: this.adminUrlFor(name), options: ADMIN_SESSION_OPTIONS });
     await c.connect();
     try {
       await c.query(`REASSIGN OWNED BY ${ident(this.templateOwner)} TO ${ident(name)}; REVOKE ALL ON SCHEMA public FROM PUBLIC; GRANT ALL ON SCHEMA public TO ${ident(name)}`);
@@ -276,6 +366,25 @@ export class LocalProvisioningDriver implements ProvisioningDriver {
     return file;
   }
 
+  /** DROP DATABASE, after what could stop it: template flag, prepared transactions left in it. */
+  private async dropDatabase(name: string): Promise<void> {
+    if (!(await this.databaseExists(name))) return;
+    await this.admin.query(`ALTER DATABASE ${ident(name)} WITH IS_TEMPLATE false ALLOW_CONNECTIONS true`);
+    // WITH (FORCE) ends sessions but not prepared transactions; those can only be rolled back from
+    // inside the database (possible only where max_prepared_transactions > 0; the default is 0).
+    const prepared = await this.admin.query<{ gid: string }>('SELECT gid FROM pg_prepared_xacts WHERE database = $1', [name]);
+    if (prepared.rowCount) {
+      const c = new Client({ connectionString: this.adminUrlFor(name), options: ADMIN_SESSION_OPTIONS });
+      await c.connect();
+      try {
+        for (const { gid } of prepared.rows) await c.query(`ROLLBACK PREPARED ${literal(gid)}`);
+      } finally {
+        await c.end();
+      }
+    }
+    await this.admin.query(`DROP DATABASE IF EXISTS ${ident(name)} WITH (FORCE)`);
+  }
+
   private async databaseExists(name: string): Promise<boolean> {
     return (await this.admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [name])).rowCount === 1;
   }
@@ -283,6 +392,29 @@ export class LocalProvisioningDriver implements ProvisioningDriver {
   private async roleExists(name: string): Promise<boolean> {
     return (await this.admin.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [name])).rowCount === 1;
   }
+}
+
+/**
+ * Whether database `d` is this instance's, by markers a tenant cannot have written: the database's
+ * COMMENT only when its owner is Silo's role or a superuser (an owner may COMMENT, and before Silo
+ * owned tenant databases the tenant was the owner), else the COMMENT of the same-named role.
+ */
+function oursDatabaseSql(marker: string, owner: string): string {
+  return `((shobj_description(d.oid, 'pg_database') = ${marker} AND (pg_get_userbyid(d.datdba) = ${owner} OR (SELECT rolsuper FROM pg_roles WHERE oid = d.datdba)))
+    OR EXISTS (SELECT 1 FROM pg_roles tr WHERE tr.rolname = d.datname AND ${oursRoleSql('tr', marker)}))`;
+}
+
+/** A role's COMMENT needs CREATEROLE, which tenant roles never have. */
+function oursRoleSql(alias: string, marker: string): string {
+  return `shobj_description(${alias}.oid, 'pg_authid') = ${marker}`;
+}
+
+/** Anything sealDatabase would change on database `d`, except the tenant's own per-role defaults. */
+function unsealedSql(owner: string): string {
+  const tenantRole = '(SELECT oid FROM pg_roles WHERE rolname = d.datname)';
+  return `(pg_get_userbyid(d.datdba) <> ${owner} OR d.datistemplate OR NOT d.datallowconn OR d.datconnlimit <> -1 OR d.datacl IS NULL
+    OR EXISTS (SELECT 1 FROM pg_db_role_setting s WHERE s.setdatabase = d.oid AND s.setrole IS DISTINCT FROM ${tenantRole})
+    OR EXISTS (SELECT 1 FROM aclexplode(d.datacl) a WHERE a.grantee <> d.datdba AND a.grantee IS DISTINCT FROM ${tenantRole}))`;
 }
 
 function ignore(...codes: string[]) {

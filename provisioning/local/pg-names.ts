@@ -20,3 +20,12 @@ export function ident(name: string): string {
 export function literal(value: string): string {
   return `'${value.replace(/'/g, "''")}'`;
 }
+
+/**
+ * Startup options of every admin (superuser) session Silo opens on a tenant database server. They
+ * override per-database and per-role defaults (ALTER DATABASE/ROLE … SET), which a tenant that
+ * owned its database could set: `role` would make the session run as the tenant, a read-only
+ * default or a 1 ms timeout would make offboarding and tier changes fail.
+ */
+export const ADMIN_SESSION_OPTIONS =
+  '-c role=none -c default_transaction_read_only=off -c statement_timeout=0 -c lock_timeout=30000 -c idle_in_transaction_session_timeout=0 -c search_path=pg_catalog';
