@@ -45,9 +45,14 @@ export interface DatabaseRunResult {
   durationMs: number;
 }
 
-/** Startup options every migration session gets: they override the tenant role's defaults. */
+/**
+ * Startup options every migration session gets: they override the tenant role's defaults, which the
+ * tenant can set on itself (ALTER ROLE current_user SET …) to make its migrations, and so a tier
+ * change or a fleet run, fail: a read-only default, a 1 ms idle timeout, a search_path to nowhere.
+ */
 export function sessionOptions(req: Pick<MigrationRequest, 'statementTimeoutMs' | 'lockTimeoutMs'>): string {
-  return `-c statement_timeout=${Math.max(0, Math.floor(req.statementTimeoutMs ?? 0))} -c lock_timeout=${Math.max(0, Math.floor(req.lockTimeoutMs ?? 0))}`;
+  return `-c statement_timeout=${Math.max(0, Math.floor(req.statementTimeoutMs ?? 0))} -c lock_timeout=${Math.max(0, Math.floor(req.lockTimeoutMs ?? 0))}`
+    + ' -c default_transaction_read_only=off -c idle_in_transaction_session_timeout=0 -c role=none -c search_path="$user",public';
 }
 
 /**

@@ -13,7 +13,8 @@ import { TenantService } from '../tenants/tenant.service';
 import { TenantStatus } from '../tenants/tenant-status';
 
 export type DriftKind =
-  | 'orphan_database' | 'orphan_role' | 'orphan_secret' | 'missing_database' | 'missing_mapping' | 'stale_mapping' | 'stuck_provisioning';
+  | 'orphan_database' | 'orphan_role' | 'orphan_secret' | 'missing_database' | 'missing_mapping' | 'stale_mapping' | 'stuck_provisioning'
+  | 'unsealed_database';
 
 export interface Drift {
   kind: DriftKind;
@@ -26,8 +27,10 @@ export interface Drift {
 }
 
 interface Inventory {
-  inventory(): Promise<{ databases: string[]; roles: string[] }>;
+  /** `unsealed`: databases whose owner, flags, settings or grants are not what Silo sets (e.g. still owned by the tenant). */
+  inventory(): Promise<{ databases: string[]; roles: string[]; unsealed?: string[] }>;
   dropOrphan(name: string): Promise<void>;
+  sealDatabase?(name: string): Promise<void>;
 }
 
 const LIVE = new Set<string>([TenantStatus.Active, TenantStatus.Suspended]);
@@ -75,6 +78,11 @@ export class ReconcilerService {
         const t = byId.get(tenantIdFromDbName(name) ?? '');
         if ((!t || t.status === TenantStatus.Deleted) && !dbs.has(name)) add({ kind: 'orphan_role', tenantId: t?.id ?? null, object: name, repair: 'drop role', destructive: true });
       }
+      for (const name of inv.unsealed ?? []) {
+        const t = byId.get(tenantIdFromDbName(name) ?? '');
+        // Safe: takes from the tenant only what lets it block its own lifecycle (ALTER DATABASE).
+        if (t && t.status !== TenantStatus.Deleted) add({ kind: 'unsealed_database', tenantId: t.id, object: name, repair: "give the database to Silo's owner role and reset its flags, settings and grants", destructive: false });
+      }
       for (const t of rows) {
         if (LIVE.has(t.status) && t.database && !dbs.has(t.database)) add({ kind: 'missing_database', tenantId: t.id, object: t.database, repair: 'suspend the tenant (its database is missing)', destructive: true });
       }
@@ -116,6 +124,9 @@ export class ReconcilerService {
       case 'orphan_database':
       case 'orphan_role':
         if (isInventory(this.driver)) await this.driver.dropOrphan(d.object);
+        return;
+      case 'unsealed_database':
+        if (isInventory(this.driver)) await this.driver.sealDatabase?.(d.object);
         return;
       case 'orphan_secret':
         await this.secrets.delete(d.object, { recoveryWindowDays: this.config.SECRET_RECOVERY_WINDOW_DAYS });
