@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import { z } from 'zod';
 import { parseEnv } from '../common/config-schema';
-import { embeddedEnv, readLocalState } from '../common/local-state';
+import { embeddedEnv, localStateDir, readLocalState } from '../common/local-state';
 import { controlShape, refineControl } from '../control-plane/config';
 import { defaultMigrationsDir } from '../migrations/tenant-migration';
 
@@ -20,7 +20,7 @@ export function cliEnvironment(env: Readonly<Record<string, string | undefined>>
   if (given.DATABASE_URL) return { env: given, embedded: false };
   const state = readLocalState(cwd);
   if (!state) return { env: given, embedded: false };
-  return { env: { ...embeddedEnv(state), ...given }, embedded: true };
+  return { env: { ...embeddedEnv(state, localStateDir(cwd)), ...given }, embedded: true };
 }
 
 /** Throws SiloError CONFIG_INVALID listing every bad or missing variable. */

@@ -4,6 +4,7 @@ import type { KvStore } from '../common/kv-store';
 import { MemoryKvStore } from '../common/memory-kv-store';
 import { RedisKvStore } from '../common/redis-kv-store';
 import { LocalProvisioningDriver } from '../provisioning/local/local-provisioning.driver';
+import { TenantCertIssuer } from '../provisioning/local/tenant-certs';
 import type { ProvisioningDriver } from '../provisioning/provisioning-driver';
 import { LocalSecretStore } from '../provisioning/secrets/local-secret-store';
 import type { SecretStore } from '../provisioning/secrets/secret-store';
@@ -62,6 +63,7 @@ export async function createProvisioningDriver(config: ControlPlaneConfig, secre
     secretRecoveryWindowDays: config.SECRET_RECOVERY_WINDOW_DAYS,
     prepareTemplate: extras.prepareTemplate,
     instanceId: config.SILO_INSTANCE_ID ?? controlDb,
+    tenantCerts: config.TENANT_DATABASE_CA_DIR ? new TenantCertIssuer(config.TENANT_DATABASE_CA_DIR) : undefined,
   });
 }
 

@@ -19,6 +19,11 @@ export const controlShape = {
   TENANT_DATABASE_URL: postgresUrl().optional(),
   /** Host/port tenant apps and the runtime use to reach tenant databases (defaults to TENANT_DATABASE_URL's). */
   TENANT_DATABASE_PUBLIC_HOST: z.string().optional(),
+  /**
+   * CA (ca.crt + ca.key) of a tenant server Silo runs (npm start's embedded one): the local driver
+   * then issues each tenant role a client certificate, the only way such a server lets it in.
+   */
+  TENANT_DATABASE_CA_DIR: z.string().optional(),
   SECRET_STORE: z.enum(['local', 'aws']).default('local'),
   SILO_MASTER_KEY: masterKey().optional(),
   SILO_TENANT_SECRET_PREFIX: z.string().default('silo/tenants/'),

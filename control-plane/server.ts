@@ -9,6 +9,7 @@ import { ControlPlaneApp, createControlPlaneApp } from './http-app';
 import { JobWorker } from './jobs/job-worker';
 import { DEFAULT_TEMPLATE_OWNER, migrateTenant, prepareTemplate } from '../migrations';
 import type { TenantConnectionInfo } from '../provisioning/provisioning-driver';
+import { tenantServerWarnings } from '../provisioning/local/tenant-server';
 
 export interface RunningControlPlane {
   url: string;
@@ -40,6 +41,9 @@ export async function startControlPlane(config: ControlPlaneConfig, opts: StartO
   const kv = opts.kv ?? createKvStore(config.REDIS_URL, opts.kvPrefix);
   const secretStore = await createSecretStore(config, secretPool);
   const migrations = { dir: config.SILO_TENANT_MIGRATIONS_DIR };
+  for (const warning of tenantServerWarnings({ driver: config.PROVISIONING_DRIVER, controlUrl: config.DATABASE_URL, tenantUrl: config.TENANT_DATABASE_URL, caDir: config.TENANT_DATABASE_CA_DIR })) {
+    opts.logger.warn(warning);
+  }
   const driver = await createProvisioningDriver(config, secretStore, {
     prepareTemplate: opts.prepareTemplate ?? ((url) => prepareTemplate(url, DEFAULT_TEMPLATE_OWNER, migrations).then(() => undefined)),
   });

@@ -1,7 +1,7 @@
 import { Client } from 'pg';
 import { ident } from '../provisioning/local/pg-names';
 import type { TenantConnectionInfo } from '../provisioning/provisioning-driver';
-import type { SecretStore } from '../provisioning/secrets/secret-store';
+import { SecretStore, tenantTlsOptions } from '../provisioning/secrets/secret-store';
 import { MigrationRequest, sessionOptions } from './database-migrator';
 
 const APPLICATION_NAME = 'silo-migrate';
@@ -10,9 +10,9 @@ const CONNECT_TIMEOUT_MS = 10_000;
 /** Opens a session as the tenant's own role (credentials from the secret store), so migrated objects stay the tenant's. */
 export function tenantSession(conn: TenantConnectionInfo, secrets: SecretStore, req: Pick<MigrationRequest, 'statementTimeoutMs' | 'lockTimeoutMs'>): () => Promise<Client> {
   return async () => {
-    const { password } = await secrets.get(conn.secretRef);
+    const secret = await secrets.get(conn.secretRef);
     const client = new Client({
-      host: conn.host, port: conn.port, database: conn.database, user: conn.username, password,
+      host: conn.host, port: conn.port, database: conn.database, user: conn.username, password: secret.password, ssl: tenantTlsOptions(secret),
       application_name: APPLICATION_NAME, options: sessionOptions(req), connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
     });
     await connect(client);

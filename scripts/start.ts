@@ -1,6 +1,6 @@
 import 'reflect-metadata';
 import { isSiloError } from '../common/errors';
-import { ensureLocalState, embeddedEnv, localStateDir } from '../common/local-state';
+import { ensureLocalState, embeddedEnv, LocalState, localStateDir } from '../common/local-state';
 import { createLogger } from '../common/logger';
 import { MemoryKvStore } from '../common/memory-kv-store';
 import { loadControlPlaneConfig } from '../control-plane/config';
@@ -19,15 +19,18 @@ async function main(): Promise<void> {
   const state = ensureLocalState();
   let embedded: EmbeddedPostgresHandle | null = null;
   const userEnv = Object.fromEntries(Object.entries(process.env).filter(([, v]) => v !== undefined && v !== '')) as Record<string, string>;
-  const defaults = embeddedEnv(state);
   if (!userEnv.DATABASE_URL) {
-    embedded = await startEmbeddedPostgres(localStateDir(), state, say);
-  } else {
+    // A TENANT_DATABASE_URL of the user's own: no embedded tenant server, and no certificates (it does not trust Silo's CA).
+    embedded = await startEmbeddedPostgres(localStateDir(), state, say, { tenantServer: !userEnv.TENANT_DATABASE_URL });
+  }
+  // After the embedded start: for a .silo/ from before the tenant server, it decides the layout.
+  const defaults = embeddedEnv(state);
+  if (userEnv.DATABASE_URL) {
     // External Postgres: only the generated secrets are defaulted, never the database URLs.
     delete (defaults as Record<string, string>).DATABASE_URL;
     delete (defaults as Record<string, string>).TENANT_DATABASE_URL;
   }
-  const env: Record<string, string> = { ...defaults, EXPORT_DIR: `${localStateDir()}/exports`, ...userEnv };
+  const env: Record<string, string> = { ...embeddedDefaults(defaults, userEnv, state.tenantServer), EXPORT_DIR: `${localStateDir()}/exports`, ...userEnv };
 
   const cpConfig = loadControlPlaneConfig(env);
   const rtConfig = loadRuntimeConfig(env);
@@ -43,6 +46,7 @@ async function main(): Promise<void> {
   say(`  tenant runtime  ${runtime.url}   (http://<slug>.${rtConfig.RUNTIME_BASE_DOMAIN}:${new URL(runtime.url).port} or ${runtime.url}/tenants/<slug>/v1/query)`);
   say(`  job worker      ${cp.worker ? 'running in-process' : 'disabled (JOB_WORKER_ENABLED=false)'}`);
   say(`  database        ${embedded ? `embedded PostgreSQL on 127.0.0.1:${state.postgresPort} (data in .silo/pg)` : 'DATABASE_URL'}`);
+  say(`  tenant dbs      ${tenantServerLine(embedded, userEnv, state)}`);
   say(`  cache           ${cpConfig.REDIS_URL ? 'Redis (REDIS_URL)' : 'in-process'}`);
   say(`  admin token     ${env.ADMIN_TOKEN === state.adminToken ? `${state.adminToken}   (kept in .silo/state.json)` : 'from ADMIN_TOKEN'}`);
   say('Try:  curl -H "Authorization: Bearer <admin token>" ' + `${cp.url}/v1/tenants`);
@@ -61,6 +65,20 @@ async function main(): Promise<void> {
   };
   process.once('SIGINT', () => void stop('SIGINT'));
   process.once('SIGTERM', () => void stop('SIGTERM'));
+}
+
+/** Without a user URL for them, tenant databases go to the embedded tenant server, with its CA. */
+function embeddedDefaults(defaults: Record<string, string>, userEnv: Record<string, string>, layout: LocalState['tenantServer']): Record<string, string> {
+  const out = { ...defaults };
+  if (userEnv.TENANT_DATABASE_URL || userEnv.DATABASE_URL || layout !== 'separate') delete out.TENANT_DATABASE_CA_DIR;
+  return out;
+}
+
+function tenantServerLine(embedded: EmbeddedPostgresHandle | null, userEnv: Record<string, string>, state: LocalState): string {
+  if (userEnv.TENANT_DATABASE_URL) return 'TENANT_DATABASE_URL (a server Silo does not run: tenant logins are not certificate-only)';
+  if (!embedded) return `DATABASE_URL's server (set TENANT_DATABASE_URL to give tenants a server of their own)`;
+  if (embedded.tenantServer === 'separate') return `embedded PostgreSQL on 127.0.0.1:${state.tenantPostgresPort} (data in .silo/pg-tenants; tenant roles log in by client certificate only)`;
+  return 'the control server (.silo/ created before the separate tenant server; see README, "Tenant database server")';
 }
 
 main().catch((err) => {

@@ -6,6 +6,7 @@ import { toErrorResponse } from '../common/http/error-body';
 import { requestIdFor } from '../common/http/request-id';
 import type { Logger } from '../common/logger';
 import type { DirectoryEntry } from '../common/tenant-directory';
+import { tenantTlsOptions } from '../provisioning/secrets/secret-store';
 import { ApiKeyVerifier, bearerToken } from './api-key-verifier';
 import type { RuntimeConfig } from './config';
 import type { CredentialCache } from './credentials';
@@ -216,7 +217,7 @@ export class RequestHandler {
         const secret = await this.d.credentials.get(entry.secretRef as string, entry.revision);
         return {
           host: entry.host as string, port: entry.port ?? 5432, database: entry.database as string,
-          user: entry.username ?? secret.username, password: secret.password,
+          user: entry.username ?? secret.username, password: secret.password, ssl: tenantTlsOptions(secret),
           statement_timeout: tier.statementTimeoutMs, application_name: 'silo-runtime',
           connectionTimeoutMillis: c.RUNTIME_CONNECT_TIMEOUT_MS, keepAlive: true,
         };

@@ -9,6 +9,7 @@ import { TierSettings } from '../tiers';
 import { SecretStore } from '../secrets/secret-store';
 import { ADMIN_SESSION_OPTIONS, ident, literal, TENANT_DB_PATTERN, tenantDbName } from './pg-names';
 import { generatePassword, scramVerifier } from './scram';
+import { ensureTenantGroup, grantTenantGroup, TenantCertIssuer } from './tenant-certs';
 
 export interface LocalDriverOptions {
   /** Superuser URL of the Postgres server that hosts tenant databases (its maintenance database). */
@@ -39,6 +40,11 @@ export interface LocalDriverOptions {
    * touches its own objects on a server shared with other instances. Default: `default`.
    */
   instanceId?: string;
+  /**
+   * On a tenant server Silo runs (its pg_hba.conf accepts tenant roles by client certificate only,
+   * tenant-server.ts): issues each tenant's certificate, kept in its secret with the password.
+   */
+  tenantCerts?: TenantCertIssuer;
 }
 
 type PgError = { code?: string };
@@ -96,12 +102,13 @@ export class LocalProvisioningDriver implements ProvisioningDriver {
   async provision(ctx: DriverContext): Promise<TenantConnectionInfo> {
     await this.ensureReady();
     const name = tenantDbName(ctx.tenant.id);
-    const secretRef = await ctx.step('secret', () =>
-      this.opts.secretStore.create(this.secretName(ctx.tenant.id), { username: name, password: generatePassword() }, { tenantId: ctx.tenant.id }),
+    const secretRef = await ctx.step('secret', async () =>
+      this.opts.secretStore.create(this.secretName(ctx.tenant.id), { username: name, password: generatePassword(), ...(await this.opts.tenantCerts?.issue(name)) }, { tenantId: ctx.tenant.id }),
     );
     await ctx.step('role', async () => {
       const { password } = await this.opts.secretStore.get(secretRef);
       await this.ensureRole(name, ctx.tenant.tier, { password, login: true });
+      await grantTenantGroup(this.admin, name); // pg_hba.conf's +silo_tenants (tenant-certs.ts)
       return true;
     });
     await ctx.step('database', async () => {
@@ -148,7 +155,7 @@ export class LocalProvisioningDriver implements ProvisioningDriver {
 
   async rotateCredentials(ctx: DriverContext, connection: TenantConnectionInfo): Promise<void> {
     await ctx.step('new-secret', async () => {
-      await this.opts.secretStore.rotate(connection.secretRef, { username: connection.username, password: generatePassword() });
+      await this.opts.secretStore.rotate(connection.secretRef, { username: connection.username, password: generatePassword(), ...(await this.opts.tenantCerts?.issue(connection.username)) });
       return true;
     });
     await ctx.step('apply', async () => {
@@ -257,6 +264,7 @@ export class LocalProvisioningDriver implements ProvisioningDriver {
     for (const db of new Set([this.templateDatabase, maintenance, ...(this.opts.protectDatabases ?? [])])) {
       if (await this.databaseExists(db)) await this.admin.query(`REVOKE CONNECT, TEMPORARY ON DATABASE ${ident(db)} FROM PUBLIC`);
     }
+    await ensureTenantGroup(this.admin);
     if (this.opts.prepareTemplate) await this.opts.prepareTemplate(this.adminUrlFor(this.templateDatabase));
   }
 

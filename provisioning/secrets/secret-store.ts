@@ -1,7 +1,17 @@
+import type { ConnectionOptions } from 'node:tls';
+
 /** Database credentials as kept in a secret store (same JSON shape as an RDS master secret). */
 export interface TenantSecret {
   username: string;
   password: string;
+  /**
+   * On a tenant server Silo runs: the role's TLS client certificate (CN = username), its private
+   * key and the CA that signed it and the server's certificate (PEM). That server accepts tenant
+   * roles by certificate only, so the password (which the tenant can change) opens nothing there.
+   */
+  sslCert?: string;
+  sslKey?: string;
+  sslCa?: string;
 }
 
 /**
@@ -21,4 +31,15 @@ export interface SecretStore {
   delete(ref: string, opts: { recoveryWindowDays: number }): Promise<void>;
   /** Refs of live (not deleted) secrets whose name starts with `prefix`; for the reconciler. */
   list(prefix: string): Promise<string[]>;
+}
+
+/**
+ * TLS options for a tenant connection: with a client certificate in the secret (a tenant server
+ * Silo runs), connect over TLS, present it and verify the server against the installation's CA
+ * (a server that cannot show a certificate from that CA gets no connection). Without one, the
+ * connection is as the server's and driver's defaults make it (password authentication).
+ */
+export function tenantTlsOptions(secret: TenantSecret): ConnectionOptions | undefined {
+  if (!secret.sslCert || !secret.sslKey) return undefined;
+  return { cert: secret.sslCert, key: secret.sslKey, ca: secret.sslCa, rejectUnauthorized: true };
 }
