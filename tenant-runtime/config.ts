@@ -26,6 +26,12 @@ const schema = z
     /** A tenant with two requests within this window keeps the connections it used in it while others wait on the budget. */
     RUNTIME_KEEP_WARM_MS: positiveInt(1_000),
     RUNTIME_IDLE_TIMEOUT_MS: positiveInt(30_000),
+    /** A statement still running this long after its timeout is cancelled by the runtime (the server's own timeout may have been trapped or turned off). */
+    RUNTIME_CANCEL_GRACE_MS: ms(250),
+    /** A statement still running this long after that cancel is abandoned: socket closed, backend terminated, counted until the server shows it gone. */
+    RUNTIME_TERMINATE_GRACE_MS: ms(750),
+    /** Secret ref of the role that terminates abandoned backends (the local driver creates it); `none`: no terminator (abandoned backends are only disconnected and may run on uncounted). */
+    RUNTIME_TERMINATOR_SECRET_REF: z.string().default('local:silo/system/backend-terminator'),
     RUNTIME_MAX_BODY_BYTES: positiveInt(1024 * 1024),
     RUNTIME_MAX_RESULT_ROWS: positiveInt(10_000),
     RUNTIME_MAX_RESULT_BYTES: positiveInt(10 * 1024 * 1024),

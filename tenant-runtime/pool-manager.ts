@@ -1,6 +1,7 @@
 import { connect as netConnect } from 'node:net';
 import { Client, ClientConfig } from 'pg';
 import type { SiloError } from '../common/errors';
+import { BackendReaper, BackendTerminator } from './backend-terminator';
 import { runtimeErrors } from './runtime-errors';
 
 /** What the pool manager needs to reach one tenant's database. */
@@ -22,8 +23,33 @@ export class PooledConnection {
   lastUsed = Date.now();
   closed = false;
   broken = false;
+  /** Its socket was destroyed while the backend may still run: counted until the server confirms it gone. */
+  abandoned = false;
+  /** The server confirmed the abandoned backend has exited. */
+  reaped = false;
 
-  constructor(readonly client: Client, readonly pool: TenantPool, private readonly cfg: ClientConfig) {}
+  constructor(readonly client: Client, readonly pool: TenantPool, private readonly cfg: ClientConfig, private readonly onAbandon: (c: PooledConnection) => void = destroySocket) {}
+
+  /** The backend's process id on the server (null before the connection completed). */
+  get pid(): number | null {
+    return (this.client as unknown as { processID: number | null }).processID ?? null;
+  }
+
+  /** Where the backend runs and as whom: what the terminator needs. */
+  get backend(): { host: string; port: number; role: string } {
+    return { host: this.cfg.host ?? '127.0.0.1', port: this.cfg.port ?? 5432, role: this.cfg.user ?? '' };
+  }
+
+  /**
+   * Gives up on this connection whatever its backend is doing: destroys the socket now (the request
+   * gets its answer) and has the backend terminated through the privileged path; the connection
+   * stays counted against the budget and its tenant's cap until the server confirms the backend
+   * exited. For every path that drops a connection whose statement may still run (a cancel that
+   * was ignored, an oversized message, shutdown). Still release() it if it is leased. Idempotent.
+   */
+  abandon(): void {
+    this.onAbandon(this);
+  }
 
   /** Cancels whatever this connection is running (CancelRequest on a side socket: no auth needed). */
   cancel(): void {
@@ -50,6 +76,12 @@ interface Waiter {
   deadline: number;
 }
 
+/** Destroys a connection's socket (the backend is not told: it ends when it next reads or writes). */
+function destroySocket(c: PooledConnection): void {
+  c.broken = true;
+  (c.client as unknown as { connection: { stream: { destroy(): void } } }).connection.stream.destroy();
+}
+
 /** A tenant's connections. Idle ones are a LIFO stack, so hot connections stay hot and cold ones age out. */
 export class TenantPool {
   readonly idle: PooledConnection[] = [];
@@ -64,10 +96,14 @@ export class TenantPool {
   /** What happened to this pool since it was created, for the POOL_EXHAUSTED diagnostic. */
   readonly history = { connects: 0, handedOver: 0, evicted: 0, waitersServed: 0 };
 
-  constructor(readonly target: PoolTarget) {}
+  /**
+   * Abandoned connections no longer leased whose backend the server still shows (being terminated).
+   * Shared by every pool of the tenant (a retired pool's backends still count against the tenant's cap).
+   */
+  constructor(readonly target: PoolTarget, readonly terminating: Set<PooledConnection> = new Set()) {}
 
   get size(): number {
-    return this.idle.length + this.busy + this.opening;
+    return this.idle.length + this.busy + this.opening + this.terminating.size;
   }
 }
 
@@ -96,6 +132,18 @@ export interface PoolManagerOptions {
    * (loopback); a remote TLS endpoint is closer to 50-100 ms.
    */
   connectEstimateMs?: number;
+  /**
+   * Ends abandoned backends (a statement that ignored its cancel, an oversized message). Without one,
+   * an abandoned connection is only dropped, and a backend that ignores the closed socket keeps
+   * running uncounted: production wiring always passes one.
+   */
+  terminator?: BackendTerminator;
+  /** The terminator could not be asked (its backends stay counted and are asked again with backoff). */
+  onTerminateError?: (err: unknown, server: string, pending: number) => void;
+  /** An abandoned backend was confirmed gone, `ms` after it was abandoned. */
+  onTerminated?: (ms: number) => void;
+  /** How long close() waits for abandoned backends to be confirmed gone (default 5 s). */
+  terminateTimeoutMs?: number;
   /** Maps a failed connect to the client's error; also where credentials get dropped. */
   onConnectError: (err: unknown, target: PoolTarget) => SiloError;
   onPoolCreated?: (pool: TenantPool) => void;
@@ -149,6 +197,13 @@ export class PoolManager {
   private started = 0;
   /** Connections whose goodbye (Terminate) is still under way: close() waits for them. */
   private readonly ending = new Set<Promise<void>>();
+  /** Connections handed to callers and not yet released (close() abandons those still out at its deadline). */
+  private readonly leased = new Set<PooledConnection>();
+  /** Per tenant: abandoned connections being terminated (see TenantPool.terminating). */
+  private readonly terminating = new Map<string, Set<PooledConnection>>();
+  /** Abandoned backends not yet confirmed gone: close() waits for them. */
+  private readonly reaping = new Set<Promise<void>>();
+  private readonly reaper: BackendReaper | null;
 
   constructor(private readonly o: PoolManagerOptions) {
     this.keepWarmMs = o.keepWarmMs ?? 1_000;
@@ -156,6 +211,14 @@ export class PoolManager {
     this.connectMs = o.connectEstimateMs ?? 25;
     this.sweeper = setInterval(() => this.sweep(), Math.min(1_000, o.idleTimeoutMs));
     this.sweeper.unref();
+    this.reaper = o.terminator ? new BackendReaper(o.terminator, { onError: o.onTerminateError }) : null;
+  }
+
+  /** Abandoned backends still counted because the server has not confirmed they exited. */
+  get terminatingCount(): number {
+    let n = 0;
+    for (const set of this.terminating.values()) n += set.size;
+    return n + [...this.leased].filter((c) => c.abandoned && !c.reaped).length;
   }
 
   /** Open (and opening) connections across every tenant: never above the budget. */
@@ -179,8 +242,8 @@ export class PoolManager {
     return this.pools.size;
   }
 
-  stats(): Array<{ tenantId: string; label: string; idle: number; busy: number; opening: number; waiting: number; connects: number }> {
-    return [...this.pools.values()].map((p) => ({ tenantId: p.target.tenantId, label: p.target.label, idle: p.idle.length, busy: p.busy, opening: p.opening, waiting: p.waiters.length, connects: p.history.connects }));
+  stats(): Array<{ tenantId: string; label: string; idle: number; busy: number; opening: number; terminating: number; waiting: number; connects: number }> {
+    return [...this.pools.values()].map((p) => ({ tenantId: p.target.tenantId, label: p.target.label, idle: p.idle.length, busy: p.busy, opening: p.opening, terminating: p.terminating.size, waiting: p.waiters.length, connects: p.history.connects }));
   }
 
   /** The error for a waiter that got no connection in time; reports why to `onExhausted`. */
@@ -223,6 +286,7 @@ export class PoolManager {
     const idle = pool.idle.pop();
     if (idle) {
       pool.busy++;
+      this.leased.add(idle);
       this.o.onAcquired?.(0, 'idle');
       return Promise.resolve(idle);
     }
@@ -248,6 +312,8 @@ export class PoolManager {
    * transaction state reaches the next request; a failed reset or `destroy` closes the connection.
    */
   release(conn: PooledConnection, opts: { destroy?: boolean; reset?: string[] | null } = {}): void {
+    this.leased.delete(conn);
+    if (conn.abandoned) return this.releaseAbandoned(conn);
     if (opts.destroy || conn.broken || conn.closed) return this.drop(conn);
     if (opts.reset?.length) {
       opts.reset
@@ -274,15 +340,24 @@ export class PoolManager {
     while (this.total > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     const leftovers = [...this.allPools()].flatMap((p) => p.idle);
     for (const c of leftovers) void this.closeConn(c);
+    // Requests still running past the deadline: their statements may run on after the socket
+    // closes, so they are terminated, not just disconnected (closing a pg Client with a query
+    // active only destroys its socket).
+    for (const c of [...this.leased]) c.abandon();
     // Until every backend has said goodbye: a drained replica leaves no session behind on the server.
     const giveUp = new Promise<void>((r) => setTimeout(r, Math.max(0, deadline - Date.now()) + 1_000).unref());
     await Promise.race([Promise.all([...this.ending]), giveUp]);
+    if (this.reaper) {
+      const reapGiveUp = new Promise<void>((r) => setTimeout(r, this.o.terminateTimeoutMs ?? 5_000).unref());
+      await Promise.race([Promise.all([...this.reaping]), reapGiveUp]);
+      this.reaper.stop();
+    }
   }
 
   private poolFor(target: PoolTarget): TenantPool {
     const current = this.pools.get(target.tenantId);
     if (current && current.target.identity === target.identity) return current;
-    const pool = new TenantPool(target);
+    const pool = new TenantPool(target, this.terminatingFor(target.tenantId));
     this.pools.set(target.tenantId, pool);
     if (current) {
       // Waiters queued under the old identity move over: they want "this tenant", not those credentials.
@@ -305,6 +380,7 @@ export class PoolManager {
     pool.retired = true;
     if (this.pools.get(pool.target.tenantId) === pool) {
       this.pools.delete(pool.target.tenantId);
+      if (!pool.terminating.size) this.terminating.delete(pool.target.tenantId);
       this.o.onPoolRemoved?.(pool);
     }
     for (const c of pool.idle.splice(0)) void this.closeConn(c);
@@ -423,7 +499,7 @@ export class PoolManager {
     const took = Date.now() - started;
     this.connectMs += (took - this.connectMs) / 8;
     this.o.onConnect?.(took);
-    const conn = new PooledConnection(client, pool, cfg);
+    const conn = new PooledConnection(client, pool, cfg, (c) => this.abandon(c));
     client.on('error', () => {
       // An idle connection that died (server restart, terminate) is forgotten; a busy one fails its query and is dropped on release.
       conn.broken = true;
@@ -477,9 +553,80 @@ export class PoolManager {
     if (w.timer) clearTimeout(w.timer);
     this.o.onAcquired?.(Date.now() - w.since, via);
     conn.pool.busy++;
+    this.leased.add(conn);
     conn.pool.history.waitersServed++;
     conn.lastUsed = Date.now();
     w.resolve(conn);
+  }
+
+  private terminatingFor(tenantId: string): Set<PooledConnection> {
+    let set = this.terminating.get(tenantId);
+    if (!set) {
+      set = new Set();
+      this.terminating.set(tenantId, set);
+    }
+    return set;
+  }
+
+  /** The tenant's pool that should get the freed slot: its current one, else the connection's own. */
+  private currentPool(conn: PooledConnection): TenantPool {
+    return this.pools.get(conn.pool.target.tenantId) ?? conn.pool;
+  }
+
+  /** See PooledConnection.abandon(). */
+  private abandon(conn: PooledConnection): void {
+    if (conn.closed || conn.abandoned) return;
+    const pid = conn.pid;
+    destroySocket(conn);
+    const pool = conn.pool;
+    const idleAt = pool.idle.indexOf(conn);
+    if (!this.reaper || pid === null) {
+      // Nothing can confirm the backend's end: dropped as before (leased ones on release).
+      if (idleAt !== -1) {
+        pool.idle.splice(idleAt, 1);
+        void this.closeConn(conn);
+        this.afterClose(pool);
+      }
+      return;
+    }
+    conn.abandoned = true;
+    if (idleAt !== -1) {
+      pool.idle.splice(idleAt, 1);
+      this.terminatingFor(pool.target.tenantId).add(conn);
+    }
+    const since = Date.now();
+    const { host, port, role } = conn.backend;
+    const done: Promise<void> = this.reaper.watch({ host, port, pid, role }).then(() => {
+      this.reaping.delete(done);
+      this.o.onTerminated?.(Date.now() - since);
+      this.reaped(conn);
+    });
+    this.reaping.add(done);
+  }
+
+  /** A leased abandoned connection came back: it keeps its slot until its backend is gone. */
+  private releaseAbandoned(conn: PooledConnection): void {
+    const pool = conn.pool;
+    pool.busy--;
+    if (conn.reaped) return this.freeAbandoned(conn);
+    this.terminatingFor(pool.target.tenantId).add(conn);
+  }
+
+  /** The server confirmed an abandoned backend has exited. */
+  private reaped(conn: PooledConnection): void {
+    conn.reaped = true;
+    // Still leased: release() frees the slot.
+    if (this.terminating.get(conn.pool.target.tenantId)?.delete(conn)) this.freeAbandoned(conn);
+  }
+
+  private freeAbandoned(conn: PooledConnection): void {
+    conn.closed = true;
+    this.total--;
+    const tenantId = conn.pool.target.tenantId;
+    // Forgotten only with no pool of the tenant current: a current pool shares this set.
+    if (!this.terminating.get(tenantId)?.size && !this.pools.has(tenantId)) this.terminating.delete(tenantId);
+    void conn.client.end().catch(() => undefined); // the socket is gone already: this only settles the client
+    this.afterClose(this.currentPool(conn));
   }
 
   private drop(conn: PooledConnection): void {
@@ -499,6 +646,7 @@ export class PoolManager {
   private forgetIfEmpty(pool: TenantPool): void {
     if (pool.size === 0 && !pool.waiters.length && this.pools.get(pool.target.tenantId) === pool) {
       this.pools.delete(pool.target.tenantId);
+      if (!this.terminating.get(pool.target.tenantId)?.size) this.terminating.delete(pool.target.tenantId);
       this.o.onPoolRemoved?.(pool);
     }
   }

@@ -77,6 +77,12 @@ class CappedQuery extends Query {
   }
 }
 
+/** What happens to a statement past its timeout: cancelled after `cancelGraceMs`, then terminated `terminateGraceMs` after that cancel. */
+export interface StatementOverrun {
+  cancelGraceMs: number;
+  terminateGraceMs: number;
+}
+
 export interface ExecOptions {
   format: RowFormat;
   timeoutMs: number;
@@ -90,7 +96,7 @@ export interface ExecOptions {
  * backstop cancels, then kills, a statement that overruns it even if the tenant changed the setting.
  */
 export class QueryExecutor {
-  constructor(private readonly limits: ResultBudget) {}
+  constructor(private readonly limits: ResultBudget, private readonly overrun: StatementOverrun = { cancelGraceMs: 250, terminateGraceMs: 750 }) {}
 
   async run(conn: PooledConnection, statements: Statement[], opts: ExecOptions): Promise<{ results: StatementResult[] }> {
     const budget = { ...this.limits };
@@ -118,15 +124,15 @@ export class QueryExecutor {
     return new Promise<StatementResult>((resolve, reject) => {
       const neon = opts.format.kind === 'neon' ? opts.format : null;
       let kill: NodeJS.Timeout | null = null;
-      // Backstop: the server's statement_timeout should fire first; this catches a tenant that turned it off.
+      // Backstop: the server's statement_timeout should fire first; this catches a tenant that turned
+      // it off, or a statement that trapped the cancel (EXCEPTION WHEN query_canceled). One that
+      // ignores our cancel too is abandoned: socket destroyed, backend terminated and counted until gone.
       const backstop = setTimeout(() => {
         q.overflow ??= runtimeErrors.queryTimeout(opts.timeoutMs);
+        conn.broken = true;
         conn.cancel();
-        kill = setTimeout(() => {
-          conn.broken = true;
-          (conn.client as unknown as { connection: { stream: { destroy(): void } } }).connection.stream.destroy();
-        }, 2_000);
-      }, opts.timeoutMs + 1_000);
+        kill = setTimeout(() => conn.abandon(), this.overrun.terminateGraceMs);
+      }, opts.timeoutMs + this.overrun.cancelGraceMs);
       const q: CappedQuery = new CappedQuery(
         {
           text: st.sql,

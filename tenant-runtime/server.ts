@@ -4,6 +4,7 @@ import { Pool } from 'pg';
 import { ErrorCode } from '../common/error-codes';
 import { isSiloError } from '../common/errors';
 import { checkReadiness } from '../common/http/readiness';
+import { directorySignerFor } from '../common/directory-signer';
 import type { KvStore } from '../common/kv-store';
 import type { Logger } from '../common/logger';
 import { logThrottle } from '../common/log-throttle';
@@ -11,6 +12,7 @@ import { DIRECTORY_CHANNEL, Invalidation } from '../common/tenant-directory';
 import { createKvStore, createSecretStore } from '../control-plane/bootstrap';
 import type { SecretStore } from '../provisioning/secrets/secret-store';
 import { ApiKeyVerifier } from './api-key-verifier';
+import { PgBackendTerminator } from './backend-terminator';
 import type { RuntimeConfig } from './config';
 import { CredentialCache } from './credentials';
 import { TenantDirectory } from './directory';
@@ -40,7 +42,7 @@ export interface RunningTenantRuntime {
   /** Drains in-flight requests (up to RUNTIME_SHUTDOWN_TIMEOUT_MS), closes pools and connections. */
   close(): Promise<void>;
   /** For tests and diagnostics: live counters. */
-  stats(): { connections: number; connecting: number; connectsStarted: number; pools: number; inFlight: number; directoryEntries: number; apiKeys: number };
+  stats(): { connections: number; connecting: number; terminating: number; connectsStarted: number; pools: number; inFlight: number; directoryEntries: number; apiKeys: number };
 }
 
 // Postgres SQLSTATEs a connect attempt fails with.
@@ -77,13 +79,20 @@ export async function startTenantRuntime(config: RuntimeConfig, opts: TenantRunt
     logger.warn({ err: errSummary(err), stage }, 'directory source failed');
   };
   const freshMs = () => (busUp() ? config.RUNTIME_DIRECTORY_TTL_MS : config.RUNTIME_DEGRADED_TTL_MS);
-  const cacheOpts = { control, kv, cacheSize: config.RUNTIME_DIRECTORY_CACHE_SIZE, freshMs, negativeMs: config.RUNTIME_NEGATIVE_TTL_MS, staleIfErrorMs: config.RUNTIME_STALE_IF_ERROR_MS, onError: onCacheError };
+  const cacheOpts = { control, kv, signer: directorySignerFor(config.SILO_DIRECTORY_KEY), cacheSize: config.RUNTIME_DIRECTORY_CACHE_SIZE, freshMs, negativeMs: config.RUNTIME_NEGATIVE_TTL_MS, staleIfErrorMs: config.RUNTIME_STALE_IF_ERROR_MS, onError: onCacheError };
   const directory = new TenantDirectory({ ...cacheOpts, onSource: (s) => metrics.lookup('directory', s) });
   const keys = new ApiKeyVerifier({ ...cacheOpts, onSource: (s) => metrics.lookup('api_key', s) });
 
   // One line a second at most: under overload every request would log one.
   const exhaustedWarnings = logThrottle(1_000);
+  const terminator = terminatorFor(config, secretStore);
+  const terminateWarnings = logThrottle(5_000);
   pools = new PoolManager({
+    terminator: terminator ?? undefined,
+    onTerminateError: (err, server, pending) => {
+      const suppressed = terminateWarnings.take();
+      if (suppressed !== null) logger.error({ err: errSummary(err), server, pending, suppressed }, 'cannot terminate abandoned backends: they stay counted against the budget until the server shows them gone');
+    },
     budget: config.RUNTIME_MAX_CONNECTIONS,
     acquireTimeoutMs: config.RUNTIME_ACQUIRE_TIMEOUT_MS,
     idleTimeoutMs: config.RUNTIME_IDLE_TIMEOUT_MS,
@@ -112,7 +121,7 @@ export async function startTenantRuntime(config: RuntimeConfig, opts: TenantRunt
     config, logger, directory, keys, credentials, tiers, metrics, pools,
     resolver: new TenantResolver(config.RUNTIME_BASE_DOMAIN),
     limiter: new RateLimiter(config.RUNTIME_DIRECTORY_CACHE_SIZE),
-    executor: new QueryExecutor({ rows: config.RUNTIME_MAX_RESULT_ROWS, bytes: config.RUNTIME_MAX_RESULT_BYTES }),
+    executor: new QueryExecutor({ rows: config.RUNTIME_MAX_RESULT_ROWS, bytes: config.RUNTIME_MAX_RESULT_BYTES }, { cancelGraceMs: config.RUNTIME_CANCEL_GRACE_MS, terminateGraceMs: config.RUNTIME_TERMINATE_GRACE_MS }),
     ready: async () => {
       const r = await checkReadiness({
         database: async () => void (await control.query('SELECT 1')),
@@ -169,7 +178,7 @@ export async function startTenantRuntime(config: RuntimeConfig, opts: TenantRunt
   let closing: Promise<void> | null = null;
   return {
     url,
-    stats: () => ({ connections: pools?.connections ?? 0, connecting: pools?.connectsInFlight ?? 0, connectsStarted: pools?.connectsStarted ?? 0, pools: pools?.poolCount ?? 0, inFlight: handler.inFlight, directoryEntries: directory.size, apiKeys: keys.size }),
+    stats: () => ({ connections: pools?.connections ?? 0, connecting: pools?.connectsInFlight ?? 0, terminating: pools?.terminatingCount ?? 0, connectsStarted: pools?.connectsStarted ?? 0, pools: pools?.poolCount ?? 0, inFlight: handler.inFlight, directoryEntries: directory.size, apiKeys: keys.size }),
     close: () => {
       closing ??= (async () => {
         const stopListening = new Promise<void>((r) => server.close(() => r()));
@@ -180,6 +189,7 @@ export async function startTenantRuntime(config: RuntimeConfig, opts: TenantRunt
         await stopListening;
         closed = true;
         await pools?.close(drained ? 5_000 : 0);
+        await terminator?.close();
         await control.end().catch(() => undefined);
         if (ownsKv) await kv.close();
         logger.info('tenant runtime stopped');
@@ -187,6 +197,19 @@ export async function startTenantRuntime(config: RuntimeConfig, opts: TenantRunt
       return closing;
     },
   };
+}
+
+/**
+ * The privileged path that ends abandoned backends: the role whose login is in the secret store
+ * under RUNTIME_TERMINATOR_SECRET_REF (the local driver creates it), read on first use.
+ */
+function terminatorFor(config: RuntimeConfig, secrets: SecretStore): PgBackendTerminator | null {
+  const ref = config.RUNTIME_TERMINATOR_SECRET_REF;
+  if (ref === 'none') return null;
+  return new PgBackendTerminator(async () => {
+    const s = (await secrets.get(ref)) as { username: string; password: string; database?: string };
+    return { user: s.username, password: s.password, database: s.database ?? 'postgres' };
+  }, { connectTimeoutMs: config.RUNTIME_CONNECT_TIMEOUT_MS });
 }
 
 /** Error fields safe to log: pg connection errors never carry the password, but keep it minimal anyway. */

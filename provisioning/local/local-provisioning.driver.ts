@@ -9,6 +9,7 @@ import { TierSettings } from '../tiers';
 import { SecretStore } from '../secrets/secret-store';
 import { ADMIN_SESSION_OPTIONS, ident, literal, TENANT_DB_PATTERN, tenantDbName } from './pg-names';
 import { generatePassword, scramVerifier } from './scram';
+import { ensureTerminatorRole } from './terminator-role';
 import { ensureTenantGroup, grantTenantGroup, TenantCertIssuer } from './tenant-certs';
 
 export interface LocalDriverOptions {
@@ -264,6 +265,8 @@ export class LocalProvisioningDriver implements ProvisioningDriver {
     for (const db of new Set([this.templateDatabase, maintenance, ...(this.opts.protectDatabases ?? [])])) {
       if (await this.databaseExists(db)) await this.admin.query(`REVOKE CONNECT, TEMPORARY ON DATABASE ${ident(db)} FROM PUBLIC`);
     }
+    // The tenant runtime's privileged path for ending backends that ignore cancels (terminator-role.ts).
+    await ensureTerminatorRole(this.admin, { secretStore: this.opts.secretStore, instanceId: this.opts.instanceId ?? 'default', marker: this.marker, database: maintenance });
     await ensureTenantGroup(this.admin);
     if (this.opts.prepareTemplate) await this.opts.prepareTemplate(this.adminUrlFor(this.templateDatabase));
   }

@@ -4,6 +4,7 @@ import { loadControlPlaneConfig, ControlPlaneConfig } from '../../control-plane/
 import { RunningControlPlane, startControlPlane, StartOptions } from '../../control-plane/server';
 import { JobWorker } from '../../control-plane/jobs/job-worker';
 import { tenantDbName } from '../../provisioning/local/pg-names';
+import { dropTerminatorRoleSql } from '../../provisioning/local/terminator-role';
 import { testDatabaseUrl, testRedisUrl } from './env';
 import { testRedisPrefix } from './redis';
 import { adminQuery, createTestDatabase, testDatabaseName, TestDatabase } from './test-db';
@@ -72,6 +73,7 @@ export async function startTestControlPlane(env: Record<string, string> = {}, op
         await adminQuery(`DROP ROLE IF EXISTS "${tenantDbName(id)}"`);
       }
       await adminQuery(`DROP DATABASE IF EXISTS "${template}" WITH (FORCE)`);
+      await adminQuery(dropTerminatorRoleSql(config.SILO_INSTANCE_ID ?? db.name, new URL(testDatabaseUrl()).pathname.slice(1) || 'postgres'));
       await db.drop();
       await redis.cleanup();
     },

@@ -1,0 +1,157 @@
+import { terminatorRoleName } from '../provisioning/local/terminator-role';
+import { DEFAULT_TIERS } from '../provisioning/tiers';
+import type { RunningTenantRuntime } from '../tenant-runtime/server';
+import { startTestControlPlane, TestControlPlane } from './support/control-plane';
+import { call, CallResult, createTenants, issueKey, SeededTenant, startTestRuntime, waitFor } from './support/runtime-fixtures';
+import { adminQuery } from './support/test-db';
+
+/** Ignores statement_timeout and every cancel: only a terminate ends it. */
+const TRAP = `DO $$ BEGIN LOOP BEGIN PERFORM pg_sleep(0.05); EXCEPTION WHEN query_canceled THEN NULL; END; END LOOP; END $$`;
+const TIMEOUT_MS = 500;
+/** Runtime-side tier: a short statement timeout and 4 connections per tenant (4 hostile tenants hold 16 of the budget of 20 at most). */
+const TIERS = { starter: { ...DEFAULT_TIERS.starter, statementTimeoutMs: TIMEOUT_MS, connectionLimit: 4 } };
+const ENV = { RUNTIME_MAX_CONNECTIONS: '20', RUNTIME_ACQUIRE_TIMEOUT_MS: '20000' };
+
+type Backend = {
+  pid: number;
+  usename: string;
+  /** ms since the current statement started (server clock). */
+  age: number;
+  trap: boolean;
+};
+
+/** The server's own view of the given roles' backends (whatever application_name the tenant set). */
+const backendsOf = (roles: string[]) =>
+  adminQuery<Backend>(
+    `SELECT pid, usename, (extract(epoch FROM clock_timestamp() - query_start) * 1000)::int AS age, query LIKE '%query_canceled%' AS trap
+       FROM pg_stat_activity WHERE usename = ANY($1) AND backend_type = 'client backend'`, [roles]);
+
+describe('statements that ignore cancel', () => {
+  let cp: TestControlPlane;
+  let hostile: SeededTenant[];
+  let neighbour: SeededTenant;
+  let rt: RunningTenantRuntime;
+  const keys = new Map<string, string>();
+  const runtimes: RunningTenantRuntime[] = [];
+  const query = (r: RunningTenantRuntime, t: SeededTenant, sql: string): Promise<CallResult> => call(r.url, '/v1/query', { host: `${t.slug}.localhost`, key: keys.get(t.slug), body: { sql } });
+  const terminatorRole = () => terminatorRoleName(cp.db.name);
+
+  beforeAll(async () => {
+    cp = await startTestControlPlane();
+    const all = await createTenants(cp, ['trap-a', 'trap-b', 'trap-c', 'trap-d', 'calm'].map((slug) => ({ slug })));
+    for (const t of all) keys.set(t.slug, (await issueKey(cp, t)).key);
+    hostile = all.slice(0, 4);
+    neighbour = all[4] as SeededTenant;
+    rt = await startTestRuntime(cp, ENV, { tiers: TIERS });
+    runtimes.push(rt);
+  });
+  afterAll(async () => {
+    for (const r of runtimes) await r.close();
+    await cp?.close();
+  });
+
+  it('terminates each within timeout + 2 s, counts it until the server shows it gone, and keeps serving a neighbour', async () => {
+    const roles = [...hostile, neighbour].map((t) => t.role);
+    expect((await query(rt, neighbour, 'SELECT 1 AS ok')).status).toBe(200);
+
+    // The server's count of this runtime's backends against the runtime's own, every ~100 ms.
+    const samples: Array<{ before: ReturnType<RunningTenantRuntime['stats']>; server: number; after: ReturnType<RunningTenantRuntime['stats']> }> = [];
+    const oldestTrap = new Map<number, number>();
+    let sampling = true;
+    const sampler = (async () => {
+      while (sampling) {
+        const before = rt.stats();
+        const rows = await backendsOf(roles);
+        const after = rt.stats();
+        samples.push({ before, server: rows.length, after });
+        for (const b of rows) if (b.trap) oldestTrap.set(b.pid, Math.max(oldestTrap.get(b.pid) ?? 0, b.age));
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    })();
+    const neighbourResults: CallResult[] = [];
+    const calm = (async () => {
+      while (sampling) {
+        neighbourResults.push(await query(rt, neighbour, 'SELECT 1 AS ok'));
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    })();
+
+    // 4 tenants x 10 requests at once; each tenant runs 4 at a time (its cap), the rest wait their turn.
+    const hostileResults = await Promise.all(hostile.flatMap((t) => Array.from({ length: 10 }, () => query(rt, t, TRAP))));
+    // Every backend confirmed gone before the runtime stops counting it.
+    await waitFor(async () => ({ s: rt.stats(), rows: await backendsOf(hostile.map((t) => t.role)) }), (v) => v.s.terminating === 0 && v.rows.length === 0, 5_000, 50);
+    await new Promise((r) => setTimeout(r, 300));
+    sampling = false;
+    await Promise.all([sampler, calm]);
+
+    for (const r of hostileResults) {
+      expect(r.status).toBe(504);
+      expect(r.body.error.code).toBe('QUERY_TIMEOUT');
+    }
+    // 40 trapping backends were seen, none lived past timeout + 2 s.
+    expect(oldestTrap.size).toBeGreaterThanOrEqual(30);
+    expect(Math.max(...oldestTrap.values())).toBeLessThanOrEqual(TIMEOUT_MS + 2_000);
+    expect(await backendsOf(hostile.map((t) => t.role))).toEqual([]);
+
+    // The neighbour was answered every time, and not slowly.
+    expect(neighbourResults.length).toBeGreaterThan(20);
+    expect(neighbourResults.filter((r) => r.status !== 200).map((r) => r.body)).toEqual([]);
+
+    // Never a backend on the server that the runtime does not count (the bug: 38 on the server, 0 counted)...
+    expect(samples.length).toBeGreaterThan(20);
+    const uncounted = samples.filter((s) => s.server > Math.max(s.before.connections, s.after.connections));
+    expect(uncounted).toEqual([]);
+    // ...and, whenever nothing was being opened or terminated, exactly the server's count.
+    const settled = samples.filter((s) => s.before.connections === s.after.connections && !s.before.connecting && !s.after.connecting && !s.before.terminating && !s.after.terminating);
+    expect(settled.length).toBeGreaterThan(5);
+    expect(settled.filter((s) => s.server !== s.before.connections)).toEqual([]);
+    // Terminating backends were counted (the runtime held them while the server still showed them).
+    expect(samples.some((s) => s.before.terminating > 0 || s.after.terminating > 0)).toBe(true);
+    expect(rt.stats().connections).toBe((await backendsOf(roles)).length);
+  }, 60_000);
+
+  it('is done through a role the tenant cannot become, signal or change', async () => {
+    const role = terminatorRole();
+    const [attrs] = await adminQuery<{ rolsuper: boolean; rolcreaterole: boolean; rolcreatedb: boolean; rolbypassrls: boolean; signal: boolean; stats: boolean }>(
+      `SELECT rolsuper, rolcreaterole, rolcreatedb, rolbypassrls, pg_has_role(oid, 'pg_signal_backend', 'USAGE') AS signal, pg_has_role(oid, 'pg_read_all_stats', 'USAGE') AS stats
+         FROM pg_roles WHERE rolname = $1`, [role]);
+    expect(attrs).toEqual({ rolsuper: false, rolcreaterole: false, rolcreatedb: false, rolbypassrls: false, signal: true, stats: true });
+    const tenant = hostile[0] as SeededTenant;
+    const [membership] = await adminQuery<{ member: boolean }>('SELECT pg_has_role($1, $2, \'MEMBER\') AS member', [tenant.role, role]);
+    expect(membership?.member).toBe(false);
+
+    // The runtime keeps its terminator session open a while after the last use: the tenant can see it.
+    const session = await waitFor(() => adminQuery<{ pid: number }>('SELECT pid FROM pg_stat_activity WHERE usename = $1', [role]), (r) => r.length > 0, 3_000);
+    expect(session.length).toBeGreaterThan(0);
+    const denied = async (sql: string) => {
+      const r = await query(rt, tenant, sql);
+      expect({ sql, status: r.status, sqlstate: r.body.error?.details?.sqlstate }).toEqual({ sql, status: 400, sqlstate: '42501' });
+    };
+    await denied(`SET ROLE ${role}`);
+    await denied(`SET SESSION AUTHORIZATION ${role}`);
+    await denied(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = '${role}'`);
+    await denied(`SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE usename = '${role}'`);
+    await denied(`ALTER ROLE ${role} PASSWORD 'mine-now'`);
+    await denied(`GRANT ${role} TO CURRENT_USER`);
+    // Its session survived the attempts.
+    expect((await adminQuery<{ pid: number }>('SELECT pid FROM pg_stat_activity WHERE pid = $1', [(session[0] as { pid: number }).pid])).length).toBe(1);
+  });
+
+  it('leaves nothing on the server when the runtime closes with trapped statements running', async () => {
+    // A long timeout: only close() can end these.
+    const rt2 = await startTestRuntime(cp, { ...ENV, RUNTIME_SHUTDOWN_TIMEOUT_MS: '300' }, { tiers: { starter: { ...TIERS.starter, statementTimeoutMs: 60_000 } } });
+    runtimes.push(rt2);
+    // Tenants the first runtime holds no connection of (it served the role checks as trap-a).
+    const [, , c, d] = hostile as [SeededTenant, SeededTenant, SeededTenant, SeededTenant];
+    const inFlight = [c, d].flatMap((t) => [0, 1, 2].map(() => query(rt2, t, TRAP).catch(() => null)));
+    const running = await waitFor(() => backendsOf([c.role, d.role]), (rows) => rows.filter((r) => r.trap).length === 6, 5_000, 50);
+    expect(running.filter((r) => r.trap)).toHaveLength(6);
+    const started = Date.now();
+    await rt2.close();
+    expect(Date.now() - started).toBeLessThan(8_000);
+    // The moment close() resolves, none of its backends is left on the server.
+    expect(await backendsOf([c.role, d.role])).toEqual([]);
+    expect(rt2.stats().connections).toBe(0);
+    await Promise.all(inFlight);
+  }, 30_000);
+});
