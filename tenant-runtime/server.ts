@@ -11,7 +11,7 @@ import { DIRECTORY_CHANNEL, Invalidation } from '../common/tenant-directory';
 import { createKvStore, createSecretStore } from '../control-plane/bootstrap';
 import type { SecretStore } from '../provisioning/secrets/secret-store';
 import { ApiKeyVerifier } from './api-key-verifier';
-import { PgBackendTerminator } from './backend-terminator';
+import { BackendTerminator, PgBackendTerminator } from './backend-terminator';
 import type { RuntimeConfig } from './config';
 import { CredentialCache } from './credentials';
 import { TenantDirectory } from './directory';
@@ -34,6 +34,8 @@ export interface TenantRuntimeOptions {
   tiers?: Record<string, RuntimeTier>;
   /** Replaces the configured secret store (tests). */
   secretStore?: SecretStore;
+  /** Replaces the configured backend terminator (tests); closed with the runtime. */
+  terminator?: BackendTerminator;
 }
 
 export interface RunningTenantRuntime {
@@ -84,7 +86,7 @@ export async function startTenantRuntime(config: RuntimeConfig, opts: TenantRunt
 
   // One line a second at most: under overload every request would log one.
   const exhaustedWarnings = logThrottle(1_000);
-  const terminator = terminatorFor(config, secretStore);
+  const terminator = opts.terminator ?? terminatorFor(config, secretStore);
   const terminateWarnings = logThrottle(5_000);
   pools = new PoolManager({
     terminator: terminator ?? undefined,
@@ -202,7 +204,7 @@ export async function startTenantRuntime(config: RuntimeConfig, opts: TenantRunt
  * The privileged path that ends abandoned backends: the role whose login is in the secret store
  * under RUNTIME_TERMINATOR_SECRET_REF (the local driver creates it), read on first use.
  */
-function terminatorFor(config: RuntimeConfig, secrets: SecretStore): PgBackendTerminator | null {
+function terminatorFor(config: RuntimeConfig, secrets: SecretStore): BackendTerminator | null {
   const ref = config.RUNTIME_TERMINATOR_SECRET_REF;
   if (ref === 'none') return null;
   return new PgBackendTerminator(async () => {

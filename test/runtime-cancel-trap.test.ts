@@ -1,4 +1,8 @@
-import { terminatorRoleName } from '../provisioning/local/terminator-role';
+import { Pool } from 'pg';
+import { decodeKey } from '../common/config-schema';
+import { terminatorRoleName, TERMINATOR_SECRET_NAME, TerminatorSecret } from '../provisioning/local/terminator-role';
+import { LocalSecretStore } from '../provisioning/secrets/local-secret-store';
+import { BackendRef, BackendTerminator, PgBackendTerminator } from '../tenant-runtime/backend-terminator';
 import { DEFAULT_TIERS } from '../provisioning/tiers';
 import type { RunningTenantRuntime } from '../tenant-runtime/server';
 import { startTestControlPlane, TestControlPlane } from './support/control-plane';
@@ -25,6 +29,18 @@ const backendsOf = (roles: string[]) =>
   adminQuery<Backend>(
     `SELECT pid, usename, (extract(epoch FROM clock_timestamp() - query_start) * 1000)::int AS age, query LIKE '%query_canceled%' AS trap
        FROM pg_stat_activity WHERE usename = ANY($1) AND backend_type = 'client backend'`, [roles]);
+
+/** The real terminator, answering `delayMs` late every time: a backend slow to go, or a slow server. */
+class LateTerminator implements BackendTerminator {
+  constructor(private readonly real: BackendTerminator, private readonly delayMs: number) {}
+  async reap(server: { host: string; port: number }, backends: ReadonlyArray<BackendRef>): Promise<Set<number>> {
+    await new Promise((r) => setTimeout(r, this.delayMs));
+    return this.real.reap(server, backends);
+  }
+  close(): Promise<void> {
+    return this.real.close();
+  }
+}
 
 describe('statements that ignore cancel', () => {
   let cp: TestControlPlane;
@@ -136,6 +152,45 @@ describe('statements that ignore cancel', () => {
     // Its session survived the attempts.
     expect((await adminQuery<{ pid: number }>('SELECT pid FROM pg_stat_activity WHERE pid = $1', [(session[0] as { pid: number }).pid])).length).toBe(1);
   });
+
+  it('holds an abandoned backend against the tenant\'s cap and the budget until the server shows it gone, however late that is', async () => {
+    const control = new Pool({ connectionString: cp.db.url, max: 1 });
+    const secrets = new LocalSecretStore(control, decodeKey(cp.config.SILO_MASTER_KEY as string) as Buffer);
+    const real = new PgBackendTerminator(async () => {
+      const t = (await secrets.get(`local:${TERMINATOR_SECRET_NAME}`)) as TerminatorSecret;
+      return { user: t.username, password: t.password, database: t.database };
+    });
+    const rt3 = await startTestRuntime(cp, ENV, { tiers: TIERS, terminator: new LateTerminator(real, 600) });
+    runtimes.push(rt3);
+    const tenant = hostile[1] as SeededTenant;
+    const samples: Array<{ server: number; counted: number; terminating: number }> = [];
+    let sampling = true;
+    const sampler = (async () => {
+      while (sampling) {
+        const before = rt3.stats().connections;
+        const server = (await backendsOf([tenant.role])).length;
+        const after = rt3.stats();
+        samples.push({ server, counted: Math.max(before, after.connections), terminating: after.terminating });
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    })();
+    // The tenant's whole cap (4) trapped; one more request must wait for a slot the server really freed.
+    const traps = [0, 1, 2, 3].map(() => query(rt3, tenant, TRAP));
+    await waitFor(() => backendsOf([tenant.role]), (rows) => rows.filter((r) => r.trap).length === 4, 5_000, 20);
+    const next = await query(rt3, tenant, 'SELECT 1 AS ok');
+    const trapped = await Promise.all(traps);
+    sampling = false;
+    await sampler;
+    await control.end();
+
+    expect(trapped.map((r) => r.status)).toEqual([504, 504, 504, 504]);
+    expect(next.status).toBe(200);
+    // Never a fifth backend for a tenant capped at 4, never one the runtime did not count...
+    expect(Math.max(...samples.map((x) => x.server))).toBeLessThanOrEqual(4);
+    expect(samples.filter((x) => x.server > x.counted)).toEqual([]);
+    // ...and the late confirmation was waited for: backends counted while already terminating.
+    expect(samples.filter((x) => x.terminating > 0).length).toBeGreaterThan(5);
+  }, 30_000);
 
   it('leaves nothing on the server when the runtime closes with trapped statements running', async () => {
     // A long timeout: only close() can end these.
