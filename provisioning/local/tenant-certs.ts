@@ -125,7 +125,7 @@ export function issueServerCert(ca: PemPair, hosts: string[], now?: Date): Promi
 }
 
 /** A tenant role's client certificate; pg_hba's `cert` method maps CN to the role name. */
-export function issueClientCert(ca: PemPair, roleName: string, now?: Date): Promise<PemPair> {
+export async function issueClientCert(ca: PemPair, roleName: string, now?: Date): Promise<PemPair> {
   if (!/^[a-z_][a-z0-9_]{0,62}$/.test(roleName)) throw new Error(`not a role name: ${roleName}`);
   return issue(ca, { commonName: roleName, usage: 'client', validityDays: 3650, now });
 }
