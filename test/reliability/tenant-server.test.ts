@@ -1,17 +1,9 @@
-import { ChildProcess, spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { Client, ClientConfig, Pool } from 'pg';
+import { Client, ClientConfig } from 'pg';
 import Stripe from 'stripe';
 import { newSubscription, scenarioEvents } from '../../control-plane/billing/stripe-fixtures';
-import { decodeKey } from '../../common/config-schema';
-import { LocalSecretStore } from '../../provisioning/secrets/local-secret-store';
-import type { TenantSecret } from '../../provisioning/secrets/secret-store';
-import { freePort } from '../../scripts/support/dev-utils';
 import { httpCall, HttpResult } from '../support/http-call';
-import { baseEnv, REPO_ROOT, sleep } from './support/processes';
+import { EmbeddedSilo, EmbeddedTenant } from './support/embedded-silo';
+import { sleep } from './support/processes';
 
 /**
  * Issue #13, items 3 and 5, against `npm start`'s own code path (dist/scripts/start.js with
@@ -24,39 +16,20 @@ import { baseEnv, REPO_ROOT, sleep } from './support/processes';
  *    answering: admin API, webhooks and readiness 2xx on every call while the table is full.
  */
 
-const START = join(REPO_ROOT, 'dist', 'scripts', 'start.js');
-const ADMIN_TOKEN = `silo_admin_${randomBytes(18).toString('base64url')}`;
-const WEBHOOK_SECRET = `whsec_${randomBytes(18).toString('base64')}`;
-const MASTER_KEY = randomBytes(32).toString('base64');
-const CONTROL_PW = randomBytes(12).toString('base64url');
-const TENANT_PW = randomBytes(12).toString('base64url');
-
-let dir = '';
-let silo: ChildProcess | null = null;
-const output: string[] = [];
-let ports = { control: 0, tenants: 0, api: 0, runtime: 0 };
-const cpUrl = () => `http://127.0.0.1:${ports.api}`;
-const rtUrl = () => `http://127.0.0.1:${ports.runtime}`;
-
-interface Tenant { id: string; slug: string; role: string; key: string; secret: TenantSecret }
-let attacker: Tenant;
-let neighbour: Tenant;
-
-function api(method: string, path: string, body?: unknown): Promise<HttpResult> {
-  return httpCall(cpUrl(), path, { method, body, headers: { authorization: `Bearer ${ADMIN_TOKEN}` }, timeoutMs: 10_000 });
-}
-
-function query(t: Tenant, sql: string, timeoutMs = 15_000): Promise<HttpResult> {
-  return httpCall(rtUrl(), '/v1/query', { host: `${t.slug}.localhost`, key: t.key, body: { sql }, timeoutMs });
-}
+let silo: EmbeddedSilo;
+let attacker: EmbeddedTenant;
+let neighbour: EmbeddedTenant;
+const cpUrl = () => silo.cpUrl;
+const api = (method: string, path: string, body?: unknown) => silo.api(method, path, body);
+const query = (t: EmbeddedTenant, sql: string) => silo.query(t, sql);
 
 function tenantAdmin(database = 'postgres'): ClientConfig {
-  return { host: '127.0.0.1', port: ports.tenants, user: 'postgres', password: TENANT_PW, database, connectionTimeoutMillis: 5_000 };
+  return { host: '127.0.0.1', port: silo.ports.tenants, user: 'postgres', password: silo.tenantPassword, database, connectionTimeoutMillis: 5_000 };
 }
 
 /** Connects and says who it is, or how it was refused (SQLSTATE / message). */
 async function tryLogin(cfg: ClientConfig): Promise<{ ok: true; user: string; db: string } | { ok: false; code: string | undefined; message: string }> {
-  const c = new Client({ host: '127.0.0.1', port: ports.tenants, connectionTimeoutMillis: 5_000, ...cfg });
+  const c = new Client({ host: '127.0.0.1', port: silo.ports.tenants, connectionTimeoutMillis: 5_000, ...cfg });
   c.on('error', () => undefined);
   try {
     await c.connect();
@@ -67,72 +40,6 @@ async function tryLogin(cfg: ClientConfig): Promise<{ ok: true; user: string; db
     return { ok: false, code: e.code, message: e.message };
   } finally {
     await c.end().catch(() => undefined);
-  }
-}
-
-async function startSilo(): Promise<void> {
-  const child = spawn(process.execPath, [START], {
-    cwd: dir, stdio: ['ignore', 'pipe', 'pipe'],
-    // baseEnv: PATH/HOME only, so no DATABASE_URL / TENANT_DATABASE_URL / REDIS_URL: the embedded mode.
-    env: baseEnv({ CONTROL_PLANE_PORT: String(ports.api), RUNTIME_PORT: String(ports.runtime), LOG_LEVEL: 'warn', RUNTIME_IDLE_TIMEOUT_MS: '400', RECONCILE_INTERVAL_SECONDS: '0' }),
-  });
-  silo = child;
-  const keep = (b: Buffer) => output.push(...b.toString('utf8').split('\n').filter(Boolean).map((l) => l.slice(0, 500)));
-  child.stdout?.on('data', keep);
-  child.stderr?.on('data', keep);
-  const deadline = Date.now() + 60_000;
-  while (!output.some((l) => l.includes('Silo is running'))) {
-    if (child.exitCode !== null) throw new Error(`npm start exited (${child.exitCode}):\n${output.slice(-30).join('\n')}`);
-    if (Date.now() > deadline) throw new Error(`npm start not ready in 60 s:\n${output.slice(-30).join('\n')}`);
-    await sleep(100);
-  }
-}
-
-async function stopSilo(): Promise<void> {
-  const child = silo;
-  silo = null;
-  if (!child || child.exitCode !== null) return;
-  const exited = new Promise<void>((r) => child.once('exit', () => r()));
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
-  await exited;
-  clearTimeout(timer);
-}
-
-/** The postmasters this file's Silo started, if a SIGKILL left them behind (by their own pid file). */
-function killLeftoverServers(): void {
-  for (const sub of ['pg', 'pg-tenants']) {
-    const pidFile = join(dir, '.silo', sub, 'postmaster.pid');
-    if (!existsSync(pidFile)) continue;
-    const pid = Number(readFileSync(pidFile, 'utf8').split('\n')[0]);
-    try {
-      if (pid > 0) process.kill(pid, 'SIGQUIT');
-    } catch {
-      // already gone
-    }
-  }
-}
-
-async function provision(slug: string): Promise<Tenant> {
-  const created = await api('POST', '/v1/tenants', { name: slug, slug });
-  if (created.status !== 201 && created.status !== 202) throw new Error(`create ${slug}: ${created.status} ${created.text}`);
-  const id = created.body.id as string;
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    const t = await api('GET', `/v1/tenants/${id}`);
-    if (t.body?.status === 'active') break;
-    if (t.body?.status === 'failed' || Date.now() > deadline) throw new Error(`${slug} not active: ${t.text}\n${output.slice(-20).join('\n')}`);
-    await sleep(200);
-  }
-  const key = await api('POST', `/v1/tenants/${id}/api-keys`, { name: 'test' });
-  const control = new Pool({ host: '127.0.0.1', port: ports.control, user: 'postgres', password: CONTROL_PW, database: 'silo', max: 1 });
-  try {
-    const { rows } = await control.query<{ username: string; secret_ref: string }>('SELECT username, secret_ref FROM tenant_connections WHERE tenant_id = $1', [id]);
-    const row = rows[0] as { username: string; secret_ref: string };
-    const secret = await new LocalSecretStore(control, decodeKey(MASTER_KEY) as Buffer).get(row.secret_ref);
-    return { id, slug, role: row.username, key: key.body.key as string, secret };
-  } finally {
-    await control.end();
   }
 }
 
@@ -151,33 +58,20 @@ async function tenantServerLockError(): Promise<string | null> {
   }
 }
 
-const certOf = (t: Tenant) => ({ cert: t.secret.sslCert, key: t.secret.sslKey, ca: t.secret.sslCa });
+const certOf = (t: EmbeddedTenant) => ({ cert: t.secret.sslCert, key: t.secret.sslKey, ca: t.secret.sslCa });
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'silo-tenant-server-'));
-  chmodSync(dir, 0o711); // the embedded servers run as the postgres OS user when we are root
-  ports = { control: await freePort(), tenants: await freePort(), api: await freePort(), runtime: await freePort() };
-  mkdirSync(join(dir, '.silo'), { mode: 0o711 });
-  // What ensureLocalState would generate, with free ports; no tenantServer field: a fresh .silo/ decides it.
-  writeFileSync(join(dir, '.silo', 'state.json'), JSON.stringify({
-    adminToken: ADMIN_TOKEN, masterKey: MASTER_KEY, webhookSecret: WEBHOOK_SECRET,
-    postgresPassword: CONTROL_PW, postgresPort: ports.control, tenantPostgresPassword: TENANT_PW, tenantPostgresPort: ports.tenants,
-  }), { mode: 0o600 });
-  await startSilo();
-  attacker = await provision('mallory');
-  neighbour = await provision('alice');
+  silo = await EmbeddedSilo.create(); // no tenantServer in state.json and no .silo/pg yet: a fresh clone
+  await silo.start();
+  attacker = await silo.provision('mallory');
+  neighbour = await silo.provision('alice');
 }, 150_000);
 
-afterAll(async () => {
-  await stopSilo();
-  killLeftoverServers();
-  if (dir) rmSync(dir, { recursive: true, force: true });
-}, 30_000);
+afterAll(() => silo?.cleanup(), 30_000);
 
 describe('embedded mode: tenant databases on a server of their own', () => {
   it('puts tenant databases on the tenant server, not the control server, and the runtime reaches them by client certificate', async () => {
-    const state = JSON.parse(readFileSync(join(dir, '.silo', 'state.json'), 'utf8')) as { tenantServer?: string };
-    expect(state.tenantServer).toBe('separate');
+    expect(silo.state().tenantServer).toBe('separate');
     const admin = new Client(tenantAdmin());
     await admin.connect();
     try {
@@ -186,7 +80,7 @@ describe('embedded mode: tenant databases on a server of their own', () => {
     } finally {
       await admin.end();
     }
-    const control = new Client({ host: '127.0.0.1', port: ports.control, user: 'postgres', password: CONTROL_PW, database: 'postgres' });
+    const control = new Client({ host: '127.0.0.1', port: silo.ports.control, user: 'postgres', password: silo.controlPassword, database: 'postgres' });
     await control.connect();
     try {
       const { rows } = await control.query(`SELECT datname FROM pg_database WHERE datname ~ '^t_[0-9a-f]{32}$'`);
@@ -236,7 +130,7 @@ describe('embedded mode: tenant databases on a server of their own', () => {
 
   it('a tenant filling the tenant server lock table (53200) leaves the admin API, webhooks and readiness answering 2xx', async () => {
     // The attacker's own session (its certificate, its database: what the runtime opens for it).
-    const hog = new Client({ host: '127.0.0.1', port: ports.tenants, user: attacker.role, database: attacker.role, ssl: { ...certOf(attacker), checkServerIdentity: () => undefined } });
+    const hog = new Client({ host: '127.0.0.1', port: silo.ports.tenants, user: attacker.role, database: attacker.role, ssl: { ...certOf(attacker), checkServerIdentity: () => undefined } });
     hog.on('error', () => undefined);
     await hog.connect();
     try {
@@ -264,7 +158,7 @@ describe('embedded mode: tenant databases on a server of their own', () => {
         statuses.push({ what: 'POST /v1/tenants', status: (await api('POST', '/v1/tenants', { name: `during ${round}`, slug: `during-hog-${round}` })).status });
         const event = events[round % events.length];
         const payload = JSON.stringify(event);
-        const signature = stripe.webhooks.generateTestHeaderString({ payload, secret: WEBHOOK_SECRET });
+        const signature = stripe.webhooks.generateTestHeaderString({ payload, secret: silo.webhookSecret });
         const wh = await httpCall(cpUrl(), '/webhooks/stripe', { rawBody: payload, headers: { 'stripe-signature': signature, 'content-type': 'application/json' } });
         statuses.push({ what: 'POST /webhooks/stripe', status: wh.status });
         round++;
