@@ -19,6 +19,8 @@ export class RuntimeMetrics {
   readonly connectSeconds: Histogram;
   readonly poolWait: Histogram<'via'>;
   readonly evictions: Counter<'reason'>;
+  /** Backends the runtime had terminated (a statement that ignored its cancel), by how long until the server showed them gone. */
+  readonly terminated: Histogram;
   readonly lookups: Counter<'cache' | 'source'>;
   /** tenantId → slug label; insertion order is the reuse order. */
   private readonly labelled = new Map<string, string>();
@@ -38,23 +40,27 @@ export class RuntimeMetrics {
       labelNames: ['via'] as const, buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2], registers: [registry],
     });
     this.evictions = new Counter({ name: 'silo_runtime_pool_evictions_total', help: 'Connections closed to make room for another tenant under the connection budget, by reason: idle (the least recently used idle connection) or handover (released while another tenant waited)', labelNames: ['reason'], registers: [registry] });
+    this.terminated = new Histogram({
+      name: 'silo_runtime_backends_terminated_seconds', help: 'Backends abandoned (a statement that ignored its cancel, shutdown) and terminated: time from abandoning to the server showing them gone; counted against the budget meanwhile',
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10], registers: [registry],
+    });
     this.lookups = new Counter({ name: 'silo_runtime_cache_lookups_total', help: 'Directory and API key lookups by where the answer came from', labelNames: ['cache', 'source'] as const, registers: [registry] });
 
     const poolStats = () => this.pools()?.stats() ?? [];
     const labelOf = (tenantId: string) => this.labelOf(tenantId);
     const manager = () => this.pools();
     new Gauge({
-      name: 'silo_runtime_pool_connections', help: 'Tenant pool connections by state', labelNames: ['tenant', 'state'] as const, registers: [registry],
+      name: 'silo_runtime_pool_connections', help: 'Tenant pool connections by state (terminating: abandoned, still shown by the server)', labelNames: ['tenant', 'state'] as const, registers: [registry],
       collect() {
         this.reset();
-        const sums = new Map<string, { idle: number; busy: number; opening: number }>();
+        const sums = new Map<string, { idle: number; busy: number; opening: number; terminating: number }>();
         for (const p of poolStats()) {
           const label = labelOf(p.tenantId);
-          const s = sums.get(label) ?? { idle: 0, busy: 0, opening: 0 };
-          s.idle += p.idle; s.busy += p.busy; s.opening += p.opening;
+          const s = sums.get(label) ?? { idle: 0, busy: 0, opening: 0, terminating: 0 };
+          s.idle += p.idle; s.busy += p.busy; s.opening += p.opening; s.terminating += p.terminating;
           sums.set(label, s);
         }
-        for (const [tenant, s] of sums) for (const state of ['idle', 'busy', 'opening'] as const) this.set({ tenant, state }, s[state]);
+        for (const [tenant, s] of sums) for (const state of ['idle', 'busy', 'opening', 'terminating'] as const) this.set({ tenant, state }, s[state]);
       },
     });
     new Gauge({

@@ -90,6 +90,7 @@ export async function startTenantRuntime(config: RuntimeConfig, opts: TenantRunt
   const terminateWarnings = logThrottle(5_000);
   pools = new PoolManager({
     terminator: terminator ?? undefined,
+    onTerminated: (ms) => metrics.terminated.observe(ms / 1000),
     onTerminateError: (err, server, pending) => {
       const suppressed = terminateWarnings.take();
       if (suppressed !== null) logger.error({ err: errSummary(err), server, pending, suppressed }, 'cannot terminate abandoned backends: they stay counted against the budget until the server shows them gone');
