@@ -37,7 +37,9 @@ export class PooledConnection {
 
   /** Where the backend runs and as whom: what the terminator needs. */
   get backend(): { host: string; port: number; role: string } {
-    return { host: this.cfg.host ?? '127.0.0.1', port: this.cfg.port ?? 5432, role: this.cfg.user ?? '' };
+    // The client's own (parsed) parameters: a config given as a connection string has no `user` field.
+    const c = this.client as unknown as { host?: string; port?: number; user?: string };
+    return { host: c.host ?? this.cfg.host ?? '127.0.0.1', port: c.port ?? this.cfg.port ?? 5432, role: c.user ?? this.cfg.user ?? '' };
   }
 
   /**

@@ -1,3 +1,4 @@
+import { PgBackendTerminator } from '../tenant-runtime/backend-terminator';
 import { ExhaustedSnapshot, PooledConnection, PoolManager, PoolTarget } from '../tenant-runtime/pool-manager';
 import { testDatabaseUrl } from './support/env';
 import { Client } from 'pg';
@@ -132,5 +133,43 @@ describe('pool manager', () => {
     const left = await backends();
     await admin.end();
     expect(left).toBe(0);
+  });
+
+  it('abandon() keeps a connection counted until the server shows its backend gone, then gives its slot to the next request', async () => {
+    const u = new URL(url);
+    // The test server's superuser stands in for the terminator role here: this is about the accounting.
+    const terminator = new PgBackendTerminator(async () => ({ user: decodeURIComponent(u.username) || 'postgres', password: decodeURIComponent(u.password), database: u.pathname.slice(1) || 'postgres' }));
+    pools = new PoolManager({ budget: 1, acquireTimeoutMs: 5_000, idleTimeoutMs: 30_000, terminator, onConnectError: () => new Error('connect failed') as never });
+    const admin = new Client({ connectionString: url });
+    await admin.connect();
+    const alive = async (pid: number | null) => (await admin.query('SELECT 1 FROM pg_stat_activity WHERE pid = $1', [pid])).rowCount === 1;
+    try {
+      // A leased connection whose statement runs on: abandoned mid-statement, released, still counted.
+      const busy = await pools.acquire(target('a'));
+      const busyPid = busy.pid;
+      const running = busy.client.query('SELECT pg_sleep(30)').catch(() => 'failed');
+      await new Promise((r) => setTimeout(r, 50));
+      busy.abandon();
+      expect(await running).toBe('failed');
+      pools.release(busy);
+      expect(pools.connections).toBe(1);
+      // The budget (1) is held until the server confirms: the next request is served only after that.
+      const next = await pools.acquire(target('b'));
+      expect(await alive(busyPid)).toBe(false);
+      expect(pools.terminatingCount).toBe(0);
+      // An idle connection abandoned: counted until gone too.
+      pools.release(next);
+      const idlePid = next.pid;
+      next.abandon();
+      expect(pools.connections).toBe(1);
+      expect(pools.stats().find((p) => p.tenantId === 'b')?.terminating).toBe(1);
+      for (let i = 0; i < 100 && pools.connections > 0; i++) await new Promise((r) => setTimeout(r, 20));
+      expect(pools.connections).toBe(0);
+      expect(await alive(idlePid)).toBe(false);
+    } finally {
+      await pools.close(1_000);
+      await terminator.close();
+      await admin.end();
+    }
   });
 });
