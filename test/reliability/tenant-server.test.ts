@@ -1,3 +1,4 @@
+import { X509Certificate } from 'node:crypto';
 import { Client, ClientConfig } from 'pg';
 import Stripe from 'stripe';
 import { newSubscription, scenarioEvents } from '../../control-plane/billing/stripe-fixtures';
@@ -56,6 +57,17 @@ async function tenantServerLockError(): Promise<string | null> {
   } finally {
     await c.end().catch(() => undefined);
   }
+}
+
+/** Polls `fn` until `ok` or the deadline; returns the last value. */
+async function until<T>(fn: () => Promise<T>, ok: (v: T) => boolean, timeoutMs: number): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let v = await fn();
+  while (!ok(v) && Date.now() < deadline) {
+    await sleep(200);
+    v = await fn();
+  }
+  return v;
 }
 
 const certOf = (t: EmbeddedTenant) => ({ cert: t.secret.sslCert, key: t.secret.sslKey, ca: t.secret.sslCa });
@@ -126,6 +138,28 @@ describe('embedded mode: tenant databases on a server of their own', () => {
     const after = await query(attacker, 'SELECT current_user AS u, (SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()) AS ssl');
     expect(after.status).toBe(200);
     expect(after.body.rows[0]).toEqual({ u: attacker.role, ssl: true });
+  });
+
+  it('rotating credentials re-issues the certificate, and the runtime connects with the new one', async () => {
+    const before = new X509Certificate(attacker.secret.sslCert as string);
+    const r = await api('POST', `/v1/tenants/${attacker.id}/rotate-credentials`);
+    expect(r.status).toBeLessThan(300);
+    let rotated = attacker.secret;
+    const deadline = Date.now() + 30_000;
+    while (rotated.sslCert === attacker.secret.sslCert && Date.now() < deadline) {
+      await sleep(200);
+      rotated = (await silo.secretOf(attacker.id)).secret;
+    }
+    const after = new X509Certificate(rotated.sslCert as string);
+    expect(after.serialNumber).not.toBe(before.serialNumber);
+    expect(after.subject).toBe(`CN=${attacker.role}`);
+    expect(rotated.sslKey).not.toBe(attacker.secret.sslKey);
+    expect(after.verify(new X509Certificate(rotated.sslCa as string).publicKey)).toBe(true);
+    // The runtime re-reads the secret (new directory revision) and presents the new certificate.
+    const serial = BigInt(`0x${after.serialNumber}`).toString();
+    const seen = await until(async () => (await query(attacker, 'SELECT client_serial::text AS s FROM pg_stat_ssl WHERE pid = pg_backend_pid()')).body?.rows?.[0]?.s, (s) => s === serial, 10_000);
+    expect(seen).toBe(serial);
+    attacker = { ...attacker, secret: rotated };
   });
 
   it('a tenant filling the tenant server lock table (53200) leaves the admin API, webhooks and readiness answering 2xx', async () => {

@@ -128,12 +128,17 @@ export class EmbeddedSilo {
       await sleep(200);
     }
     const key = await this.api('POST', `/v1/tenants/${id}/api-keys`, { name: 'test' });
+    const { role, secret } = await this.secretOf(id);
+    return { id, slug, role, key: key.body.key as string, secret };
+  }
+
+  /** The tenant's role and current secret, read from the local secret store with the master key (test-only). */
+  async secretOf(tenantId: string): Promise<{ role: string; secret: TenantSecret }> {
     const control = new Pool({ host: '127.0.0.1', port: this.ports.control, user: 'postgres', password: this.controlPassword, database: 'silo', max: 1 });
     try {
-      const { rows } = await control.query<{ username: string; secret_ref: string }>('SELECT username, secret_ref FROM tenant_connections WHERE tenant_id = $1', [id]);
+      const { rows } = await control.query<{ username: string; secret_ref: string }>('SELECT username, secret_ref FROM tenant_connections WHERE tenant_id = $1', [tenantId]);
       const row = rows[0] as { username: string; secret_ref: string };
-      const secret = await new LocalSecretStore(control, decodeKey(this.masterKey) as Buffer).get(row.secret_ref);
-      return { id, slug, role: row.username, key: key.body.key as string, secret };
+      return { role: row.username, secret: await new LocalSecretStore(control, decodeKey(this.masterKey) as Buffer).get(row.secret_ref) };
     } finally {
       await control.end();
     }
