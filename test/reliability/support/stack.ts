@@ -152,7 +152,8 @@ export class ReliabilityStack {
         await pool.query(`DROP DATABASE IF EXISTS "${n}" WITH (FORCE)`).catch(() => undefined);
       });
       await mapLimit(names, concurrency, async (n) => {
-        await pool.query(`DROP ROLE IF EXISTS "${n}"`).catch(() => undefined);
+        // The terminator role holds CONNECT on the maintenance database: DROP OWNED revokes it first.
+        await pool.query(n.startsWith('silo_terminator_') ? `DROP OWNED BY "${n}"; DROP ROLE IF EXISTS "${n}"` : `DROP ROLE IF EXISTS "${n}"`).catch(() => undefined);
       });
     } finally {
       await pool.end();
