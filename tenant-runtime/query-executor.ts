@@ -2,6 +2,7 @@ import { Query, types as pgTypes } from 'pg';
 import { ErrorCode } from '../common/error-codes';
 import { isSiloError, SiloError } from '../common/errors';
 import type { PooledConnection } from './pool-manager';
+import { guardOf } from './guarded-connection';
 import { runtimeErrors } from './runtime-errors';
 
 export interface Statement {
@@ -52,20 +53,26 @@ export interface ResultBudget {
 type Handler = (this: Query, msg: { fields: Array<string | Buffer | null> }) => void;
 const baseHandleDataRow = (Query.prototype as unknown as { handleDataRow: Handler }).handleDataRow;
 
-/** A pg Query that stops collecting once the request's row or byte budget is spent. */
+/**
+ * A pg Query that stops collecting once the request's row budget is spent. Bytes are charged by the
+ * connection's MessageGuard from each row's header, before the row is buffered; only on a client
+ * without one (`countBytes`) are they counted here, after the fact.
+ */
 class CappedQuery extends Query {
   overflow: SiloError | null = null;
 
-  constructor(config: object, private readonly budget: ResultBudget, private readonly limits: ResultBudget, private readonly onOverflow: () => void) {
+  constructor(config: object, private readonly budget: ResultBudget, private readonly limits: ResultBudget, private readonly countBytes: boolean, private readonly onOverflow: () => void) {
     super(config as never);
   }
 
   handleDataRow(msg: { fields: Array<string | Buffer | null> }): void {
     if (this.overflow) return;
-    let bytes = 0;
-    for (const f of msg.fields) bytes += f === null ? 4 : f.length;
+    if (this.countBytes) {
+      let bytes = 0;
+      for (const f of msg.fields) bytes += f === null ? 4 : f.length;
+      this.budget.bytes -= bytes;
+    }
     this.budget.rows -= 1;
-    this.budget.bytes -= bytes;
     if (this.budget.rows < 0 || this.budget.bytes < 0) {
       this.overflow = this.budget.rows < 0 ? runtimeErrors.resultTooLarge('rows', this.limits.rows) : runtimeErrors.resultTooLarge('bytes', this.limits.bytes);
       // Makes pg skip the remaining rows and report this error once the server is done.
@@ -123,6 +130,9 @@ export class QueryExecutor {
   private exec(conn: PooledConnection, st: Statement, opts: ExecOptions, budget: ResultBudget): Promise<StatementResult> {
     return new Promise<StatementResult>((resolve, reject) => {
       const neon = opts.format.kind === 'neon' ? opts.format : null;
+      // Result bytes are charged as they arrive, across the request's statements (one budget).
+      const guarded = guardOf(conn.client);
+      if (guarded) guarded.guard.allowance = { budget, limit: this.limits.bytes };
       let kill: NodeJS.Timeout | null = null;
       // Backstop: the server's statement_timeout should fire first; this catches a tenant that turned
       // it off, or a statement that trapped the cancel (EXCEPTION WHEN query_canceled). One that
@@ -143,6 +153,13 @@ export class QueryExecutor {
           callback: (err: Error | null, res: { fields: Array<{ name: string; dataTypeID: number }>; rows: unknown[]; rowCount: number | null; command: string }) => {
             clearTimeout(backstop);
             if (kill) clearTimeout(kill);
+            if (guarded) guarded.guard.allowance = null;
+            if (guarded?.violation) {
+              // The socket is already gone at the oversized message's header; the backend may still be producing it.
+              conn.broken = true;
+              conn.abandon();
+              return reject(guarded.violation);
+            }
             if (q.overflow) return reject(q.overflow);
             if (err) return reject(err);
             resolve({
@@ -156,6 +173,7 @@ export class QueryExecutor {
         },
         budget,
         this.limits,
+        !guarded,
         () => {
           // The cancel travels on a side socket and may land after this statement ended, on the
           // connection's next statement: this connection is not reused.

@@ -17,6 +17,9 @@ export const runtimeErrors = {
     new SiloError(ErrorCode.POOL_EXHAUSTED, 'No database connection available in time: retry shortly', 503, limit ? { limit } : undefined),
   queryTimeout: (ms: number) => new SiloError(ErrorCode.QUERY_TIMEOUT, `Query exceeded the ${ms} ms statement timeout`, 504, { timeoutMs: ms }),
   resultTooLarge: (what: 'rows' | 'bytes', limit: number) => new SiloError(ErrorCode.RESULT_TOO_LARGE, `Result exceeds ${limit} ${what}: page it with LIMIT`, 400, { limit, unit: what }),
+  /** The tenant database sent one message (a notice, an error...) larger than the runtime accepts. */
+  messageTooLarge: (message: string, limit: number) =>
+    new SiloError(ErrorCode.RESULT_TOO_LARGE, `The database sent a ${message} message larger than ${limit} bytes`, 400, { limit, unit: 'bytes', message }),
   payloadTooLarge: (limit: number) => new SiloError(ErrorCode.PAYLOAD_TOO_LARGE, `Request body exceeds ${limit} bytes`, 413, { limit }),
   invalid: (message: string) => new SiloError(ErrorCode.VALIDATION_FAILED, message, 400),
   notFound: () => new SiloError(ErrorCode.NOT_FOUND, 'Not found', 404),
