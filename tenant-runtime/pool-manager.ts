@@ -2,6 +2,7 @@ import { connect as netConnect } from 'node:net';
 import { Client, ClientConfig } from 'pg';
 import type { SiloError } from '../common/errors';
 import { BackendReaper, BackendTerminator } from './backend-terminator';
+import { guardedClient } from './guarded-connection';
 import { runtimeErrors } from './runtime-errors';
 
 /** What the pool manager needs to reach one tenant's database. */
@@ -479,7 +480,7 @@ export class PoolManager {
     try {
       // Credentials are only needed here: warm requests never touch the secret store or its cache.
       cfg = await pool.target.client();
-      client = new Client(cfg);
+      client = guardedClient(cfg);
       await client.connect();
     } catch (err) {
       this.connectDone(pool);
