@@ -44,4 +44,12 @@ export interface ProvisioningDriver {
   deprovision(ctx: DriverContext, opts: DeprovisionOptions): Promise<{ exportLocation: string | null }>;
   /** Issues a new password, stores it, and applies it to the database. */
   rotateCredentials(ctx: DriverContext, connection: TenantConnectionInfo): Promise<void>;
+  /**
+   * Storage quotas. Bytes used by each tenant database, keyed by database name (local:
+   * pg_database_size). Absent on drivers that cannot measure (AWS: not implemented; it would read
+   * the cluster's CloudWatch `VolumeBytesUsed`).
+   */
+  measureStorage?(databases: string[]): Promise<Map<string, number>>;
+  /** Refuses writes by the tenant's own SQL (true) or restores them exactly (false). */
+  setWriteFreeze?(connection: TenantConnectionInfo, frozen: boolean): Promise<void>;
 }

@@ -2,7 +2,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import type { Logger } from '../../common/logger';
-import { DEFAULT_TEMP_FILE_LIMIT_MB, DEFAULT_TIERS, TierSettings } from '../../provisioning/tiers';
+import { DEFAULT_STORAGE_QUOTA_MB, DEFAULT_TEMP_FILE_LIMIT_MB, DEFAULT_TIERS, TierSettings } from '../../provisioning/tiers';
 import type { ControlPlaneConfig } from '../config';
 import { CONFIG, LOGGER } from '../common/tokens';
 
@@ -12,6 +12,7 @@ const tierSchema = z.object({
   connectionLimit: z.number().int().min(1), statementTimeoutMs: z.number().int().min(100),
   // temp_file_limit is an int in kB on the server: at most 2^31-1 kB. No "unlimited" on purpose.
   tempFileLimitMb: z.number().int().min(1).max(2_097_151).default(DEFAULT_TEMP_FILE_LIMIT_MB),
+  storageQuotaMb: z.number().int().min(1).default(DEFAULT_STORAGE_QUOTA_MB),
   rateLimitPerSecond: z.number().positive(), rateLimitBurst: z.number().positive(),
 });
 const fileSchema = z.object({

@@ -9,8 +9,9 @@ import { TierSettings } from '../tiers';
 import { SecretStore } from '../secrets/secret-store';
 import { ADMIN_SESSION_OPTIONS, ident, literal, TENANT_DB_PATTERN, tenantDbName } from './pg-names';
 import { generatePassword, scramVerifier } from './scram';
-import { ensureTerminatorRole } from './terminator-role';
 import { ensureTenantGroup, grantTenantGroup, TenantCertIssuer } from './tenant-certs';
+import { ensureTerminatorRole } from './terminator-role';
+import { freezeWrites, measureDatabaseSizes, reassertWriteFreeze, unfreezeWrites } from './write-freeze';
 
 export interface LocalDriverOptions {
   /** Superuser URL of the Postgres server that hosts tenant databases (its maintenance database). */
@@ -120,6 +121,8 @@ export class LocalProvisioningDriver implements ProvisioningDriver {
       await this.handOver(name);
       return true;
     });
+    // Sealing and handing over re-grant the tenant its usual privileges: a write freeze holds (write-freeze.ts).
+    await reassertWriteFreeze(this.adminUrlFor(name), { database: name, tenantRole: name });
     ctx.log(`database ${name} ready on ${this.host}:${this.port}`);
     return { host: this.host, port: this.port, database: name, username: name, secretRef };
   }
@@ -173,6 +176,19 @@ export class LocalProvisioningDriver implements ProvisioningDriver {
       if (await this.databaseExists(connection.database)) await this.sealDatabase(connection.database);
       return true;
     });
+    if (await this.databaseExists(connection.database)) await reassertWriteFreeze(this.adminUrlFor(connection.database), { database: connection.database, tenantRole: connection.username });
+  }
+
+  /** pg_database_size of each tenant database, one query (storage quotas). */
+  measureStorage(databases: string[]): Promise<Map<string, number>> {
+    return measureDatabaseSizes(this.admin, databases);
+  }
+
+  /** Refuses (or allows again) writes by the tenant's own SQL, past its storage quota (write-freeze.ts). */
+  async setWriteFreeze(connection: TenantConnectionInfo, frozen: boolean): Promise<void> {
+    const target = { database: connection.database, tenantRole: connection.username };
+    if (frozen) await freezeWrites(this.adminUrlFor(connection.database), target, { marker: this.marker });
+    else await unfreezeWrites(this.adminUrlFor(connection.database), target);
   }
 
   /**
