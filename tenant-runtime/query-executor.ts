@@ -158,7 +158,8 @@ export class QueryExecutor {
               // The socket is already gone at the oversized message's header; the backend may still be producing it.
               conn.broken = true;
               conn.abandon();
-              return reject(guarded.violation);
+              // A row cap or timeout already hit comes first: the guard scans a chunk before pg parses its rows.
+              return reject(q.overflow ?? guarded.violation);
             }
             if (q.overflow) return reject(q.overflow);
             if (err) return reject(err);
