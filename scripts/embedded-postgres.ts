@@ -71,8 +71,8 @@ const CONTROL_FLAGS = ['-c', 'max_connections=300', '-c', 'listen_addresses=127.
  * A tenant server Silo runs: pg_hba.conf and TLS files rewritten at every start (certificate logins
  * for tenant roles, tenant-server.ts), sized by `sizing`. Also used by the reliability suite.
  */
-export function startTenantServer(o: { dataDir: string; caDir: string; port: number; password: string; log: (msg: string) => void; sizing?: TenantServerSizing }): Promise<{ stop(): Promise<void> }> {
-  return startEmbeddedServer({
+export async function startTenantServer(o: { dataDir: string; caDir: string; port: number; password: string; log: (msg: string) => void; sizing?: TenantServerSizing }): Promise<{ stop(): Promise<void> }> {
+  const server = await startEmbeddedServer({
     label: 'tenant PostgreSQL', dataDir: o.dataDir, port: o.port, password: o.password, log: o.log,
     flags: tenantServerFlags(o.sizing ?? DEFAULT_TENANT_SERVER_SIZING),
     beforeStart: () => writeTenantServerFiles(o.dataDir, o.caDir),
@@ -84,6 +84,19 @@ export function startTenantServer(o: { dataDir: string; caDir: string; port: num
       await admin.query('SELECT pg_reload_conf()');
     },
   });
+  try {
+    // Behind pg_hba.conf (sameuser already keeps tenant roles out): template1 is open to PUBLIC by default.
+    const admin = await connectAdmin(o.port, o.password);
+    try {
+      await admin.query('REVOKE CONNECT, TEMPORARY ON DATABASE template1 FROM PUBLIC');
+    } finally {
+      await admin.end();
+    }
+  } catch (err) {
+    await server.stop().catch(() => undefined);
+    throw err;
+  }
+  return server;
 }
 
 /**
