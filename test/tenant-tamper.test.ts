@@ -199,6 +199,8 @@ describe('a tenant cannot block its lifecycle or lift its limits (real Postgres,
     const c = await asTenant(connection);
     for (const sql of ROLE_TAMPERING(connection.database)) expect([sql, await attempt(c, sql)]).toEqual([sql, 'ok']);
     await c.end();
+    // A superuser-only setting put on the role by the platform (not by the tenant, which cannot): kept.
+    await adminQuery(`ALTER ROLE "${connection.username}" SET log_statement = 'ddl'`);
 
     expect((await t.api('PATCH', '/v1/tenants/gamma', { tier: 'pro' })).status).toBe(200);
     await t.drainJobs();
@@ -206,7 +208,7 @@ describe('a tenant cannot block its lifecycle or lift its limits (real Postgres,
     const [role] = await adminQuery<{ rolconnlimit: number }>('SELECT rolconnlimit FROM pg_roles WHERE rolname = $1', [connection.username]);
     expect(role.rolconnlimit).toBe(DEFAULT_TIERS.pro.connectionLimit);
     expect(await roleConfig(connection.username)).toEqual(
-      [`idle_in_transaction_session_timeout=60000`, `statement_timeout=${DEFAULT_TIERS.pro.statementTimeoutMs}`, `temp_file_limit=${DEFAULT_TIERS.pro.tempFileLimitMb}MB`].sort());
+      [`idle_in_transaction_session_timeout=60000`, 'log_statement=ddl', `statement_timeout=${DEFAULT_TIERS.pro.statementTimeoutMs}`, `temp_file_limit=${DEFAULT_TIERS.pro.tempFileLimitMb}MB`].sort());
     expect(await adminQuery('SELECT 1 FROM pg_db_role_setting s JOIN pg_roles r ON r.oid = s.setrole WHERE r.rolname = $1 AND s.setdatabase <> 0', [connection.username])).toEqual([]);
     const after = await asTenant(connection);
     expect(await attempt(after, 'CREATE TABLE written_after (id int)')).toBe('ok');

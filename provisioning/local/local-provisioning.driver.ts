@@ -227,12 +227,17 @@ export class LocalProvisioningDriver implements ProvisioningDriver {
     const c = await this.admin.connect();
     try {
       await c.query('BEGIN');
+      const [{ owner }] = (await c.query<{ owner: string }>('SELECT pg_get_userbyid(datdba) AS owner FROM pg_database WHERE datname = $1', [name])).rows;
       // First: from here on the tenant is no longer the owner, whatever it runs meanwhile.
       await c.query(`ALTER DATABASE ${db} OWNER TO ${ident(this.databaseOwner)}`);
       await c.query(`ALTER DATABASE ${db} WITH IS_TEMPLATE false ALLOW_CONNECTIONS true CONNECTION LIMIT -1`);
-      const settings = await c.query<{ role: string | null }>(
-        `SELECT r.rolname AS role FROM pg_db_role_setting s JOIN pg_database d ON d.oid = s.setdatabase LEFT JOIN pg_roles r ON r.oid = s.setrole WHERE d.datname = $1`, [name]);
-      for (const { role } of settings.rows) await c.query(role === null ? `ALTER DATABASE ${db} RESET ALL` : `ALTER ROLE ${ident(role)} IN DATABASE ${db} RESET ALL`);
+      // Settings on the database (ALTER DATABASE … SET) only an owner or a superuser can write: once
+      // Silo owns it they are Silo's (kept); on a database someone else owned, they go.
+      if (owner !== this.databaseOwner) {
+        const settings = await c.query<{ role: string | null }>(
+          `SELECT r.rolname AS role FROM pg_db_role_setting s JOIN pg_database d ON d.oid = s.setdatabase LEFT JOIN pg_roles r ON r.oid = s.setrole WHERE d.datname = $1`, [name]);
+        for (const { role } of settings.rows) await c.query(role === null ? `ALTER DATABASE ${db} RESET ALL` : `ALTER ROLE ${ident(role)} IN DATABASE ${db} RESET ALL`);
+      }
       // Whatever the tenant granted while it owned the database (e.g. CONNECT to another tenant).
       const grantees = await c.query<{ role: string | null }>(
         `SELECT DISTINCT r.rolname AS role FROM pg_database d CROSS JOIN LATERAL aclexplode(d.datacl) a LEFT JOIN pg_roles r ON r.oid = a.grantee
@@ -289,9 +294,9 @@ export class LocalProvisioningDriver implements ProvisioningDriver {
 
   /**
    * Creates or converges the tenant's role: attributes, the tier's settings and the marker (a role's
-   * COMMENT needs CREATEROLE, so the tenant cannot rewrite it). Every per-role default the tenant set
-   * on itself (`ALTER ROLE current_user [IN DATABASE …] SET`, allowed for userset parameters) is
-   * cleared first. temp_file_limit is superuser-only: the tenant can neither SET nor RESET it.
+   * COMMENT needs CREATEROLE, so the tenant cannot rewrite it). Every per-role default the tenant can
+   * have set on itself (`ALTER ROLE current_user [IN DATABASE …] SET`, allowed for userset
+   * parameters) is cleared first; superuser-only ones are not the tenant's and stay. temp_file_limit is superuser-only: the tenant can neither SET nor RESET it.
    * Without `password` the current one is kept; without `login`, LOGIN/NOLOGIN (a new role: LOGIN).
    */
   private async ensureRole(name: string, tier: TierSettings, opts: { password?: string; login?: boolean }): Promise<void> {
@@ -304,9 +309,15 @@ export class LocalProvisioningDriver implements ProvisioningDriver {
         await c.query('BEGIN');
         const login = create || opts.login !== undefined ? ((opts.login ?? true) ? 'LOGIN ' : 'NOLOGIN ') : '';
         await c.query(`${create ? 'CREATE' : 'ALTER'} ROLE ${role} WITH ${login}${attrs}`);
-        const settings = await c.query<{ datname: string | null }>(
-          `SELECT d.datname FROM pg_db_role_setting s JOIN pg_roles r ON r.oid = s.setrole LEFT JOIN pg_database d ON d.oid = s.setdatabase WHERE r.rolname = $1`, [name]);
-        for (const { datname } of settings.rows) await c.query(datname === null ? `ALTER ROLE ${role} RESET ALL` : `ALTER ROLE ${role} IN DATABASE ${ident(datname)} RESET ALL`);
+        // What the role may have set on itself: every parameter but those only a superuser can set
+        // (a limit set on the role by the platform, e.g. temp_file_limit, stays).
+        const settings = await c.query<{ datname: string | null; param: string }>(
+          `SELECT d.datname, split_part(e.entry, '=', 1) AS param
+           FROM pg_db_role_setting s JOIN pg_roles r ON r.oid = s.setrole LEFT JOIN pg_database d ON d.oid = s.setdatabase CROSS JOIN LATERAL unnest(s.setconfig) AS e(entry)
+           WHERE r.rolname = $1 AND NOT EXISTS (SELECT 1 FROM pg_settings p WHERE lower(p.name) = lower(split_part(e.entry, '=', 1)) AND p.context <> 'user')`, [name]);
+        for (const { datname, param } of settings.rows) {
+          await c.query(`ALTER ROLE ${role}${datname === null ? '' : ` IN DATABASE ${ident(datname)}`} RESET ${ident(param)}`);
+        }
         // Everything here is generated, not user input.
         await c.query([
           `COMMENT ON ROLE ${role} IS ${literal(this.marker)}`,
@@ -436,11 +447,10 @@ function oursRoleSql(alias: string, marker: string): string {
   return `shobj_description(${alias}.oid, 'pg_authid') = ${marker}`;
 }
 
-/** Anything sealDatabase would change on database `d`, except the tenant's own per-role defaults. */
+/** Anything sealDatabase would change on database `d` (its settings go only with a foreign owner, caught here). */
 function unsealedSql(owner: string): string {
   const tenantRole = '(SELECT oid FROM pg_roles WHERE rolname = d.datname)';
   return `(pg_get_userbyid(d.datdba) <> ${owner} OR d.datistemplate OR NOT d.datallowconn OR d.datconnlimit <> -1 OR d.datacl IS NULL
-    OR EXISTS (SELECT 1 FROM pg_db_role_setting s WHERE s.setdatabase = d.oid AND s.setrole IS DISTINCT FROM ${tenantRole})
     OR EXISTS (SELECT 1 FROM aclexplode(d.datacl) a WHERE a.grantee <> d.datdba AND a.grantee IS DISTINCT FROM ${tenantRole}))`;
 }
 
