@@ -13,6 +13,11 @@ export const redisUrl = () => z.string().refine((v) => /^rediss?:\/\//.test(v), 
 /** 32 bytes, base64 or hex: the master key that wraps every tenant data key. */
 export const masterKey = () =>
   z.string().refine((v) => decodeKey(v)?.length === 32, 'must be 32 bytes, base64 or 64 hex characters');
+/** Comma-separated signing keys (the first signs, all verify), each at least 32 characters: SILO_DIRECTORY_KEY. */
+export const signingKeys = () =>
+  z.string().optional()
+    .transform((v) => (v ? v.split(',').map((s) => s.trim()).filter(Boolean) : []))
+    .refine((keys) => keys.every((k) => k.length >= 32), 'each comma-separated key must be at least 32 characters');
 export const logLevel = () => z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info');
 
 export function decodeKey(v: string): Buffer | null {

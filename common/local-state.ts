@@ -10,6 +10,8 @@ export interface LocalState {
   adminToken: string;
   masterKey: string;
   webhookSecret: string;
+  /** SILO_DIRECTORY_KEY: signs directory and key records in the cache. */
+  directoryKey: string;
   postgresPassword: string;
   postgresPort: number;
   /**
@@ -50,6 +52,7 @@ export function ensureLocalState(root?: string): LocalState {
     adminToken: current.adminToken ?? `silo_admin_${randomBytes(24).toString('base64url')}`,
     masterKey: current.masterKey ?? randomBytes(32).toString('base64'),
     webhookSecret: current.webhookSecret ?? `whsec_${randomBytes(24).toString('base64')}`,
+    directoryKey: current.directoryKey ?? randomBytes(32).toString('base64url'),
     postgresPassword: current.postgresPassword ?? randomBytes(18).toString('base64url'),
     postgresPort: current.postgresPort ?? 54329,
     ...(tenantServer ? { tenantServer } : {}),
@@ -81,5 +84,7 @@ export function embeddedEnv(state: LocalState, stateDir = localStateDir()): Reco
     ADMIN_TOKEN: state.adminToken,
     SILO_MASTER_KEY: state.masterKey,
     STRIPE_WEBHOOK_SECRET: state.webhookSecret,
+    // Older state files have none: ensureLocalState adds it on the next `npm start`.
+    ...(state.directoryKey ? { SILO_DIRECTORY_KEY: state.directoryKey } : {}),
   };
 }

@@ -1,3 +1,4 @@
+import type { DirectorySigner } from './directory-signer';
 import { KvStore } from './kv-store';
 
 /**
@@ -19,6 +20,14 @@ export interface DirectoryEntry {
   revision: string;
 }
 
+/** What the runtime caches about an API key: its owner and hash, never the key itself. */
+export interface ApiKeyRecord {
+  tenantId: string;
+  hash: string;
+  revoked: boolean;
+  expiresAt: number | null;
+}
+
 export type Invalidation =
   | { kind: 'tenant'; tenantId: string; slug: string; customDomain?: string | null }
   | { kind: 'api-key'; prefix: string; tenantId: string };
@@ -31,17 +40,81 @@ export const directoryKeys = {
   apiKey: (prefix: string) => `silo:apikey:${prefix}`,
 };
 
+const str = (v: unknown): v is string => typeof v === 'string';
+const strOrNull = (v: unknown): v is string | null => v === null || typeof v === 'string';
+const intOrNull = (v: unknown): v is number | null => v === null || Number.isInteger(v);
+
+const entryFields = (e: DirectoryEntry): unknown[] =>
+  [e.tenantId, e.slug, e.status, e.tier, e.host, e.port, e.database, e.username, e.secretRef, e.customDomain, e.revision];
+const keyFields = (r: ApiKeyRecord): unknown[] => [r.tenantId, r.hash, r.revoked, r.expiresAt];
+
+/**
+ * How directory and key records are stored in the KvStore: JSON with an HMAC (`sig`, see
+ * DirectorySigner) over the fields and the key they are stored under. Decoders return null
+ * (a cache miss: the control database answers) for anything malformed, unsigned, badly
+ * signed, or stored under another key than the one it was signed for.
+ */
+export const directoryCodec = {
+  encodeEntry(signer: DirectorySigner, e: DirectoryEntry): string {
+    const entry: DirectoryEntry = {
+      tenantId: e.tenantId, slug: e.slug, status: e.status, tier: e.tier, host: e.host, port: e.port, database: e.database,
+      username: e.username, secretRef: e.secretRef, customDomain: e.customDomain, revision: e.revision,
+    };
+    return JSON.stringify({ ...entry, sig: signer.sign('tenant', e.slug, entryFields(entry)) });
+  },
+  decodeEntry(signer: DirectorySigner, slug: string, raw: string): DirectoryEntry | null {
+    const o = parse(raw);
+    if (!o) return null;
+    const e = o as unknown as DirectoryEntry;
+    const shaped = str(e.tenantId) && str(e.slug) && str(e.status) && str(e.tier) && strOrNull(e.host) && intOrNull(e.port) && strOrNull(e.database)
+      && strOrNull(e.username) && strOrNull(e.secretRef) && strOrNull(e.customDomain) && str(e.revision);
+    if (!shaped || e.slug !== slug || !signer.verify('tenant', slug, entryFields(e), o.sig)) return null;
+    return {
+      tenantId: e.tenantId, slug: e.slug, status: e.status, tier: e.tier, host: e.host, port: e.port, database: e.database,
+      username: e.username, secretRef: e.secretRef, customDomain: e.customDomain, revision: e.revision,
+    };
+  },
+  encodeDomain(signer: DirectorySigner, domain: string, slug: string): string {
+    return JSON.stringify({ slug, sig: signer.sign('domain', domain.toLowerCase(), [slug]) });
+  },
+  decodeDomain(signer: DirectorySigner, domain: string, raw: string): string | null {
+    const o = parse(raw);
+    return o && str(o.slug) && o.slug && signer.verify('domain', domain.toLowerCase(), [o.slug], o.sig) ? o.slug : null;
+  },
+  encodeApiKey(signer: DirectorySigner, prefix: string, r: ApiKeyRecord): string {
+    const record: ApiKeyRecord = { tenantId: r.tenantId, hash: r.hash, revoked: r.revoked, expiresAt: r.expiresAt };
+    return JSON.stringify({ ...record, sig: signer.sign('apikey', prefix, keyFields(record)) });
+  },
+  decodeApiKey(signer: DirectorySigner, prefix: string, raw: string): ApiKeyRecord | null {
+    const o = parse(raw);
+    if (!o) return null;
+    const r = o as unknown as ApiKeyRecord;
+    if (!(str(r.tenantId) && str(r.hash) && typeof r.revoked === 'boolean' && intOrNull(r.expiresAt))) return null;
+    if (!signer.verify('apikey', prefix, keyFields(r), o.sig)) return null;
+    return { tenantId: r.tenantId, hash: r.hash, revoked: r.revoked, expiresAt: r.expiresAt };
+  },
+};
+
+function parse(raw: string): Record<string, unknown> | null {
+  try {
+    const o: unknown = JSON.parse(raw);
+    return o && typeof o === 'object' && !Array.isArray(o) ? (o as Record<string, unknown>) : null;
+  } catch {
+    return null;
+  }
+}
+
 /** Writer side, used by the control plane. Cache failures are reported, never thrown: the control DB is the truth. */
 export class DirectoryPublisher {
-  constructor(private readonly kv: KvStore, private readonly onError: (err: unknown) => void = () => undefined) {}
+  constructor(private readonly kv: KvStore, private readonly signer: DirectorySigner, private readonly onError: (err: unknown) => void = () => undefined) {}
 
   async publishTenant(entry: DirectoryEntry, previousDomain?: string | null): Promise<void> {
     await this.safe(async () => {
       if (entry.status === 'deleted') {
         await this.kv.del(directoryKeys.slug(entry.slug), ...(entry.customDomain ? [directoryKeys.domain(entry.customDomain)] : []));
       } else {
-        await this.kv.set(directoryKeys.slug(entry.slug), JSON.stringify(entry), DIRECTORY_TTL_SECONDS);
-        if (entry.customDomain) await this.kv.set(directoryKeys.domain(entry.customDomain), entry.slug, DIRECTORY_TTL_SECONDS);
+        await this.kv.set(directoryKeys.slug(entry.slug), directoryCodec.encodeEntry(this.signer, entry), DIRECTORY_TTL_SECONDS);
+        if (entry.customDomain) await this.kv.set(directoryKeys.domain(entry.customDomain), directoryCodec.encodeDomain(this.signer, entry.customDomain, entry.slug), DIRECTORY_TTL_SECONDS);
       }
       if (previousDomain && previousDomain !== entry.customDomain) await this.kv.del(directoryKeys.domain(previousDomain));
     });

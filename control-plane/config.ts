@@ -1,11 +1,13 @@
 import { z } from 'zod';
-import { bool, logLevel, masterKey, parseEnv, port, positiveInt, postgresUrl, redisUrl } from '../common/config-schema';
+import { bool, logLevel, masterKey, parseEnv, port, positiveInt, postgresUrl, redisUrl, signingKeys } from '../common/config-schema';
 
 /** Variables shared by the control plane and the `silo` CLI (which drives the same drivers and stores). */
 export const controlShape = {
   DATABASE_URL: postgresUrl(),
   DATABASE_POOL_SIZE: positiveInt(10),
   REDIS_URL: redisUrl().optional(),
+  /** Signs what is published to Redis (directory entries, key records); the runtime holds the same key. Comma-separated to roll it. */
+  SILO_DIRECTORY_KEY: signingKeys(),
   LOG_LEVEL: logLevel(),
   STRIPE_WEBHOOK_SECRET: z.string().optional().transform((v) => (v ? v.split(',').map((s) => s.trim()).filter(Boolean) : [])),
   STRIPE_WEBHOOK_TOLERANCE_SECONDS: positiveInt(300),
@@ -59,6 +61,7 @@ type Shared = z.infer<z.ZodObject<typeof controlShape>>;
 export function refineControl(c: Shared, ctx: z.RefinementCtx): void {
   const need = (key: string, why: string) => ctx.addIssue({ code: 'custom', path: [key], message: `required ${why}` });
     if (c.SECRET_STORE === 'local' && !c.SILO_MASTER_KEY) need('SILO_MASTER_KEY', 'when SECRET_STORE=local');
+    if (c.REDIS_URL && !c.SILO_DIRECTORY_KEY.length) need('SILO_DIRECTORY_KEY', 'when REDIS_URL is set (the same value on the runtime)');
     if (c.PROVISIONING_DRIVER === 'aws' || c.SECRET_STORE === 'aws') {
       if (!c.AWS_REGION) need('AWS_REGION', 'for the aws driver or secret store');
     }
@@ -83,7 +86,7 @@ const schema = z
 export type ControlPlaneConfig = z.infer<typeof schema>;
 
 /** Names whose values must never be logged or echoed. */
-export const SECRET_CONFIG_KEYS = ['ADMIN_TOKEN', 'STRIPE_WEBHOOK_SECRET', 'SILO_MASTER_KEY', 'DATABASE_URL', 'TENANT_DATABASE_URL', 'REDIS_URL'] as const;
+export const SECRET_CONFIG_KEYS = ['ADMIN_TOKEN', 'STRIPE_WEBHOOK_SECRET', 'SILO_MASTER_KEY', 'DATABASE_URL', 'TENANT_DATABASE_URL', 'REDIS_URL', 'SILO_DIRECTORY_KEY'] as const;
 
 export function loadControlPlaneConfig(env: Record<string, string | undefined>): ControlPlaneConfig {
   return parseEnv(schema, env, 'control plane');

@@ -3,6 +3,7 @@ import type { Registry } from 'prom-client';
 import { DataSource } from 'typeorm';
 import type { KvStore } from '../common/kv-store';
 import type { Logger } from '../common/logger';
+import { directorySignerFor } from '../common/directory-signer';
 import { DirectoryPublisher } from '../common/tenant-directory';
 import type { ProvisioningDriver } from '../provisioning/provisioning-driver';
 import type { SecretStore } from '../provisioning/secrets/secret-store';
@@ -38,7 +39,7 @@ export class CoreModule {
       { provide: PROVISIONING_DRIVER, useValue: deps.driver },
       { provide: CLOCK, useValue: deps.clock ?? (() => new Date()) },
       ...(deps.tenantSchema ? [{ provide: TENANT_SCHEMA_HOOK, useValue: deps.tenantSchema }] : []),
-      { provide: DIRECTORY, useValue: new DirectoryPublisher(deps.kv, (err) => deps.logger.warn({ err }, 'directory cache write failed')) },
+      { provide: DIRECTORY, useValue: new DirectoryPublisher(deps.kv, directorySignerFor(deps.config.SILO_DIRECTORY_KEY), (err) => deps.logger.warn({ err }, 'directory cache write failed')) },
     ];
     return { module: CoreModule, providers, exports: providers.map((p) => p.provide) };
   }

@@ -1,22 +1,19 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Pool } from 'pg';
+import type { DirectorySigner } from '../common/directory-signer';
 import type { KvStore } from '../common/kv-store';
-import { directoryKeys } from '../common/tenant-directory';
+import { ApiKeyRecord, directoryCodec, directoryKeys } from '../common/tenant-directory';
 import { apiKeyPrefix } from '../control-plane/api-keys';
 import { runtimeErrors } from './runtime-errors';
 import { CacheSource, TieredCache } from './tiered-cache';
 
-/** What the runtime caches about a key: its owner and hash, never the key itself. */
-interface KeyRecord {
-  tenantId: string;
-  hash: string;
-  revoked: boolean;
-  expiresAt: number | null;
-}
+type KeyRecord = ApiKeyRecord;
 
 export interface ApiKeyVerifierOptions {
   control: Pool;
   kv: KvStore;
+  /** Verifies key records read from the KvStore (a forged or unsigned one is a miss) and signs write-throughs. */
+  signer: DirectorySigner;
   cacheSize: number;
   freshMs: () => number;
   negativeMs: number;
@@ -41,8 +38,8 @@ export class ApiKeyVerifier {
     this.cache = new TieredCache<KeyRecord>({
       max: o.cacheSize, freshMs: o.freshMs, negativeMs: o.negativeMs, staleIfErrorMs: o.staleIfErrorMs,
       kv: o.kv, kvKey: directoryKeys.apiKey, kvTtlSeconds: 300, onSource: o.onSource,
-      encode: (r) => JSON.stringify(r),
-      decode: decodeRecord,
+      encode: (r, prefix) => directoryCodec.encodeApiKey(o.signer, prefix, r),
+      decode: (raw, prefix) => directoryCodec.decodeApiKey(o.signer, prefix, raw),
       load: async (prefix) => {
         const row = (await o.control.query<{ tenant_id: string; hash: string; revoked_at: Date | null; expires_at: Date | null }>(BY_PREFIX, [prefix])).rows[0];
         return row ? { tenantId: row.tenant_id, hash: row.hash, revoked: row.revoked_at !== null, expiresAt: row.expires_at?.getTime() ?? null } : null;
@@ -84,13 +81,4 @@ export function bearerToken(header: string | undefined): string | null {
   if (!header || header.length > 512) return null;
   const m = /^Bearer\s+(\S+)\s*$/i.exec(header);
   return m ? m[1] : null;
-}
-
-function decodeRecord(raw: string): KeyRecord | null {
-  try {
-    const r = JSON.parse(raw) as KeyRecord;
-    return r && typeof r.tenantId === 'string' && typeof r.hash === 'string' && typeof r.revoked === 'boolean' ? r : null;
-  } catch {
-    return null;
-  }
 }

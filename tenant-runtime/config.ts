@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { bool, logLevel, masterKey, parseEnv, port, positiveInt, postgresUrl, redisUrl } from '../common/config-schema';
+import { bool, logLevel, masterKey, parseEnv, port, positiveInt, postgresUrl, redisUrl, signingKeys } from '../common/config-schema';
 
 const ms = (def: number) => z.coerce.number().int().min(0).default(def);
 
@@ -11,6 +11,8 @@ const schema = z
     DATABASE_URL: postgresUrl(),
     RUNTIME_CONTROL_POOL_SIZE: positiveInt(4),
     REDIS_URL: redisUrl().optional(),
+    /** Verifies (and signs write-throughs of) directory and key records in Redis: the control plane's key. Comma-separated to roll it. */
+    SILO_DIRECTORY_KEY: signingKeys(),
     LOG_LEVEL: logLevel(),
     RUNTIME_ACCESS_LOG: bool(true),
     /** `<slug>.<base domain>` routes to a tenant. */
@@ -57,13 +59,14 @@ const schema = z
   })
   .superRefine((c, ctx) => {
     if (c.SECRET_STORE === 'local' && !c.SILO_MASTER_KEY) ctx.addIssue({ code: 'custom', path: ['SILO_MASTER_KEY'], message: 'required when SECRET_STORE=local' });
+    if (c.REDIS_URL && !c.SILO_DIRECTORY_KEY.length) ctx.addIssue({ code: 'custom', path: ['SILO_DIRECTORY_KEY'], message: 'required when REDIS_URL is set (the control plane\'s value)' });
     if (c.SECRET_STORE === 'aws' && !c.AWS_REGION) ctx.addIssue({ code: 'custom', path: ['AWS_REGION'], message: 'required when SECRET_STORE=aws' });
   });
 
 export type RuntimeConfig = z.infer<typeof schema>;
 
 /** Names whose values must never be logged or echoed. */
-export const RUNTIME_SECRET_CONFIG_KEYS = ['DATABASE_URL', 'REDIS_URL', 'SILO_MASTER_KEY'] as const;
+export const RUNTIME_SECRET_CONFIG_KEYS = ['DATABASE_URL', 'REDIS_URL', 'SILO_MASTER_KEY', 'SILO_DIRECTORY_KEY'] as const;
 
 /** Parses the runtime's settings from an env record (the composition root passes process.env). */
 export function loadRuntimeConfig(env: Record<string, string | undefined>): RuntimeConfig {

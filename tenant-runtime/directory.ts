@@ -1,12 +1,15 @@
 import type { Pool } from 'pg';
+import type { DirectorySigner } from '../common/directory-signer';
 import type { KvStore } from '../common/kv-store';
-import { DirectoryEntry, directoryKeys, Invalidation } from '../common/tenant-directory';
+import { directoryCodec, DirectoryEntry, directoryKeys, Invalidation } from '../common/tenant-directory';
 import { CacheSource, TieredCache } from './tiered-cache';
 import type { TenantRef } from './tenant-resolver';
 
 export interface DirectoryOptions {
   control: Pool;
   kv: KvStore;
+  /** Verifies what the KvStore holds (a forged or unsigned record is a miss) and signs write-throughs. */
+  signer: DirectorySigner;
   cacheSize: number;
   freshMs: () => number;
   negativeMs: number;
@@ -49,16 +52,16 @@ export class TenantDirectory {
     this.bySlug = new TieredCache<DirectoryEntry>({
       ...common,
       kvKey: directoryKeys.slug,
-      encode: (e) => JSON.stringify(e),
-      decode: decodeEntry,
+      encode: (e) => directoryCodec.encodeEntry(o.signer, e),
+      decode: (raw, slug) => directoryCodec.decodeEntry(o.signer, slug, raw),
       load: (slug) => this.loadBySlug(slug),
       onError: (err, stage) => o.onError(err, `directory ${stage}`),
     });
     this.byDomain = new TieredCache<string>({
       ...common,
       kvKey: directoryKeys.domain,
-      encode: (s) => s,
-      decode: (s) => (s ? s : null),
+      encode: (slug, domain) => directoryCodec.encodeDomain(o.signer, domain, slug),
+      decode: (raw, domain) => directoryCodec.decodeDomain(o.signer, domain, raw),
       load: async (domain) => (await o.control.query<{ slug: string }>(BY_DOMAIN, [domain])).rows[0]?.slug ?? null,
       onError: (err, stage) => o.onError(err, `domain ${stage}`),
     });
@@ -97,14 +100,5 @@ export class TenantDirectory {
       host: r.host, port: r.port, database: r.database, username: r.username, secretRef: r.secret_ref,
       customDomain: r.custom_domain, revision: directoryRevision(r.version, r.rotated_at),
     };
-  }
-}
-
-function decodeEntry(raw: string): DirectoryEntry | null {
-  try {
-    const e = JSON.parse(raw) as DirectoryEntry;
-    return e && typeof e.tenantId === 'string' && typeof e.slug === 'string' && typeof e.status === 'string' && typeof e.revision === 'string' ? e : null;
-  } catch {
-    return null;
   }
 }

@@ -4,6 +4,7 @@ import { Pool } from 'pg';
 import { ErrorCode } from '../common/error-codes';
 import { isSiloError } from '../common/errors';
 import { checkReadiness } from '../common/http/readiness';
+import { directorySignerFor } from '../common/directory-signer';
 import type { KvStore } from '../common/kv-store';
 import type { Logger } from '../common/logger';
 import { logThrottle } from '../common/log-throttle';
@@ -80,7 +81,7 @@ export async function startTenantRuntime(config: RuntimeConfig, opts: TenantRunt
     logger.warn({ err: errSummary(err), stage }, 'directory source failed');
   };
   const freshMs = () => (busUp() ? config.RUNTIME_DIRECTORY_TTL_MS : config.RUNTIME_DEGRADED_TTL_MS);
-  const cacheOpts = { control, kv, cacheSize: config.RUNTIME_DIRECTORY_CACHE_SIZE, freshMs, negativeMs: config.RUNTIME_NEGATIVE_TTL_MS, staleIfErrorMs: config.RUNTIME_STALE_IF_ERROR_MS, onError: onCacheError };
+  const cacheOpts = { control, kv, signer: directorySignerFor(config.SILO_DIRECTORY_KEY), cacheSize: config.RUNTIME_DIRECTORY_CACHE_SIZE, freshMs, negativeMs: config.RUNTIME_NEGATIVE_TTL_MS, staleIfErrorMs: config.RUNTIME_STALE_IF_ERROR_MS, onError: onCacheError };
   const directory = new TenantDirectory({ ...cacheOpts, onSource: (s) => metrics.lookup('directory', s) });
   const keys = new ApiKeyVerifier({ ...cacheOpts, onSource: (s) => metrics.lookup('api_key', s) });
 

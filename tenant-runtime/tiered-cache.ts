@@ -14,9 +14,10 @@ export interface TieredCacheOptions<V> {
   kv: KvStore;
   kvKey: (key: string) => string;
   kvTtlSeconds: number;
-  encode: (v: V) => string;
-  /** Returns null for a value that does not parse (treated as a miss). */
-  decode: (s: string) => V | null;
+  /** `key` is the cache key the value is stored under (signed records bind to it). */
+  encode: (v: V, key: string) => string;
+  /** Returns null for a value that does not parse or verify (treated as a miss: the database answers). */
+  decode: (s: string, key: string) => V | null;
   /** The source of truth; null means "does not exist". */
   load: (key: string) => Promise<V | null>;
   onSource?: (source: CacheSource) => void;
@@ -88,7 +89,7 @@ export class TieredCache<V> {
     };
     try {
       const raw = await this.o.kv.get(this.o.kvKey(key));
-      const value = raw === null ? null : this.o.decode(raw);
+      const value = raw === null ? null : this.o.decode(raw, key);
       if (value !== null) {
         keep(value);
         this.o.onSource?.('kv');
@@ -111,7 +112,7 @@ export class TieredCache<V> {
     this.o.onSource?.('db');
     keep(value);
     if (value !== null && generation === this.generation) {
-      this.o.kv.set(this.o.kvKey(key), this.o.encode(value), this.o.kvTtlSeconds).catch((err) => this.o.onError(err, 'kv-set'));
+      this.o.kv.set(this.o.kvKey(key), this.o.encode(value, key), this.o.kvTtlSeconds).catch((err) => this.o.onError(err, 'kv-set'));
     }
     return value;
   }

@@ -146,7 +146,7 @@ async function main(): Promise<void> {
       // Opening 1000 pools takes ~30 s here (a connection costs ~25 ms on this VM): with the default 30 s
       // idle timeout the first pools would close before the measured rounds reach them again.
       RUNTIME_IDLE_TIMEOUT_MS: '300000',
-      DATABASE_URL: controlUrl, REDIS_URL: redisUrl, BENCH_KV_PREFIX: kvPrefix, SILO_MASTER_KEY: masterKey.toString('base64'),
+      DATABASE_URL: controlUrl, REDIS_URL: redisUrl, BENCH_KV_PREFIX: kvPrefix, SILO_MASTER_KEY: masterKey.toString('base64'), SILO_DIRECTORY_KEY: randomBytes(32).toString('base64url'),
       RUNTIME_PORT: '0', LOG_LEVEL: 'info', RUNTIME_MAX_CONNECTIONS: String(count + 50),
     };
     const runtime = await startChild(children, join(distBench, 'runtime-server.js'), runtimeEnv);

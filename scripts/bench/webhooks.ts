@@ -94,6 +94,7 @@ async function main(): Promise<void> {
       ...(useRedis ? { REDIS_URL: redisUrl } : {}),
       ADMIN_TOKEN: randomBytes(24).toString('base64url'),
       SILO_MASTER_KEY: randomBytes(32).toString('base64'),
+      SILO_DIRECTORY_KEY: randomBytes(32).toString('base64url'),
       STRIPE_WEBHOOK_SECRET: secret,
       TIERS_FILE: join(repoRoot, 'control-plane', 'billing', 'plans.example.json'),
       HOST: '127.0.0.1',

@@ -11,6 +11,8 @@ import { adminQuery, createTestDatabase, testDatabaseName, TestDatabase } from '
 
 export const TEST_ADMIN_TOKEN = 'test-admin-token-0123456789abcdef';
 export const TEST_WEBHOOK_SECRET = 'whsec_test_secret_for_silo';
+/** SILO_DIRECTORY_KEY of test control planes (test runtimes take the control plane's). */
+export const TEST_DIRECTORY_KEY = 'test-directory-key-0123456789abcdef0123';
 
 export interface TestControlPlane {
   url: string;
@@ -37,6 +39,7 @@ export async function startTestControlPlane(env: Record<string, string> = {}, op
     ADMIN_TOKEN: TEST_ADMIN_TOKEN,
     SILO_MASTER_KEY: randomBytes(32).toString('base64'),
     STRIPE_WEBHOOK_SECRET: TEST_WEBHOOK_SECRET,
+    SILO_DIRECTORY_KEY: TEST_DIRECTORY_KEY,
     CONTROL_PLANE_PORT: '0',
     TENANT_DATABASE_URL: testDatabaseUrl(),
     TENANT_TEMPLATE_DATABASE: template,

@@ -10,6 +10,7 @@ export { freePort, mapLimit };
 
 export const ADMIN_TOKEN = `reliability-admin-${randomBytes(12).toString('hex')}`;
 export const WEBHOOK_SECRET = `whsec_reliability_${randomBytes(12).toString('hex')}`;
+export const DIRECTORY_KEY = `reliability-directory-${randomBytes(16).toString('hex')}`;
 
 /**
  * Everything one reliability test file runs against: its own control database (cloned from the
@@ -60,6 +61,7 @@ export class ReliabilityStack {
       REDIS_URL: this.redis.url,
       ADMIN_TOKEN,
       SILO_MASTER_KEY: this.masterKey,
+      SILO_DIRECTORY_KEY: DIRECTORY_KEY,
       STRIPE_WEBHOOK_SECRET: WEBHOOK_SECRET,
       TENANT_DATABASE_URL: testDatabaseUrl(),
       TENANT_TEMPLATE_DATABASE: this.templateDb,
@@ -76,6 +78,7 @@ export class ReliabilityStack {
       DATABASE_URL: this.db.url,
       REDIS_URL: this.redis.url,
       SILO_MASTER_KEY: this.masterKey,
+      SILO_DIRECTORY_KEY: DIRECTORY_KEY,
       LOG_LEVEL: 'warn',
       RUNTIME_ACCESS_LOG: 'false',
       ...extra,
