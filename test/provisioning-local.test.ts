@@ -96,7 +96,7 @@ describe('local provisioning driver (real Postgres)', () => {
   });
 
   it('prepares a template whose creation was cut short by a killed process (database made, nothing granted)', async () => {
-    const fresh = localProvisioningKit(db.url, db.name, { prepareTemplate: (url) => prepareTemplate(url) });
+    const fresh = localProvisioningKit(db.url, db.name, { prepareTemplate: (url) => prepareTemplate(url), masterKey: kit.masterKey });
     try {
       await adminQuery(`CREATE DATABASE "${fresh.templateDatabase}"`);
       const ctx = memoryDriverContext();

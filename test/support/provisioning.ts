@@ -20,9 +20,10 @@ export interface LocalProvisioningKit {
 }
 
 /** A real local driver on the test server, with its own template database and secret table (in `controlDbUrl`). */
-export function localProvisioningKit(controlDbUrl: string, controlDbName: string, opts: { prepareTemplate?: (url: string) => Promise<void> } = {}): LocalProvisioningKit {
+export function localProvisioningKit(controlDbUrl: string, controlDbName: string, opts: { prepareTemplate?: (url: string) => Promise<void>; masterKey?: Buffer } = {}): LocalProvisioningKit {
   const pool = new Pool({ connectionString: controlDbUrl, max: 4 });
-  const masterKey = randomBytes(32);
+  // Kits sharing a control database share its secrets (e.g. the installation's terminator login): pass the same key.
+  const masterKey = opts.masterKey ?? randomBytes(32);
   const secrets = new LocalSecretStore(pool, masterKey);
   const templateDatabase = testDatabaseName('tenanttpl');
   const driver = new LocalProvisioningDriver({
