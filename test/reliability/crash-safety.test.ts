@@ -1,3 +1,4 @@
+import { TERMINATOR_SECRET_NAME, terminatorRoleName } from '../../provisioning/local/terminator-role';
 import { Agent } from 'node:http';
 import { Client, Pool } from 'pg';
 import { newSubscription, StripeEventFixture, stripeEvents, SubscriptionState } from '../../control-plane/billing/stripe-fixtures';
@@ -148,9 +149,10 @@ describe('reliability: crash safety (SIGKILL during provisioning from webhooks)'
     expect(tenants.map((t) => t.database).sort()).toEqual(expectedNames);
     const marked = await stack.markedObjects();
     expect(marked.databases).toEqual(expectedNames);
-    expect(marked.roles).toEqual(expectedNames);
+    // Besides the tenants' roles and secrets, exactly one of the installation's own: the runtime's backend terminator.
+    expect(marked.roles).toEqual([...expectedNames, terminatorRoleName(stack.db.name)].sort());
     const secrets = await stack.sql<{ name: string; tenant_id: string }>(`SELECT name, tenant_id FROM local_secrets WHERE deleted_at IS NULL ORDER BY name`);
-    expect(secrets.map((s) => s.name)).toEqual(tenants.map((t) => `silo/tenants/${t.id}`).sort());
+    expect(secrets.map((s) => s.name)).toEqual([...tenants.map((t) => `silo/tenants/${t.id}`), TERMINATOR_SECRET_NAME].sort());
     // No tenant database is left open to PUBLIC (a crash between CREATE DATABASE and its grants must not leave it so).
     const publicAcl = await stack.sql<{ datname: string }>(
       `SELECT datname FROM pg_database WHERE datname = ANY($1)
