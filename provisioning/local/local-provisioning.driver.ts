@@ -8,6 +8,7 @@ import { DeprovisionOptions, DriverContext, ProvisioningDriver, TenantConnection
 import { TierSettings } from '../tiers';
 import { SecretStore } from '../secrets/secret-store';
 import { ADMIN_SESSION_OPTIONS, ident, literal, TENANT_DB_PATTERN, tenantDbName } from './pg-names';
+import { inTransaction } from './pg-transaction';
 import { generatePassword, scramVerifier } from './scram';
 import { ensureTenantGroup, grantTenantGroup, TenantCertIssuer } from './tenant-certs';
 import { ensureTerminatorRole } from './terminator-role';
@@ -226,32 +227,29 @@ export class LocalProvisioningDriver implements ProvisioningDriver {
     const db = ident(name);
     const c = await this.admin.connect();
     try {
-      await c.query('BEGIN');
-      const [{ owner }] = (await c.query<{ owner: string }>('SELECT pg_get_userbyid(datdba) AS owner FROM pg_database WHERE datname = $1', [name])).rows;
-      // First: from here on the tenant is no longer the owner, whatever it runs meanwhile.
-      await c.query(`ALTER DATABASE ${db} OWNER TO ${ident(this.databaseOwner)}`);
-      await c.query(`ALTER DATABASE ${db} WITH IS_TEMPLATE false ALLOW_CONNECTIONS true CONNECTION LIMIT -1`);
-      // Settings on the database (ALTER DATABASE … SET) only an owner or a superuser can write: once
-      // Silo owns it they are Silo's (kept); on a database someone else owned, they go.
-      if (owner !== this.databaseOwner) {
-        const settings = await c.query<{ role: string | null }>(
-          `SELECT r.rolname AS role FROM pg_db_role_setting s JOIN pg_database d ON d.oid = s.setdatabase LEFT JOIN pg_roles r ON r.oid = s.setrole WHERE d.datname = $1`, [name]);
-        for (const { role } of settings.rows) await c.query(role === null ? `ALTER DATABASE ${db} RESET ALL` : `ALTER ROLE ${ident(role)} IN DATABASE ${db} RESET ALL`);
-      }
-      // Whatever the tenant granted while it owned the database (e.g. CONNECT to another tenant).
-      const grantees = await c.query<{ role: string | null }>(
-        `SELECT DISTINCT r.rolname AS role FROM pg_database d CROSS JOIN LATERAL aclexplode(d.datacl) a LEFT JOIN pg_roles r ON r.oid = a.grantee
-         WHERE d.datname = $1 AND a.grantee <> d.datdba`, [name]);
-      await c.query(`REVOKE ALL ON DATABASE ${db} FROM PUBLIC`);
-      for (const { role } of grantees.rows) if (role !== null) await c.query(`REVOKE ALL ON DATABASE ${db} FROM ${ident(role)} CASCADE`);
-      if ((await c.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [name])).rowCount === 1) {
-        await c.query(`GRANT CONNECT, TEMPORARY, CREATE ON DATABASE ${db} TO ${ident(name)}`);
-      }
-      await c.query(`COMMENT ON DATABASE ${db} IS ${literal(this.marker)}`);
-      await c.query('COMMIT');
-    } catch (err) {
-      await c.query('ROLLBACK').catch(() => undefined);
-      throw err;
+      await inTransaction(c, async () => {
+        const [{ owner }] = (await c.query<{ owner: string }>('SELECT pg_get_userbyid(datdba) AS owner FROM pg_database WHERE datname = $1', [name])).rows;
+        // First: from here on the tenant is no longer the owner, whatever it runs meanwhile.
+        await c.query(`ALTER DATABASE ${db} OWNER TO ${ident(this.databaseOwner)}`);
+        await c.query(`ALTER DATABASE ${db} WITH IS_TEMPLATE false ALLOW_CONNECTIONS true CONNECTION LIMIT -1`);
+        // Settings on the database (ALTER DATABASE … SET) only an owner or a superuser can write: once
+        // Silo owns it they are Silo's (kept); on a database someone else owned, they go.
+        if (owner !== this.databaseOwner) {
+          const settings = await c.query<{ role: string | null }>(
+            `SELECT r.rolname AS role FROM pg_db_role_setting s JOIN pg_database d ON d.oid = s.setdatabase LEFT JOIN pg_roles r ON r.oid = s.setrole WHERE d.datname = $1`, [name]);
+          for (const { role } of settings.rows) await c.query(role === null ? `ALTER DATABASE ${db} RESET ALL` : `ALTER ROLE ${ident(role)} IN DATABASE ${db} RESET ALL`);
+        }
+        // Whatever the tenant granted while it owned the database (e.g. CONNECT to another tenant).
+        const grantees = await c.query<{ role: string | null }>(
+          `SELECT DISTINCT r.rolname AS role FROM pg_database d CROSS JOIN LATERAL aclexplode(d.datacl) a LEFT JOIN pg_roles r ON r.oid = a.grantee
+           WHERE d.datname = $1 AND a.grantee <> d.datdba`, [name]);
+        await c.query(`REVOKE ALL ON DATABASE ${db} FROM PUBLIC`);
+        for (const { role } of grantees.rows) if (role !== null) await c.query(`REVOKE ALL ON DATABASE ${db} FROM ${ident(role)} CASCADE`);
+        if ((await c.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [name])).rowCount === 1) {
+          await c.query(`GRANT CONNECT, TEMPORARY, CREATE ON DATABASE ${db} TO ${ident(name)}`);
+        }
+        await c.query(`COMMENT ON DATABASE ${db} IS ${literal(this.marker)}`);
+      });
     } finally {
       c.release();
     }
@@ -306,29 +304,26 @@ export class LocalProvisioningDriver implements ProvisioningDriver {
     const converge = async (create: boolean) => {
       const c = await this.admin.connect();
       try {
-        await c.query('BEGIN');
-        const login = create || opts.login !== undefined ? ((opts.login ?? true) ? 'LOGIN ' : 'NOLOGIN ') : '';
-        await c.query(`${create ? 'CREATE' : 'ALTER'} ROLE ${role} WITH ${login}${attrs}`);
-        // What the role may have set on itself: every parameter but those only a superuser can set
-        // (a limit set on the role by the platform, e.g. temp_file_limit, stays).
-        const settings = await c.query<{ datname: string | null; param: string }>(
-          `SELECT d.datname, split_part(e.entry, '=', 1) AS param
-           FROM pg_db_role_setting s JOIN pg_roles r ON r.oid = s.setrole LEFT JOIN pg_database d ON d.oid = s.setdatabase CROSS JOIN LATERAL unnest(s.setconfig) AS e(entry)
-           WHERE r.rolname = $1 AND NOT EXISTS (SELECT 1 FROM pg_settings p WHERE lower(p.name) = lower(split_part(e.entry, '=', 1)) AND p.context <> 'user')`, [name]);
-        for (const { datname, param } of settings.rows) {
-          await c.query(`ALTER ROLE ${role}${datname === null ? '' : ` IN DATABASE ${ident(datname)}`} RESET ${ident(param)}`);
-        }
-        // Everything here is generated, not user input.
-        await c.query([
-          `COMMENT ON ROLE ${role} IS ${literal(this.marker)}`,
-          `ALTER ROLE ${role} SET statement_timeout = ${Math.floor(tier.statementTimeoutMs)}`,
-          `ALTER ROLE ${role} SET idle_in_transaction_session_timeout = ${IDLE_IN_TRANSACTION_TIMEOUT_MS}`,
-          `ALTER ROLE ${role} SET temp_file_limit = ${literal(`${Math.floor(tier.tempFileLimitMb)}MB`)}`,
-        ].join('; '));
-        await c.query('COMMIT');
-      } catch (err) {
-        await c.query('ROLLBACK').catch(() => undefined);
-        throw err;
+        await inTransaction(c, async () => {
+          const login = create || opts.login !== undefined ? ((opts.login ?? true) ? 'LOGIN ' : 'NOLOGIN ') : '';
+          await c.query(`${create ? 'CREATE' : 'ALTER'} ROLE ${role} WITH ${login}${attrs}`);
+          // What the role may have set on itself: every parameter but those only a superuser can set
+          // (a limit set on the role by the platform, e.g. temp_file_limit, stays).
+          const settings = await c.query<{ datname: string | null; param: string }>(
+            `SELECT d.datname, split_part(e.entry, '=', 1) AS param
+             FROM pg_db_role_setting s JOIN pg_roles r ON r.oid = s.setrole LEFT JOIN pg_database d ON d.oid = s.setdatabase CROSS JOIN LATERAL unnest(s.setconfig) AS e(entry)
+             WHERE r.rolname = $1 AND NOT EXISTS (SELECT 1 FROM pg_settings p WHERE lower(p.name) = lower(split_part(e.entry, '=', 1)) AND p.context <> 'user')`, [name]);
+          for (const { datname, param } of settings.rows) {
+            await c.query(`ALTER ROLE ${role}${datname === null ? '' : ` IN DATABASE ${ident(datname)}`} RESET ${ident(param)}`);
+          }
+          // Everything here is generated, not user input.
+          await c.query([
+            `COMMENT ON ROLE ${role} IS ${literal(this.marker)}`,
+            `ALTER ROLE ${role} SET statement_timeout = ${Math.floor(tier.statementTimeoutMs)}`,
+            `ALTER ROLE ${role} SET idle_in_transaction_session_timeout = ${IDLE_IN_TRANSACTION_TIMEOUT_MS}`,
+            `ALTER ROLE ${role} SET temp_file_limit = ${literal(`${Math.floor(tier.tempFileLimitMb)}MB`)}`,
+          ].join('; '));
+        });
       } finally {
         c.release();
       }

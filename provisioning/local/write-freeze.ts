@@ -1,3 +1,4 @@
+import { inTransaction } from './pg-transaction';
 import { Client, ClientBase, Pool } from 'pg';
 import { ADMIN_SESSION_OPTIONS, ident, literal } from './pg-names';
 
@@ -292,17 +293,6 @@ async function roleSql(c: ClientBase, oid: number): Promise<string> {
   return ident(r.rows[0].n);
 }
 
-async function inTransaction<T>(c: ClientBase, fn: () => Promise<T>): Promise<T> {
-  await c.query('BEGIN');
-  try {
-    const out = await fn();
-    await c.query('COMMIT');
-    return out;
-  } catch (err) {
-    await c.query('ROLLBACK').catch(() => undefined);
-    throw err;
-  }
-}
 
 async function withAdminClient<T>(adminUrl: string, fn: (c: Client) => Promise<T>): Promise<T> {
   // Session options: immune to ALTER DATABASE/ROLE … SET defaults (role, read-only, timeouts).
