@@ -7,12 +7,14 @@ import { ProvisioningStep } from '../jobs/provisioning-step.entity';
 import { AuditEntry } from '../tenants/audit-entry.entity';
 import { TenantConnection } from '../tenants/tenant-connection.entity';
 import { TenantSchemaVersion } from '../tenants/tenant-schema-version.entity';
+import { TenantStorage } from '../tenants/tenant-storage.entity';
 import { Tenant } from '../tenants/tenant.entity';
 import { InitialSchema1732300000000 } from './migrations/1732300000000-initial-schema';
 import { TenantSchemaLedgerDigest1732460000000 } from './migrations/1732460000000-tenant-schema-ledger-digest';
+import { TenantStorage1732550000000 } from './migrations/1732550000000-tenant-storage';
 
-export const CONTROL_DB_ENTITIES = [Tenant, TenantConnection, AuditEntry, TenantSchemaVersion, WebhookEvent, Job, ProvisioningStep, ApiKey];
-export const CONTROL_DB_MIGRATIONS = [InitialSchema1732300000000, TenantSchemaLedgerDigest1732460000000];
+export const CONTROL_DB_ENTITIES = [Tenant, TenantConnection, AuditEntry, TenantSchemaVersion, TenantStorage, WebhookEvent, Job, ProvisioningStep, ApiKey];
+export const CONTROL_DB_MIGRATIONS = [InitialSchema1732300000000, TenantSchemaLedgerDigest1732460000000, TenantStorage1732550000000];
 
 export function createControlDataSource(url: string, opts: { poolSize?: number; applicationName?: string } = {}): DataSource {
   return new DataSource({
