@@ -281,7 +281,26 @@ describe('PlatformStack', () => {
 
     it('never hands the runtime the admin token, master key or Stripe secret', () => {
       const [c] = JSON.parse(s.resource('aws_ecs_task_definition', 'runtime_task').container_definitions as string) as { secrets: { name: string }[] }[];
-      expect(c.secrets.map((x) => x.name)).toEqual(['PGPASSWORD', 'REDIS_URL']);
+      expect(c.secrets.map((x) => x.name)).toEqual(['PGPASSWORD', 'REDIS_URL', 'SILO_DIRECTORY_KEY']);
+    });
+
+    it('hands every service that touches Redis the same directory signing key', () => {
+      const arn = ref(s, 'aws_secretsmanager_secret', 'directory-key-secret', 'arn');
+      for (const svc of ['control-plane', 'worker', 'runtime']) {
+        const [c] = JSON.parse(s.resource('aws_ecs_task_definition', `${svc}_task`).container_definitions as string) as { secrets: { name: string; valueFrom: string }[] }[];
+        expect(c.secrets).toContainEqual({ name: 'SILO_DIRECTORY_KEY', valueFrom: arn });
+        expect(c.secrets.map((x) => x.name)).toContain('REDIS_URL');
+      }
+    });
+
+    it('serves the runtime\'s /metrics on an internal port the load balancer never reaches, and turns the local terminator off', () => {
+      const [c] = JSON.parse(s.resource('aws_ecs_task_definition', 'runtime_task').container_definitions as string) as { environment: { name: string; value: string }[]; portMappings: { containerPort: number }[] }[];
+      const env = Object.fromEntries(c.environment.map((e) => [e.name, e.value]));
+      expect(env).toMatchObject({ RUNTIME_METRICS_PORT: '9464', RUNTIME_TERMINATOR_SECRET_REF: 'none' });
+      const tgPorts = Object.values(s.resources('aws_lb_target_group')).map((tg) => tg.port);
+      expect(tgPorts).not.toContain(9464);
+      const ingressPorts = Object.values(s.resources('aws_vpc_security_group_ingress_rule')).map((r) => r.from_port);
+      expect(ingressPorts).not.toContain(9464);
     });
 
     it('lets only ECS tasks of this account assume the roles', () => {
@@ -434,9 +453,9 @@ describe('PlatformStack', () => {
   });
 
   describe('secrets, images, logs and alarms', () => {
-    it('creates the Stripe, master-key and admin-token secrets with no value in Terraform', () => {
+    it('creates the Stripe, master-key, admin-token and directory-key secrets with no value in Terraform', () => {
       const names = Object.values(s.resources('aws_secretsmanager_secret')).map((x) => x.name).sort();
-      expect(names).toEqual(['silo/platform/admin-token', 'silo/platform/master-key', 'silo/platform/redis-auth-token', 'silo/platform/redis-url', 'silo/platform/stripe-webhook-secret']);
+      expect(names).toEqual(['silo/platform/admin-token', 'silo/platform/directory-key', 'silo/platform/master-key', 'silo/platform/redis-auth-token', 'silo/platform/redis-url', 'silo/platform/stripe-webhook-secret']);
       const versioned = Object.values(s.resources('aws_secretsmanager_secret_version')).map((v) => v.secret_id);
       expect(versioned.sort()).toEqual([ref(s, 'aws_secretsmanager_secret', 'redis_auth-token'), ref(s, 'aws_secretsmanager_secret', 'redis_url')].sort());
     });

@@ -24,6 +24,8 @@ import { PLATFORM_OUTPUT_NAMES, PlatformOutputs } from './platform-outputs';
 
 export const CONTROL_PLANE_PORT = 3000;
 export const RUNTIME_PORT = 4000;
+/** The runtime's internal listener for /metrics (never behind the ALB). */
+export const RUNTIME_METRICS_PORT = 9464;
 export const HEALTH_READY_PATH = '/health/ready';
 export const WORKER_COMMAND = ['node', 'dist/scripts/worker.js'];
 /** Where the control-plane image installs terraform (see infra/docker/control-plane.Dockerfile). */
@@ -187,6 +189,7 @@ export class PlatformStack extends TerraformStack {
     const stripeSecret = platformSecret('stripe-webhook-secret', 'Stripe webhook signing secret(s), comma-separated (STRIPE_WEBHOOK_SECRET)');
     const masterKeySecret = platformSecret('master-key', '32-byte key, base64 or hex (SILO_MASTER_KEY)');
     const adminTokenSecret = platformSecret('admin-token', 'Control-plane admin bearer token, 24+ chars (ADMIN_TOKEN)');
+    const directoryKeySecret = platformSecret('directory-key', 'HMAC key signing tenant directory and API-key records in Redis, 32+ chars (SILO_DIRECTORY_KEY)');
 
     const controlDb = new ControlDatabase(this, 'control-db', {
       name,
@@ -246,6 +249,8 @@ export class PlatformStack extends TerraformStack {
     // reads it when DATABASE_URL has none), straight from the RDS-managed secret.
     const dbSecret: InjectedSecret = { arn: controlDb.cluster.masterUserSecret.get(0).secretArn, jsonKey: 'password'};
     const redisUrl: InjectedSecret = { arn: redis.urlSecret.arn};
+    // Every service that reads or writes Redis records signs or verifies them with this key.
+    const directoryKey: InjectedSecret = { arn: directoryKeySecret.arn };
     const common = {
       NODE_ENV: 'production',
       HOST: '0.0.0.0',
@@ -273,6 +278,7 @@ export class PlatformStack extends TerraformStack {
     const controlSecrets: Record<string, InjectedSecret> = {
       PGPASSWORD: dbSecret,
       REDIS_URL: redisUrl,
+      SILO_DIRECTORY_KEY: directoryKey,
       ADMIN_TOKEN: { arn: adminTokenSecret.arn},
       SILO_MASTER_KEY: { arn: masterKeySecret.arn},
       STRIPE_WEBHOOK_SECRET: { arn: stripeSecret.arn},
@@ -340,8 +346,16 @@ export class PlatformStack extends TerraformStack {
       image: `${runtimeRepo.repositoryUrl}:${config.imageTag}`,
       repositoryArn: runtimeRepo.arn,
       port: RUNTIME_PORT,
-      environment: { ...common, RUNTIME_PORT: String(RUNTIME_PORT) },
-      secrets: { PGPASSWORD: dbSecret, REDIS_URL: redisUrl },
+      environment: {
+        ...common,
+        RUNTIME_PORT: String(RUNTIME_PORT),
+        // /metrics is served only here; no security group rule opens this port (add one for your scraper).
+        RUNTIME_METRICS_HOST: '0.0.0.0',
+        RUNTIME_METRICS_PORT: String(RUNTIME_METRICS_PORT),
+        // Aurora has no terminator role yet: abandoned backends are disconnected and stay counted.
+        RUNTIME_TERMINATOR_SECRET_REF: 'none',
+      },
+      secrets: { PGPASSWORD: dbSecret, REDIS_URL: redisUrl, SILO_DIRECTORY_KEY: directoryKey },
       securityGroup: runtimeSg,
       taskPolicy: runtimeTaskPolicy(scopeIds, config.tenantSecretPrefix, config.tenantResourcePrefix),
       loadBalancer: {

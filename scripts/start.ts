@@ -44,6 +44,7 @@ async function main(): Promise<void> {
   say('Silo is running');
   say(`  control plane   ${cp.url}   (admin API /v1, docs ${cp.url}/docs)`);
   say(`  tenant runtime  ${runtime.url}   (http://<slug>.${rtConfig.RUNTIME_BASE_DOMAIN}:${new URL(runtime.url).port} or ${runtime.url}/tenants/<slug>/v1/query)`);
+  say(`  runtime metrics ${runtime.metricsUrl}/metrics   (internal listener, RUNTIME_METRICS_PORT)`);
   say(`  job worker      ${cp.worker ? 'running in-process' : 'disabled (JOB_WORKER_ENABLED=false)'}`);
   say(`  database        ${embedded ? `embedded PostgreSQL on 127.0.0.1:${state.postgresPort} (data in .silo/pg)` : 'DATABASE_URL'}`);
   say(`  tenant dbs      ${tenantServerLine(embedded, userEnv, state)}`);

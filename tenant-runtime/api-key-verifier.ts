@@ -54,13 +54,13 @@ export class ApiKeyVerifier {
     return prefix ? this.cache.get(prefix) : Promise.resolve(null);
   }
 
-  /** Throws API_KEY_INVALID unless `key` is a live key of `tenantId`. */
-  verify(key: string | null, record: KeyRecord | null, tenantId: string): void {
+  /** Throws API_KEY_INVALID unless `key` is a live key of `tenantId` (null: no such tenant, always refused after the same work). */
+  verify(key: string | null, record: KeyRecord | null, tenantId: string | null): void {
     const given = createHash('sha256').update(key ?? '').digest();
     const expected = record && /^[0-9a-f]{64}$/.test(record.hash) ? Buffer.from(record.hash, 'hex') : DUMMY_HASH;
     const matches = timingSafeEqual(given, expected);
     const live = record !== null && !record.revoked && (record.expiresAt === null || record.expiresAt > Date.now());
-    if (!(matches && live && record.tenantId === tenantId)) throw runtimeErrors.apiKeyInvalid();
+    if (!(matches && live && tenantId !== null && record.tenantId === tenantId)) throw runtimeErrors.apiKeyInvalid();
   }
 
   invalidate(prefix: string): void {

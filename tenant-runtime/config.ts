@@ -7,6 +7,9 @@ const schema = z
   .object({
     HOST: z.string().default('127.0.0.1'),
     RUNTIME_PORT: port(4000),
+    /** The internal listener for /metrics (and health checks): keep it off the load balancer. 0 = any free port. */
+    RUNTIME_METRICS_PORT: port(9464),
+    RUNTIME_METRICS_HOST: z.string().default('127.0.0.1'),
     /** The control database: the directory's source of truth (the runtime only reads it). */
     DATABASE_URL: postgresUrl(),
     RUNTIME_CONTROL_POOL_SIZE: positiveInt(4),

@@ -86,7 +86,7 @@ export class RequestHandler {
       .catch((err: unknown) => this.fail(res, err, requestId, outcome))
       .finally(() => {
         const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-        if (outcome.route !== 'health' && outcome.route !== 'metrics') {
+        if (outcome.route !== 'health') {
           this.d.metrics.observe(outcome.tenant, outcome.route, res.statusCode, outcome.code, seconds);
           if (this.d.config.RUNTIME_ACCESS_LOG) {
             this.d.logger.info({ requestId, tenant: outcome.tenant, route: outcome.route, status: res.statusCode, code: outcome.code ?? undefined, ms: Math.round(seconds * 1e4) / 10 }, 'request');
@@ -94,6 +94,32 @@ export class RequestHandler {
         }
         if (--this.inflight === 0 && this.idleWaiters.length) for (const w of this.idleWaiters.splice(0)) w();
       });
+  };
+
+  /**
+   * The internal listener (RUNTIME_METRICS_PORT): `/metrics` and the health checks, never tenant
+   * traffic. Metrics name tenants, so they are not served where tenants and outsiders connect.
+   */
+  readonly handleInternal = (req: IncomingMessage, res: ServerResponse): void => {
+    const requestId = requestIdFor(req);
+    res.setHeader('x-request-id', requestId);
+    const route = (req.url ?? '/').split('?')[0];
+    const served = async (): Promise<void> => {
+      if (req.method !== 'GET') throw runtimeErrors.notFound();
+      if (route === '/metrics') {
+        const text = await this.d.metrics.registry.metrics();
+        res.writeHead(200, { 'content-type': this.d.metrics.registry.contentType });
+        res.end(text);
+        return;
+      }
+      if (route === '/health/live') return sendJson(res, 200, { status: 'ok' });
+      if (route === '/health/ready') {
+        const r = await this.d.ready();
+        return sendJson(res, r.status, r.body);
+      }
+      throw runtimeErrors.notFound();
+    };
+    served().catch((err: unknown) => this.fail(res, err, requestId, { tenant: NO_TENANT, route: 'metrics', code: null }));
   };
 
   private async dispatch(req: IncomingMessage, res: ServerResponse, outcome: Outcome): Promise<void> {
@@ -107,13 +133,6 @@ export class RequestHandler {
         outcome.route = 'health';
         const r = await this.d.ready();
         return sendJson(res, r.status, r.body);
-      }
-      if (url === '/metrics') {
-        outcome.route = 'metrics';
-        const text = await this.d.metrics.registry.metrics();
-        res.writeHead(200, { 'content-type': this.d.metrics.registry.contentType });
-        res.end(text);
-        return;
       }
     }
     const resolution = this.d.resolver.resolve(req.headers.host, url);
@@ -172,29 +191,29 @@ export class RequestHandler {
   }
 
   /**
-   * Directory and key lookups run in parallel. Unknown tenant → 404; then any key problem → the
-   * one 401 (same work whichever way the key is wrong); then the tenant's status.
+   * Directory and key lookups run in parallel. An unknown (or deleted) tenant and any key problem
+   * give the one 401, after the same lookups and the same hash compare, so a response never tells
+   * whether a tenant exists. Only a caller holding the tenant's key learns its status. The tenant's
+   * metrics label is assigned only then: anonymous traffic cannot move another tenant's counters.
    */
   private async authenticate(ref: TenantRef, key: string | null, outcome: Outcome): Promise<DirectoryEntry> {
-    if (ref.kind === 'slug' && !isValidSlug(ref.slug)) throw runtimeErrors.tenantNotFound();
+    const named = ref.kind === 'domain' || isValidSlug(ref.slug);
     let entry: DirectoryEntry | null;
     let record: Awaited<ReturnType<ApiKeyVerifier['lookup']>>;
     try {
-      [entry, record] = await Promise.all([this.d.directory.resolve(ref), this.d.keys.lookup(key)]);
+      [entry, record] = await Promise.all([named ? this.d.directory.resolve(ref) : Promise.resolve(null), this.d.keys.lookup(key)]);
     } catch (err) {
       this.d.logger.error({ err }, 'directory unavailable');
       throw runtimeErrors.unavailable('Tenant directory is unavailable: retry shortly');
     }
-    if (!entry) throw runtimeErrors.tenantNotFound();
+    this.d.keys.verify(key, record, entry && entry.status !== 'deleted' ? entry.tenantId : null);
+    if (!entry) throw runtimeErrors.apiKeyInvalid(); // not reached: verify refused a missing tenant
     outcome.tenant = this.d.metrics.tenantLabel(entry.tenantId, entry.slug);
-    this.d.keys.verify(key, record, entry.tenantId);
     switch (entry.status) {
       case 'active':
         break;
       case 'suspended':
         throw runtimeErrors.suspended();
-      case 'deleted':
-        throw runtimeErrors.tenantNotFound();
       default:
         throw runtimeErrors.unavailable(`Tenant is ${entry.status}`);
     }

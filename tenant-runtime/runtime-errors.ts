@@ -6,7 +6,6 @@ import { SiloError } from '../common/errors';
  * Authentication failures share one message whatever the cause (unknown, revoked, expired, other tenant's key).
  */
 export const runtimeErrors = {
-  tenantNotFound: () => new SiloError(ErrorCode.TENANT_NOT_FOUND, 'Tenant not found', 404),
   noTenant: () => new SiloError(ErrorCode.TENANT_NOT_FOUND, 'No tenant in the request: use <slug>.<base domain>, /tenants/<slug>/… or a mapped custom domain', 404),
   apiKeyInvalid: () => new SiloError(ErrorCode.API_KEY_INVALID, 'Missing or invalid API key', 401),
   suspended: () => new SiloError(ErrorCode.TENANT_SUSPENDED, 'Tenant is suspended', 403),

@@ -1,4 +1,4 @@
-import { createServer } from 'node:http';
+import { createServer, Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Pool } from 'pg';
 import { ErrorCode } from '../common/error-codes';
@@ -41,6 +41,8 @@ export interface TenantRuntimeOptions {
 
 export interface RunningTenantRuntime {
   url: string;
+  /** The internal listener: `/metrics` and health checks (RUNTIME_METRICS_PORT). */
+  metricsUrl: string;
   /** Drains in-flight requests (up to RUNTIME_SHUTDOWN_TIMEOUT_MS), closes pools and connections. */
   close(): Promise<void>;
   /** For tests and diagnostics: live counters. */
@@ -166,21 +168,25 @@ export async function startTenantRuntime(config: RuntimeConfig, opts: TenantRunt
   const server = createServer({ keepAlive: true }, handler.handle);
   server.keepAliveTimeout = 65_000; // above common load balancer idle timeouts (60 s)
   server.headersTimeout = 66_000;
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(config.RUNTIME_PORT, config.HOST, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const { port } = server.address() as AddressInfo;
-  const host = config.HOST === '0.0.0.0' || config.HOST === '::' ? '127.0.0.1' : config.HOST;
-  const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
-  logger.info({ url, baseDomain: config.RUNTIME_BASE_DOMAIN, budget: config.RUNTIME_MAX_CONNECTIONS, cache: kv.kind }, 'tenant runtime listening');
+  const internal = createServer(handler.handleInternal);
+  let url: string, metricsUrl: string;
+  try {
+    url = await listen(server, config.RUNTIME_PORT, config.HOST);
+    metricsUrl = await listen(internal, config.RUNTIME_METRICS_PORT, config.RUNTIME_METRICS_HOST);
+  } catch (err) {
+    server.close();
+    await pools.close(0);
+    await terminator?.close();
+    await control.end().catch(() => undefined);
+    if (ownsKv) await kv.close();
+    throw err;
+  }
+  logger.info({ url, metricsUrl, baseDomain: config.RUNTIME_BASE_DOMAIN, budget: config.RUNTIME_MAX_CONNECTIONS, cache: kv.kind }, 'tenant runtime listening');
 
   let closing: Promise<void> | null = null;
   return {
     url,
+    metricsUrl,
     stats: () => ({ connections: pools?.connections ?? 0, connecting: pools?.connectsInFlight ?? 0, terminating: pools?.terminatingCount ?? 0, connectsStarted: pools?.connectsStarted ?? 0, pools: pools?.poolCount ?? 0, inFlight: handler.inFlight, directoryEntries: directory.size, apiKeys: keys.size }),
     close: () => {
       closing ??= (async () => {
@@ -190,6 +196,8 @@ export async function startTenantRuntime(config: RuntimeConfig, opts: TenantRunt
         if (!drained) logger.warn({ inFlight: handler.inFlight }, 'shutdown timeout: closing with requests in flight');
         server.closeAllConnections();
         await stopListening;
+        internal.closeAllConnections();
+        await new Promise<void>((r) => internal.close(() => r()));
         closed = true;
         await pools?.close(drained ? 5_000 : 0);
         await terminator?.close();
@@ -213,6 +221,19 @@ function terminatorFor(config: RuntimeConfig, secrets: SecretStore): BackendTerm
     const s = (await secrets.get(ref)) as { username: string; password: string; database?: string };
     return { user: s.username, password: s.password, database: s.database ?? 'postgres' };
   }, { connectTimeoutMs: config.RUNTIME_CONNECT_TIMEOUT_MS });
+}
+
+/** Listens and returns the URL to reach the listener at (a wildcard host becomes loopback). */
+function listen(server: Server, port: number, host: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      const bound = (server.address() as AddressInfo).port;
+      const h = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
+      resolve(`http://${h.includes(':') ? `[${h}]` : h}:${bound}`);
+    });
+  });
 }
 
 /** Error fields safe to log: pg connection errors never carry the password, but keep it minimal anyway. */

@@ -125,7 +125,7 @@ describe('statements that ignore cancel', () => {
     expect(samples.some((s) => s.before.terminating > 0 || s.after.terminating > 0)).toBe(true);
     expect(rt.stats().connections).toBe((await backendsOf(roles)).length);
     // The same in the exported gauge, and each of the 40 counted as terminated.
-    const metrics = String((await call(rt.url, '/metrics')).body);
+    const metrics = String((await call(rt.metricsUrl, '/metrics')).body);
     expect(Number(/^silo_runtime_connections(?:\{[^}]*\})? (\d+)$/m.exec(metrics)?.[1])).toBe((await backendsOf(roles)).length);
     expect(Number(/^silo_runtime_backends_terminated_seconds_count(?:\{[^}]*\})? (\d+)$/m.exec(metrics)?.[1])).toBe(40);
   }, 60_000);

@@ -62,7 +62,7 @@ describe('tenant runtime pools under a global connection budget', () => {
     expect(maxSeen).toBeGreaterThan(0);
     expect(maxSeen).toBeLessThanOrEqual(3);
     expect(maxStats).toBeLessThanOrEqual(3);
-    const metrics = (await call(rt.url, '/metrics')).body as string;
+    const metrics = (await call(rt.metricsUrl, '/metrics')).body as string;
     expect(Number(/silo_runtime_pool_evictions_total\{[^}]*\} (\d+)/.exec(metrics)?.[1])).toBeGreaterThan(0);
     await rt.close();
   });

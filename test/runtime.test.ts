@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { neon, neonConfig } from '@neondatabase/serverless';
 import { eq, gt } from 'drizzle-orm';
 import { drizzle } from 'drizzle-orm/neon-http';
@@ -67,17 +68,31 @@ describe('tenant runtime', () => {
       expect((await call(rt.url, '/v1/query', { host: 'db.acme-corp.test', key: keyGlobex, body: { sql: 'SELECT 1' } })).status).toBe(401);
     });
 
-    it('answers 404 TENANT_NOT_FOUND for unknown slugs, domains and requests that name no tenant', async () => {
+    it('answers an unknown slug or domain exactly like a wrong key (401), on every route, so tenant names cannot be enumerated', async () => {
+      const wrongKey = withoutRequestId(await q('acme', keyGlobex, { sql: 'SELECT 1' }));
+      expect(wrongKey).toEqual({ status: 401, code: 'API_KEY_INVALID', message: 'Missing or invalid API key', auth: 'Bearer', keys: ['code', 'message', 'requestId'] });
+      const bogus = `silo_${'0'.repeat(12)}_${'A'.repeat(43)}`;
       for (const r of [
         await q('nosuchco', keyAcme, { sql: 'SELECT 1' }),
+        await q('nosuchco', bogus, { sql: 'SELECT 1' }),
+        await q('nosuchco', null, { sql: 'SELECT 1' }),
         await call(rt.url, '/tenants/nosuchco/v1/query', { key: keyAcme, body: { sql: 'SELECT 1' } }),
+        await call(rt.url, '/tenants/nosuchco/v1/transaction', { key: keyAcme, body: { statements: [{ sql: 'SELECT 1' }] } }),
         await call(rt.url, '/v1/query', { host: 'unknown.example.test', key: keyAcme, body: { sql: 'SELECT 1' } }),
-        await call(rt.url, '/v1/query', { key: keyAcme, body: { sql: 'SELECT 1' } }),
         await q('NOT_a_slug!', keyAcme, { sql: 'SELECT 1' }),
-      ]) {
-        expect(r.status).toBe(404);
-        expect(r.body.error.code).toBe('TENANT_NOT_FOUND');
-      }
+      ]) expect(withoutRequestId(r)).toEqual(wrongKey);
+      // /sql (Neon's protocol) answers its own shape, the same for both.
+      const neon = (host: string, key: string) => call(rt.url, '/sql', { host: `${host}.localhost`, key, body: { query: 'SELECT 1', params: [] } });
+      const [unknownSql, wrongSql] = [await neon('nosuchco', keyAcme), await neon('acme', keyGlobex)];
+      const withoutId = (r: CallResult) => JSON.stringify(r.body).replace(/"requestId":"[^"]*"/g, '');
+      expect([unknownSql.status, withoutId(unknownSql)]).toEqual([wrongSql.status, withoutId(wrongSql)]);
+      expect(unknownSql.status).toBe(401);
+    });
+
+    it('answers 404 only to a request that names no tenant at all', async () => {
+      const r = await call(rt.url, '/v1/query', { key: keyAcme, body: { sql: 'SELECT 1' } });
+      expect(r.status).toBe(404);
+      expect(r.body.error.code).toBe('TENANT_NOT_FOUND');
     });
 
     it('refuses a host and a path that name different tenants', async () => {
@@ -111,6 +126,27 @@ describe('tenant runtime', () => {
         const b = await time(second);
         gaps.push(first === keyAcme ? a - b : b - a);
         all.push(a, b);
+      }
+      expect(Math.abs(median(gaps))).toBeLessThan(Math.max(1, median(all) / 5));
+    });
+
+    it('refuses an unknown tenant at the same cost as a known tenant with a wrong key', async () => {
+      // Fresh random key prefixes each time: neither side gets a cached key lookup the other lacks.
+      const randomKey = () => `silo_${randomBytes(6).toString('hex')}_${'A'.repeat(43)}`;
+      const time = async (slug: string) => {
+        const t = process.hrtime.bigint();
+        const r = await q(slug, randomKey(), { sql: 'SELECT 1' });
+        expect(r.status).toBe(401);
+        return Number(process.hrtime.bigint() - t) / 1e6;
+      };
+      const gaps: number[] = [];
+      const all: number[] = [];
+      for (let i = 0; i < 40; i++) {
+        // Alternated order; a new unknown slug each pair, so it never hits the negative cache.
+        const ms: Record<string, number> = {};
+        for (const which of i % 2 ? ['unknown', 'known'] : ['known', 'unknown']) ms[which] = await time(which === 'known' ? 'globex' : `nosuch${i}`);
+        gaps.push(ms.unknown - ms.known);
+        all.push(ms.unknown, ms.known);
       }
       expect(Math.abs(median(gaps))).toBeLessThan(Math.max(1, median(all) / 5));
     });
@@ -368,7 +404,7 @@ describe('tenant runtime', () => {
       const sql = connect('acme', keyAcme);
       await expect(sql`SELEC 1`).rejects.toMatchObject({ name: 'NeonDbError', code: '42601', position: '1' });
       await expect(connect('acme', keyGlobex)`SELECT 1`).rejects.toThrow(/HTTP status 401.*API_KEY_INVALID/);
-      await expect(connect('nosuchco', keyAcme)`SELECT 1`).rejects.toThrow(/HTTP status 404/);
+      await expect(connect('nosuchco', keyAcme)`SELECT 1`).rejects.toThrow(/HTTP status 401.*API_KEY_INVALID/);
     });
 
     it('works unchanged with drizzle-orm/neon-http (select, insert, returning, batch)', async () => {
@@ -386,14 +422,23 @@ describe('tenant runtime', () => {
   });
 
   describe('operations', () => {
-    it('serves liveness, readiness (control DB and Redis) and per-tenant metrics', async () => {
-      expect((await call(rt.url, '/health/live')).body).toEqual({ status: 'ok' });
-      const ready = await call(rt.url, '/health/ready');
-      expect(ready.status).toBe(200);
-      expect(ready.body).toEqual({ status: 'ready', checks: { database: 'up', cache: 'up', invalidations: 'up' } });
-      const metrics = await call(rt.url, '/metrics');
+    it('serves liveness, readiness (control DB and Redis) and per-tenant metrics, the metrics only on the internal listener', async () => {
+      for (const url of [rt.url, rt.metricsUrl]) {
+        expect((await call(url, '/health/live')).body).toEqual({ status: 'ok' });
+        const ready = await call(url, '/health/ready');
+        expect(ready.status).toBe(200);
+        expect(ready.body).toEqual({ status: 'ready', checks: { database: 'up', cache: 'up', invalidations: 'up' } });
+      }
+      expect(new URL(rt.metricsUrl).port).not.toBe(new URL(rt.url).port);
+      const onPublic = await call(rt.url, '/metrics');
+      expect([onPublic.status, onPublic.body.error?.code]).toEqual([404, 'NOT_FOUND']);
+      expect((await call(rt.metricsUrl, '/v1/query', { host: 'acme.localhost', key: keyAcme, body: { sql: 'SELECT 1' } })).status).toBe(404);
+      // Refusals before the key is checked are not the tenant's: anonymous traffic cannot move its counters.
+      for (let i = 0; i < 3; i++) expect((await q('globex', 'wrong', { sql: 'SELECT 1' })).status).toBe(401);
+      const metrics = await call(rt.metricsUrl, '/metrics');
       expect(metrics.body).toMatch(/silo_runtime_requests_total\{tenant="acme",route="query",status="200"/);
-      expect(metrics.body).toMatch(/silo_runtime_errors_total\{tenant="globex",code="API_KEY_INVALID"/);
+      expect(metrics.body).toMatch(/silo_runtime_errors_total\{tenant="_none",code="API_KEY_INVALID"[^}]*\} [1-9]/);
+      expect(metrics.body).not.toMatch(/silo_runtime_errors_total\{tenant="globex",code="API_KEY_INVALID"/);
       expect(metrics.body).toMatch(/silo_runtime_request_duration_seconds_bucket\{le="0.005",service="tenant-runtime",tenant="acme",route="query"\} \d+/);
       expect(metrics.body).toMatch(/silo_runtime_pool_connections\{tenant="acme",state="idle"/);
       expect(metrics.body).toMatch(/silo_runtime_connections\{service="tenant-runtime"\} \d+/);

@@ -147,7 +147,7 @@ async function main(): Promise<void> {
       // idle timeout the first pools would close before the measured rounds reach them again.
       RUNTIME_IDLE_TIMEOUT_MS: '300000',
       DATABASE_URL: controlUrl, REDIS_URL: redisUrl, BENCH_KV_PREFIX: kvPrefix, SILO_MASTER_KEY: masterKey.toString('base64'), SILO_DIRECTORY_KEY: randomBytes(32).toString('base64url'),
-      RUNTIME_PORT: '0', LOG_LEVEL: 'info', RUNTIME_MAX_CONNECTIONS: String(count + 50),
+      RUNTIME_PORT: '0', RUNTIME_METRICS_PORT: '0', LOG_LEVEL: 'info', RUNTIME_MAX_CONNECTIONS: String(count + 50),
     };
     const runtime = await startChild(children, join(distBench, 'runtime-server.js'), runtimeEnv);
 
@@ -172,9 +172,9 @@ async function main(): Promise<void> {
         log(`warming ${count} tenant pools`);
         await warm(runtime.url, (i) => viaRuntime(tenants[i % count] as Tenant), count);
       }
-      if (process.env.BENCH_DEBUG) log(await metricsOf(runtime.url));
+      if (process.env.BENCH_DEBUG) log(await metricsOf(runtime.metricsUrl ?? runtime.url));
       rounds.many.push(await runLoad(runtime.url, { concurrency, durationMs: seconds * 1000, next: (i) => viaRuntime(tenants[i % count] as Tenant) }));
-      if (process.env.BENCH_DEBUG) log(await metricsOf(runtime.url));
+      if (process.env.BENCH_DEBUG) log(await metricsOf(runtime.metricsUrl ?? runtime.url));
       rssMany = Math.max(rssMany, rssOf(runtime.child));
       log(`round ${round + 1}: baseline ${rounds.base[round]?.qps.toFixed(0)} qps, runtime 1 tenant ${rounds.one[round]?.qps.toFixed(0)} qps, ${count} tenants ${rounds.many[round]?.qps.toFixed(0)} qps`);
     }
@@ -294,20 +294,20 @@ function render(r: {
   ].join('\n');
 }
 
-async function startChild(children: ChildProcess[], script: string, env: Record<string, string>): Promise<{ url: string; child: ChildProcess }> {
+async function startChild(children: ChildProcess[], script: string, env: Record<string, string>): Promise<{ url: string; metricsUrl?: string; child: ChildProcess }> {
   if (!existsSync(script)) throw new Error(`${script} is missing: run npm run build first`);
   const child = spawn(process.execPath, [script], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
   children.push(child);
-  const url = await new Promise<string>((resolveUrl, reject) => {
+  const first = await new Promise<{ url: string; metricsUrl?: string }>((resolveUrl, reject) => {
     let buf = '';
     child.stdout?.on('data', (d: Buffer) => {
       buf += d.toString();
       const nl = buf.indexOf('\n');
-      if (nl !== -1) resolveUrl((JSON.parse(buf.slice(0, nl)) as { url: string }).url);
+      if (nl !== -1) resolveUrl(JSON.parse(buf.slice(0, nl)) as { url: string; metricsUrl?: string });
     });
     child.once('exit', (code) => reject(new Error(`${script} exited ${code}`)));
   });
-  return { url, child };
+  return { ...first, child };
 }
 
 /** SIGTERM (the server drains and closes its pools), SIGKILL after 10 s. */

@@ -81,7 +81,7 @@ const TABLE = `CREATE TABLE items (id bigserial PRIMARY KEY, client int NOT NULL
 
 describe(`load: ${CLIENTS} clients over ${TENANTS} tenants for ${SECONDS} s through one runtime with a budget of ${BUDGET} connections`, () => {
   let stack: ReliabilityStack;
-  let runtime: ServiceProcess & { url: string };
+  let runtime: ServiceProcess & { url: string; metricsUrl: string };
   let tenants: SeededTenant[] = [];
   let provisionSeconds = 0;
 
@@ -256,7 +256,7 @@ describe(`load: ${CLIENTS} clients over ${TENANTS} tenants for ${SECONDS} s thro
         rss.push({ at: performance.now() - t0, kb: runtime.rssKb() });
       }),
       every(1_000, async () => {
-        const r = await httpCall(runtime.url, '/metrics', { agent });
+        const r = await httpCall(runtime.metricsUrl, '/metrics', { agent });
         const gauge = (name: string) => metric(r.text, name);
         gauges.push({ at: performance.now() - t0, connections: gauge('silo_runtime_connections'), pools: gauge('silo_runtime_pools'), heap: gauge('nodejs_heap_size_used_bytes') });
       }),
@@ -272,7 +272,7 @@ describe(`load: ${CLIENTS} clients over ${TENANTS} tenants for ${SECONDS} s thro
       await sampler.end();
       agent.destroy();
     }
-    const finalMetrics = (await httpCall(runtime.url, '/metrics')).text;
+    const finalMetrics = (await httpCall(runtime.metricsUrl, '/metrics')).text;
     const hotConnects = (await hotSessions()) - hotSessionsBefore;
     const connects = metric(finalMetrics, 'silo_runtime_connect_duration_seconds_count');
     const connectMsMean = round((metric(finalMetrics, 'silo_runtime_connect_duration_seconds_sum') / connects) * 1000);

@@ -12,7 +12,7 @@ async function main(): Promise<void> {
   const config = loadRuntimeConfig(process.env);
   const logger = createLogger({ name: 'bench-runtime', level: config.LOG_LEVEL, destination: pino.destination({ dest: '/dev/null', sync: true }) });
   const rt = await startTenantRuntime(config, { logger, kvPrefix: process.env.BENCH_KV_PREFIX });
-  process.stdout.write(`${JSON.stringify({ url: rt.url })}\n`);
+  process.stdout.write(`${JSON.stringify({ url: rt.url, metricsUrl: rt.metricsUrl })}\n`);
   process.on('SIGTERM', () => void rt.close().then(() => process.exit(0)));
 }
 

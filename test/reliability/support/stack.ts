@@ -101,12 +101,12 @@ export class ReliabilityStack {
     return p;
   }
 
-  async runtime(extra: Record<string, string> = {}): Promise<ServiceProcess & { url: string }> {
-    const port = await freePort();
+  async runtime(extra: Record<string, string> = {}): Promise<ServiceProcess & { url: string; metricsUrl: string }> {
+    const [port, metricsPort] = [await freePort(), await freePort()];
     const url = `http://127.0.0.1:${port}`;
-    const p = new ServiceProcess('tenant-runtime', ENTRY.runtime, this.runtimeEnv({ RUNTIME_PORT: String(port), ...extra }), httpReady(() => url));
+    const p = new ServiceProcess('tenant-runtime', ENTRY.runtime, this.runtimeEnv({ RUNTIME_PORT: String(port), RUNTIME_METRICS_PORT: String(metricsPort), ...extra }), httpReady(() => url));
     this.processes.push(p);
-    return Object.assign(p, { url });
+    return Object.assign(p, { url, metricsUrl: `http://127.0.0.1:${metricsPort}` });
   }
 
   /** Environment for `node bin/silo.js …`. */
