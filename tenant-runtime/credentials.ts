@@ -39,8 +39,4 @@ export class CredentialCache {
   forget(secretRef: string): void {
     this.lru.delete(secretRef);
   }
-
-  clear(): void {
-    this.lru.clear();
-  }
 }

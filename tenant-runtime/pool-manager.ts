@@ -16,6 +16,8 @@ export interface PoolTarget {
   identity: string;
   /** Upper bound of this tenant's pool (also capped by the global budget). */
   max: number;
+  /** Where its credentials live: a refused login drops only this tenant's cached copy. */
+  secretRef: string;
   client: () => ClientConfig | Promise<ClientConfig>;
 }
 

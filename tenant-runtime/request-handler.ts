@@ -232,6 +232,7 @@ export class RequestHandler {
       server: `${entry.host}:${entry.port ?? 5432}`,
       identity: `${entry.host}:${entry.port}/${entry.database}|${entry.username}|${entry.secretRef}|${entry.revision}|${tier.name}:${tier.connectionLimit}:${tier.statementTimeoutMs}`,
       max: Math.max(1, Math.min(tier.connectionLimit, c.RUNTIME_MAX_CONNECTIONS_PER_TENANT)),
+      secretRef: entry.secretRef as string,
       client: async (): Promise<ClientConfig> => {
         const secret = await this.d.credentials.get(entry.secretRef as string, entry.revision);
         return {

@@ -115,9 +115,10 @@ export async function startTenantRuntime(config: RuntimeConfig, opts: TenantRunt
       logger.warn({ tenant: target.label, err: errSummary(err) }, 'tenant connection failed');
       if (TOO_MANY_CONNECTIONS.has(code)) return runtimeErrors.poolExhausted();
       if (AUTH_FAILED.has(code) || (isSiloError(err) && err.code === ErrorCode.SECRET_NOT_FOUND)) {
-        // Credentials rotated under us: re-read them (and the directory entry) on the next request.
+        // Credentials rotated under us: re-read this tenant's (and its directory entry) on its next
+        // request. Only this tenant's: one tenant's refused login must not cost every other tenant a read.
         pools?.retire(target.tenantId);
-        credentials.clear();
+        credentials.forget(target.secretRef);
       }
       return runtimeErrors.unavailable();
     },

@@ -7,7 +7,7 @@ import { Client } from 'pg';
 describe('pool manager', () => {
   const url = testDatabaseUrl();
   const target = (tenantId: string): PoolTarget => ({
-    tenantId, label: tenantId, server: new URL(url).host, identity: tenantId, max: 2,
+    tenantId, label: tenantId, server: new URL(url).host, identity: tenantId, max: 2, secretRef: `test:${tenantId}`,
     client: () => ({ connectionString: url, application_name: 'silo-pool-manager-test' }),
   });
   let pools: PoolManager;

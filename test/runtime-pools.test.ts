@@ -4,6 +4,7 @@ import { LocalSecretStore } from '../provisioning/secrets/local-secret-store';
 import type { SecretStore } from '../provisioning/secrets/secret-store';
 import type { RunningTenantRuntime } from '../tenant-runtime/server';
 import { startTestControlPlane, TestControlPlane } from './support/control-plane';
+import { adminQuery } from './support/test-db';
 import { call, connectionsByRole, createTenants, issueKey, SeededTenant, startTestRuntime, waitFor } from './support/runtime-fixtures';
 
 describe('tenant runtime pools under a global connection budget', () => {
@@ -170,5 +171,34 @@ describe('tenant runtime pools under a global connection budget', () => {
     // Backends exit after their client closes: give a loaded machine a few seconds to show it.
     const left = await waitFor(() => connectionsByRole(tenants.map((x) => x.role)), (c) => Object.values(c).every((n) => n === 0), 5_000);
     expect(Object.values(left).every((n) => n === 0)).toBe(true);
+  });
+
+  it('drops only the refused tenant\'s cached credentials when its login fails (28000), not every tenant\'s', async () => {
+    const inner = new LocalSecretStore(new Pool({ connectionString: cp.db.url, max: 2 }), decodeKey(cp.config.SILO_MASTER_KEY as string) as Buffer);
+    secretPool.push((inner as unknown as { db: Pool }).db);
+    const reads = new Map<string, number>();
+    const counting: SecretStore = Object.assign(Object.create(inner) as SecretStore, { get: (ref: string) => (reads.set(ref, (reads.get(ref) ?? 0) + 1), inner.get(ref)) });
+    const rt = await start({ RUNTIME_MAX_CONNECTIONS: '20' }, counting);
+    const [refused, neighbour] = [tenants[3], tenants[4]] as SeededTenant[];
+    const refOf = async (t: SeededTenant) => (await cp.sql<{ secret_ref: string }>('SELECT secret_ref FROM tenant_connections WHERE tenant_id = $1', [t.id]))[0]?.secret_ref as string;
+    const [refusedRef, neighbourRef] = [await refOf(refused), await refOf(neighbour)];
+    for (const t of [refused, neighbour]) expect((await query(rt, t, 'SELECT 1')).status).toBe(200);
+    expect([reads.get(refusedRef), reads.get(neighbourRef)]).toEqual([1, 1]);
+
+    // The refused tenant's role can no longer log in; both tenants' open backends go away.
+    await adminQuery(`ALTER ROLE ${refused.role} NOLOGIN`);
+    try {
+      await adminQuery(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = ANY($1) AND application_name = 'silo-runtime'`, [[refused.role, neighbour.role]]);
+      await waitFor(() => connectionsByRole([refused.role, neighbour.role]), (c) => Object.values(c).every((n) => n === 0), 5_000);
+      // Its next requests fail to connect (503) and re-read its credentials each time...
+      const failed = await waitFor(() => query(rt, refused, 'SELECT 1'), () => (reads.get(refusedRef) ?? 0) >= 2, 3_000, 20);
+      expect(failed.status).toBe(503);
+      expect(reads.get(refusedRef)).toBeGreaterThanOrEqual(2);
+      // ...while the neighbour reconnects with the credentials it already had.
+      expect((await waitFor(() => query(rt, neighbour, 'SELECT 1'), (r) => r.status === 200, 3_000, 20)).status).toBe(200);
+      expect(reads.get(neighbourRef)).toBe(1);
+    } finally {
+      await adminQuery(`ALTER ROLE ${refused.role} LOGIN`);
+    }
   });
 });
