@@ -12,7 +12,7 @@ import { inTransaction } from './pg-transaction';
 import { generatePassword, scramVerifier } from './scram';
 import { ensureTenantGroup, grantTenantGroup, TenantCertIssuer } from './tenant-certs';
 import { ensureTerminatorRole } from './terminator-role';
-import { freezeWrites, measureDatabaseSizes, reassertWriteFreeze, unfreezeWrites } from './write-freeze';
+import { freezeWrites, frozenRoleName, isWriteFrozen, measureDatabaseSizes, reassertWriteFreeze, unfreezeWrites } from './write-freeze';
 
 export interface LocalDriverOptions {
   /** Superuser URL of the Postgres server that hosts tenant databases (its maintenance database). */
@@ -147,7 +147,7 @@ export class LocalProvisioningDriver implements ProvisioningDriver {
       return true;
     });
     await ctx.step('drop-role', async () => {
-      await this.admin.query(`DROP ROLE IF EXISTS ${ident(name)}`);
+      await this.admin.query(`DROP ROLE IF EXISTS ${ident(name)}; DROP ROLE IF EXISTS ${ident(frozenRoleName(name))}`);
       return true;
     });
     await ctx.step('delete-secret', async () => {
@@ -214,7 +214,7 @@ export class LocalProvisioningDriver implements ProvisioningDriver {
        UNION ALL SELECT 1 FROM pg_roles r WHERE r.rolname = $1 AND ${oursRoleSql('r', '$2')}`, [name, this.marker, this.databaseOwner]);
     if (owned.rowCount === 0) throw new Error(`refusing to drop ${name}: not created by this Silo instance`);
     await this.dropDatabase(name);
-    await this.admin.query(`DROP ROLE IF EXISTS ${ident(name)}`);
+    await this.admin.query(`DROP ROLE IF EXISTS ${ident(name)}; DROP ROLE IF EXISTS ${ident(frozenRoleName(name))}`);
   }
 
   /**
@@ -246,7 +246,9 @@ export class LocalProvisioningDriver implements ProvisioningDriver {
         await c.query(`REVOKE ALL ON DATABASE ${db} FROM PUBLIC`);
         for (const { role } of grantees.rows) if (role !== null) await c.query(`REVOKE ALL ON DATABASE ${db} FROM ${ident(role)} CASCADE`);
         if ((await c.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [name])).rowCount === 1) {
-          await c.query(`GRANT CONNECT, TEMPORARY, CREATE ON DATABASE ${db} TO ${ident(name)}`);
+          // Write-frozen (write-freeze.ts): CONNECT only; unfreezing gives back what the freeze recorded.
+          const frozen = await isWriteFrozen(c, name);
+          await c.query(`GRANT ${frozen ? 'CONNECT' : 'CONNECT, TEMPORARY, CREATE'} ON DATABASE ${db} TO ${ident(name)}`);
         }
         await c.query(`COMMENT ON DATABASE ${db} IS ${literal(this.marker)}`);
       });
@@ -367,7 +369,8 @@ export class LocalProvisioningDriver implements ProvisioningDriver {
     const c = new Client({ connectionString: this.adminUrlFor(name), options: ADMIN_SESSION_OPTIONS });
     await c.connect();
     try {
-      await c.query(`REASSIGN OWNED BY ${ident(this.templateOwner)} TO ${ident(name)}; REVOKE ALL ON SCHEMA public FROM PUBLIC; GRANT ALL ON SCHEMA public TO ${ident(name)}`);
+      const grant = (await isWriteFrozen(c, name)) ? 'USAGE' : 'ALL'; // write-frozen: CREATE comes back with the unfreeze
+      await c.query(`REASSIGN OWNED BY ${ident(this.templateOwner)} TO ${ident(name)}; REVOKE ALL ON SCHEMA public FROM PUBLIC; GRANT ${grant} ON SCHEMA public TO ${ident(name)}`);
     } finally {
       await c.end();
     }

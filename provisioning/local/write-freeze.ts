@@ -24,8 +24,10 @@ import { ADMIN_SESSION_OPTIONS, ident, literal } from './pg-names';
  * - what was there before is recorded in a schema of the superuser (`silo_write_freeze`), so
  *   `unfreezeWrites` restores owners, grants (with their grantors) and SECURITY DEFINER exactly.
  *
- * The tenant's sessions in the database are then terminated: a session that already made its
- * temporary schema is not checked for TEMPORARY again. Nothing here depends on who owns the database
+ * First the tenant loses CONNECT and its sessions (and prepared transactions) in the database end:
+ * a session in an open transaction could otherwise hold locks that make the freeze wait out its
+ * lock_timeout, sweep after sweep, and one that already made its temporary schema is not checked
+ * for TEMPORARY again. CONNECT comes back once the freeze is committed (or has failed). Nothing here depends on who owns the database
  * (Silo's role or, in an older layout, the tenant: REASSIGN then moves it too).
  * The freeze is idempotent: applied again (after a tier change or rotation re-granted the tenant
  * its usual privileges) it records only what is new.
@@ -66,8 +68,22 @@ export async function measureDatabaseSizes(q: Pool | ClientBase, databases: stri
 
 /** Opens a superuser session on the tenant database (`adminUrl` names it) and freezes. */
 export async function freezeWrites(adminUrl: string, target: WriteFreezeTarget, opts: { marker?: string } = {}): Promise<void> {
+  const db = ident(target.database);
+  const tenant = ident(target.tenantRole);
   await withAdminClient(adminUrl, async (c) => {
-    await inTransaction(c, () => applyFreeze(c, target, opts.marker ?? 'silo'));
+    // The tenant is kept out while the freeze runs: a session of its own in an open transaction holds
+    // locks on its tables that REASSIGN would wait for (lock_timeout), and could be renewed at will,
+    // so a tenant could postpone its freeze for ever. Its sessions and prepared transactions go first.
+    await c.query(`REVOKE CONNECT ON DATABASE ${db} FROM ${tenant}`);
+    try {
+      await c.query('SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity WHERE datname = $1 AND usename = $2', [target.database, target.tenantRole]);
+      const prepared = await c.query<{ gid: string }>('SELECT gid FROM pg_prepared_xacts WHERE database = $1 AND owner = $2', [target.database, target.tenantRole]);
+      for (const { gid } of prepared.rows) await c.query(`ROLLBACK PREPARED ${literal(gid)}`);
+      await inTransaction(c, () => applyFreeze(c, target, opts.marker ?? 'silo'));
+    } finally {
+      await c.query(`GRANT CONNECT ON DATABASE ${db} TO ${tenant}`);
+    }
+    // A backend that passed its CONNECT check as the REVOKE committed (not yet listed above).
     await c.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND usename = $2', [target.database, target.tenantRole]);
   });
 }
