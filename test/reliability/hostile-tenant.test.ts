@@ -183,9 +183,10 @@ describe(SCENARIO, () => {
         if (!rt.running) break;
       }
     }));
-    // The neighbour runs until the last hostile request has answered (those in flight at ATTACK_MS too).
+    // The neighbour runs until the last hostile request has answered (those in flight at ATTACK_MS
+    // too), pausing 5 ms between calls: at most 200/s, under its tier's rate limit once the load lifts.
     const calmLoad = runLoad({
-      clients: NEIGHBOUR_LOOPS, durationMs: 4 * ATTACK_MS, signal: stop,
+      clients: NEIGHBOUR_LOOPS, durationMs: 4 * ATTACK_MS, signal: stop, thinkMs: () => 5,
       step: async () => ({ tenant: 0, op: 'SELECT 1', result: await tenantQuery(rt.url, calm, 'SELECT 1 AS one', [], 30_000) }),
     });
     await Promise.all(attackers);
