@@ -38,6 +38,8 @@ export const controlShape = {
   JOB_LEASE_SECONDS: positiveInt(300),
   JOB_MAX_ATTEMPTS: positiveInt(8),
   RECONCILE_INTERVAL_SECONDS: z.coerce.number().int().min(0).default(300),
+  /** How often each worker measures tenant databases against their tier's storage quota (0: never). */
+  STORAGE_SWEEP_INTERVAL_SECONDS: z.coerce.number().int().min(0).default(300),
   // AWS driver (only read when PROVISIONING_DRIVER=aws or SECRET_STORE=aws)
   AWS_REGION: z.string().optional(),
   TERRAFORM_BIN: z.string().default('terraform'),

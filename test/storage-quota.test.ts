@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { Client } from 'pg';
 import { PROVISIONING_DRIVER, SECRET_STORE } from '../control-plane/common/tokens';
 import { ReconcilerService } from '../control-plane/operations/reconciler.service';
+import { StorageQuotaService } from '../control-plane/tenants/storage-quota.service';
 import { frozenRoleName } from '../provisioning/local/write-freeze';
 import type { ProvisioningDriver, TenantConnectionInfo } from '../provisioning/provisioning-driver';
 import type { SecretStore } from '../provisioning/secrets/secret-store';
@@ -219,5 +220,81 @@ describe('storage quota: write freeze (real Postgres, local driver)', () => {
     expect((await after.query('SELECT v FROM app.things ORDER BY id')).rows).toEqual([{ v: 'back' }, { v: 'sneaked' }]);
     await after.end();
     await driver.setWriteFreeze(connection, false); // again: a no-op
+  });
+
+  /** Inserts uncompressible rows as the tenant until its database measures at least `bytes`. */
+  async function fillTo(c: Client, db: string, bytes: number): Promise<number> {
+    await c.query('CREATE TABLE IF NOT EXISTS public.blob (id int, v text)');
+    for (let i = 0; i < 200; i++) {
+      const [{ size }] = await adminQuery<{ size: string }>('SELECT pg_database_size($1)::text AS size', [db]);
+      if (Number(size) >= bytes) return Number(size);
+      await c.query("INSERT INTO public.blob SELECT g, md5(g::text) || md5((g + 1)::text) || md5((g + 2)::text) FROM generate_series(1, 5000) g");
+    }
+    throw new Error('could not fill the database');
+  }
+
+  async function auditOf(tenantId: string): Promise<Array<{ action: string; detail: Record<string, unknown> }>> {
+    return t.sql('SELECT action, detail FROM audit_log WHERE tenant_id = $1 AND action LIKE $2 ORDER BY id', [tenantId, 'storage%']);
+  }
+
+  async function metric(name: string): Promise<number> {
+    const text = (await t.api('GET', '/metrics', undefined, { token: null })).body as string;
+    return Number(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\d+)$`, 'm').exec(text)?.[1]);
+  }
+
+  it('sweep: records every live tenant, warns near the quota, freezes past it even while the tenant holds locks, and unfreezes after a TRUNCATE', async () => {
+    const MB = 1024 * 1024;
+    const { id, connection } = await create('filler');
+    const { id: calmId } = await create('calm', 'roomy');
+    const sweeper = t.cp.app.get(StorageQuotaService);
+
+    // Only what a sweep did that is not "none" (the other tests' tenants are live too).
+    const sweep = async () => {
+      const r = await sweeper.sweep();
+      expect(r.errors).toBe(0);
+      return Object.fromEntries(Object.entries(r.decisions).filter(([d]) => d !== 'none'));
+    };
+    expect(await sweep()).toEqual({});
+    const [{ size }] = await adminQuery<{ size: string }>('SELECT pg_database_size($1)::text AS size', [connection.database]);
+    const shown = (await t.api('GET', '/v1/tenants/filler')).body.storage;
+    expect(shown).toEqual({ usedBytes: Number(size), quotaBytes: 12 * MB, measuredAt: expect.any(String), frozen: false });
+    expect(shown.usedBytes).toBeLessThan(12 * MB * 0.8); // a fresh database: the test's quota leaves room to fill
+
+    const c = await asTenant(connection);
+    await fillTo(c, connection.database, 12 * MB * 0.85);
+    expect(await sweep()).toEqual({ warn: 1 });
+    expect(await sweep()).toEqual({}); // warned once
+    await fillTo(c, connection.database, 12 * MB + 1);
+    // A session in an open transaction holding a lock REASSIGN needs, renewed at will: it does not postpone the freeze.
+    await c.query('SET idle_in_transaction_session_timeout = 0; BEGIN; LOCK TABLE public.blob IN ACCESS SHARE MODE');
+
+    const started = Date.now();
+    expect(await sweep()).toEqual({ freeze: 1 });
+    expect(Date.now() - started).toBeLessThan(10_000);
+    expect(await attempt(c, 'SELECT 1')).not.toBe('ok');
+    expect((await auditOf(id)).map((a) => a.action)).toEqual(['storage_quota_warning', 'storage_quota_exceeded']);
+    expect((await auditOf(id))[1].detail).toEqual({ usedBytes: expect.any(Number), quotaBytes: 12 * MB, tier: 'small' });
+    expect(await auditOf(calmId)).toEqual([]);
+    expect((await t.api('GET', '/v1/tenants/filler')).body.storage).toMatchObject({ frozen: true, quotaBytes: 12 * MB });
+    expect((await t.api('GET', '/v1/tenants/filler')).body.storage.usedBytes).toBeGreaterThan(12 * MB);
+    expect(await metric('silo_tenants_write_frozen')).toBe(1);
+    expect(await metric('silo_tenants_over_storage_quota')).toBe(1);
+
+    // Every worker sweeps (until issue #14): concurrent sweeps freeze once and audit once.
+    const concurrent = await Promise.all([sweeper.sweep(), sweeper.sweep()]);
+    expect(concurrent.map((r) => [r.errors, r.decisions.freeze ?? 0])).toEqual([[0, 0], [0, 0]]);
+    expect((await auditOf(id)).map((a) => a.action)).toEqual(['storage_quota_warning', 'storage_quota_exceeded']);
+
+    const s = await asTenant(connection);
+    expect(await attempt(s, 'INSERT INTO public.blob VALUES (1, 1)')).toBe('42501');
+    expect(await attempt(s, 'TRUNCATE public.blob')).toBe('ok');
+    await s.end();
+    expect(await sweep()).toEqual({ unfreeze: 1 });
+    expect((await auditOf(id)).map((a) => a.action)).toEqual(['storage_quota_warning', 'storage_quota_exceeded', 'storage_writes_restored']);
+    expect((await t.api('GET', '/v1/tenants/filler')).body.storage).toMatchObject({ frozen: false });
+    expect(await metric('silo_tenants_write_frozen')).toBe(0);
+    const after = await asTenant(connection);
+    expect(await attempt(after, 'INSERT INTO public.blob VALUES (1, 1)')).toBe('ok');
+    await after.end();
   });
 });

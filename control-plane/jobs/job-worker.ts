@@ -8,6 +8,7 @@ import type { Logger } from '../../common/logger';
 import type { ControlPlaneConfig } from '../config';
 import { CONFIG, LOGGER, METRICS } from '../common/tokens';
 import { ReconcilerService } from '../operations/reconciler.service';
+import { StorageQuotaService } from '../tenants/storage-quota.service';
 import { TenantService } from '../tenants/tenant.service';
 import { JobHandler } from './job-handler';
 import { Job, JobType } from './job.entity';
@@ -28,6 +29,7 @@ export class JobWorker implements OnApplicationShutdown {
   private timer: NodeJS.Timeout | null = null;
   private lastSweep = 0;
   private lastReconcile = Date.now();
+  private lastStorageSweep = Date.now();
   private readonly processed: Counter<'type' | 'outcome'>;
   private listener: Client | null = null;
   private ticking = false;
@@ -37,6 +39,7 @@ export class JobWorker implements OnApplicationShutdown {
     private readonly jobs: JobRepository,
     private readonly tenants: TenantService,
     private readonly reconciler: ReconcilerService,
+    private readonly storage: StorageQuotaService,
     @Inject(JOB_HANDLERS) private readonly handlers: Map<JobType, JobHandler>,
     @Inject(CONFIG) private readonly config: ControlPlaneConfig,
     @Inject(LOGGER) private readonly logger: Logger,
@@ -127,6 +130,11 @@ export class JobWorker implements OnApplicationShutdown {
       if (every > 0 && Date.now() - this.lastReconcile > every) {
         this.lastReconcile = Date.now();
         await this.reconciler.run({ apply: false }); // report + safe repairs only; destructive ones need `silo reconcile --apply`
+      }
+      const storageEvery = this.config.STORAGE_SWEEP_INTERVAL_SECONDS * 1000;
+      if (storageEvery > 0 && Date.now() - this.lastStorageSweep > storageEvery) {
+        this.lastStorageSweep = Date.now();
+        await this.storage.sweep(); // never throws; idempotent when several workers run it (issue #14: once per fleet)
       }
       while (this.running && this.inFlight.size < this.config.JOB_CONCURRENCY) {
         const job = await this.jobs.claim(this.id, this.config.JOB_LEASE_SECONDS);

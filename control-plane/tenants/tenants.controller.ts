@@ -5,7 +5,9 @@ import { SiloError } from '../../common/errors';
 import { AdminAuthGuard } from '../common/admin-auth.guard';
 import { JobRepository } from '../jobs/job.repository';
 import { CreateTenantDto, HistoryQuery, isTenantStatus, ListTenantsQuery, OffboardDto, SuspendDto, UpdateTenantDto } from './dto/tenant.dto';
+import { StorageQuotaService } from './storage-quota.service';
 import { TenantAdminService } from './tenant-admin.service';
+import { TenantStorageRepository } from './tenant-storage.repository';
 import { TenantRepository } from './tenant.repository';
 import { TenantService } from './tenant.service';
 import { tenantView } from './tenant.view';
@@ -20,6 +22,8 @@ export class TenantsController {
     private readonly service: TenantService,
     private readonly tenants: TenantRepository,
     private readonly jobs: JobRepository,
+    private readonly storage: TenantStorageRepository,
+    private readonly quotas: StorageQuotaService,
   ) {}
 
   @Get()
@@ -45,8 +49,8 @@ export class TenantsController {
   @ApiOperation({ summary: 'One tenant by id or slug: status, tier, connection (no password), schema version, recent jobs' })
   async get(@Param('id') id: string) {
     const t = await this.service.get(id);
-    const [connection, schema, jobs] = await Promise.all([this.tenants.findConnection(t.id), this.tenants.findSchemaVersion(t.id), this.jobs.forTenant(t.id, 10)]);
-    return tenantView(t, { connection, schema, jobs });
+    const [connection, schema, jobs, storage] = await Promise.all([this.tenants.findConnection(t.id), this.tenants.findSchemaVersion(t.id), this.jobs.forTenant(t.id, 10), this.storage.find(t.id)]);
+    return tenantView(t, { connection, schema, jobs, storage: { row: storage, quotaBytes: this.quotas.quotaBytes(t.tier) } });
   }
 
   @Patch(':id')

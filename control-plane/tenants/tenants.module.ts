@@ -8,7 +8,9 @@ import { DeprovisionHandler } from '../operations/deprovision.handler';
 import { ProvisionHandler } from '../operations/provision.handler';
 import { ReconcilerService } from '../operations/reconciler.service';
 import { RotateCredentialsHandler } from '../operations/rotate-credentials.handler';
+import { StorageQuotaService } from './storage-quota.service';
 import { TenantAdminService } from './tenant-admin.service';
+import { TenantStorageRepository } from './tenant-storage.repository';
 import { TenantRepository } from './tenant.repository';
 import { TenantService } from './tenant.service';
 import { TenantsController } from './tenants.controller';
@@ -19,7 +21,7 @@ import { TierCatalog } from './tier-catalog';
   controllers: [TenantsController],
   providers: [
     TenantRepository, TenantService, TenantAdminService, TierCatalog, JobRepository, JobWorker,
-    ProvisionHandler, DeprovisionHandler, RotateCredentialsHandler, ReconcilerService,
+    ProvisionHandler, DeprovisionHandler, RotateCredentialsHandler, ReconcilerService, TenantStorageRepository, StorageQuotaService,
     {
       provide: JOB_HANDLERS,
       inject: [ProvisionHandler, DeprovisionHandler, RotateCredentialsHandler],
@@ -27,6 +29,6 @@ import { TierCatalog } from './tier-catalog';
         new Map<JobType, JobHandler>([[JobType.Provision, p], [JobType.Deprovision, d], [JobType.RotateCredentials, r]]),
     },
   ],
-  exports: [TenantRepository, TenantService, TierCatalog, JobRepository, JobWorker, ReconcilerService],
+  exports: [TenantRepository, TenantService, TierCatalog, JobRepository, JobWorker, ReconcilerService, StorageQuotaService],
 })
 export class TenantsModule {}
