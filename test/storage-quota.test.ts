@@ -25,7 +25,7 @@ describe('storage quota: write freeze (real Postgres, local driver)', () => {
 
   beforeAll(async () => {
     const { name: _n, ...starter } = DEFAULT_TIERS.starter;
-    writeFileSync(tiersFile, JSON.stringify({ tiers: { small: { ...starter, storageQuotaMb: 12 }, roomy: { ...starter, storageQuotaMb: 1024 } } }));
+    writeFileSync(tiersFile, JSON.stringify({ tiers: { small: { ...starter, storageQuotaMb: 12 }, roomy: { ...starter, storageQuotaMb: 1024 }, tiny: { ...starter, storageQuotaMb: 1 } } }));
     t = await startTestControlPlane({ EXPORT_DIR: join(dir, 'exports'), TIERS_FILE: tiersFile, JOB_MAX_ATTEMPTS: '2' });
     driver = t.cp.app.get(PROVISIONING_DRIVER) as Required<ProvisioningDriver>;
   });
@@ -296,5 +296,44 @@ describe('storage quota: write freeze (real Postgres, local driver)', () => {
     const after = await asTenant(connection);
     expect(await attempt(after, 'INSERT INTO public.blob VALUES (1, 1)')).toBe('ok');
     await after.end();
+  });
+
+  it('sweep: a tenant whose freeze fails is recorded and retried, and does not stop the others', async () => {
+    const broken = await create('broken', 'tiny');
+    const victim = await create('victim', 'tiny');
+    // The control database points at a role that does not exist: this tenant's freeze fails.
+    await t.sql('UPDATE tenant_connections SET username = $2 WHERE tenant_id = $1', [broken.id, 'no_such_role']);
+    const r = await t.cp.app.get(StorageQuotaService).sweep();
+    expect(r.errors).toBe(1);
+    expect(r.decisions.freeze).toBe(1);
+    expect((await auditOf(victim.id)).map((a) => a.action)).toEqual(['storage_quota_exceeded']);
+    const [row] = await t.sql<{ frozen: boolean; last_error: string | null }>('SELECT frozen, last_error FROM tenant_storage WHERE tenant_id = $1', [broken.id]);
+    expect(row).toEqual({ frozen: false, last_error: expect.stringContaining('no_such_role') });
+    expect(await auditOf(broken.id)).toEqual([]);
+
+    await t.sql('UPDATE tenant_connections SET username = $2 WHERE tenant_id = $1', [broken.id, broken.connection.username]);
+    const again = await t.cp.app.get(StorageQuotaService).sweep();
+    expect([again.errors, again.decisions.freeze]).toEqual([0, 1]);
+    expect(await t.sql('SELECT frozen, last_error FROM tenant_storage WHERE tenant_id = $1', [broken.id])).toEqual([{ frozen: true, last_error: null }]);
+    const c = await asTenant(broken.connection);
+    expect(await attempt(c, 'CREATE TABLE public.more (id int)')).toBe('42501');
+    await c.end();
+  });
+
+  it("the worker's tick runs the sweep every STORAGE_SWEEP_INTERVAL_SECONDS", async () => {
+    const other = await startTestControlPlane({ EXPORT_DIR: join(dir, 'exports-2'), TIERS_FILE: tiersFile, JOB_WORKER_ENABLED: 'true', STORAGE_SWEEP_INTERVAL_SECONDS: '1', RECONCILE_INTERVAL_SECONDS: '0' });
+    try {
+      expect((await other.api('POST', '/v1/tenants', { name: 'ticked', slug: 'ticked', tier: 'tiny' })).status).toBe(202);
+      let storage: { frozen?: boolean } | undefined;
+      for (let i = 0; i < 100 && !storage?.frozen; i++) {
+        await new Promise((r) => setTimeout(r, 200));
+        storage = (await other.api('GET', '/v1/tenants/ticked')).body.storage;
+      }
+      expect(storage).toMatchObject({ frozen: true, quotaBytes: 1024 * 1024 });
+      const [{ username }] = await other.sql<{ username: string }>('SELECT username FROM tenant_connections');
+      frozenRoles.push(frozenRoleName(username));
+    } finally {
+      await other.close();
+    }
   });
 });
