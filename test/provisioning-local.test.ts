@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { createHash, createHmac, pbkdf2Sync } from 'node:crypto';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from 'pg';
@@ -39,10 +39,14 @@ describe('local provisioning driver (real Postgres)', () => {
   let db: TestDatabase;
   let kit: LocalProvisioningKit;
   const exportDir = mkdtempSync(join(tmpdir(), 'silo-export-'));
+  // pg_dump wrapped: records the environment it was given, then runs the real one.
+  const dumpEnvFile = join(exportDir, 'pg_dump.env');
+  const pgDumpBin = join(exportDir, 'pg_dump-recording');
+  writeFileSync(pgDumpBin, `#!/bin/sh\nenv > '${dumpEnvFile}'\nexec pg_dump "$@"\n`, { mode: 0o700 });
 
   beforeAll(async () => {
     db = await createTestDatabase('prov');
-    kit = localProvisioningKit(db.url, db.name);
+    kit = localProvisioningKit(db.url, db.name, { pgDumpBin });
   });
   afterAll(async () => {
     await kit.cleanup();
@@ -167,7 +171,19 @@ describe('local provisioning driver (real Postgres)', () => {
       expect((await kit.secrets.get(conn.secretRef)).username).toBe(conn.username);
       return;
     }
-    const result = await kit.driver.deprovision(memoryDriverContext(ctx.tenant.id), { exportDir, connection: conn });
+    // Silo's own secrets are in this process's environment; pg_dump must get none of them.
+    const silo = { ADMIN_TOKEN: 'admin-token-never-in-a-child', SILO_MASTER_KEY: 'mk', SILO_DIRECTORY_KEY: 'dk', STRIPE_WEBHOOK_SECRET: 'whsec_x', DATABASE_URL: 'postgres://u:p@h/db', REDIS_URL: 'redis://:pw@h' };
+    Object.assign(process.env, silo);
+    let result: Awaited<ReturnType<typeof kit.driver.deprovision>>;
+    try {
+      result = await kit.driver.deprovision(memoryDriverContext(ctx.tenant.id), { exportDir, connection: conn });
+    } finally {
+      for (const k of Object.keys(silo)) delete process.env[k];
+    }
+    const dumpEnv = Object.fromEntries(readFileSync(dumpEnvFile, 'utf8').split('\n').filter(Boolean).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
+    expect(dumpEnv).toMatchObject({ PGDATABASE: conn.database, PGHOST: expect.any(String) });
+    expect(dumpEnv.PATH).toBeTruthy();
+    for (const k of Object.keys(silo)) expect(dumpEnv).not.toHaveProperty(k);
     expect(result.exportLocation && existsSync(result.exportLocation)).toBe(true);
     const listing = execFileSync('pg_restore', ['--list', result.exportLocation as string]).toString();
     expect(listing).toMatch(/TABLE public invoices/);

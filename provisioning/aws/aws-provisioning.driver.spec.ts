@@ -6,7 +6,7 @@ import { DriverContext, DriverTenant } from '../provisioning-driver';
 import { DEFAULT_TIERS } from '../tiers';
 import { AwsProvisioningDriver } from './aws-provisioning.driver';
 import { TerraformRunner } from './terraform-runner';
-import { TEST_TENANT_ID, testBackend, testNetwork, writeFakeTerraform } from './testing';
+import { FAKE_TERRAFORM_ENV, TEST_TENANT_ID, testBackend, testNetwork, writeFakeTerraform } from './testing';
 
 /** A DriverContext whose step records behave like the job's: a recorded step is replayed. */
 function fakeContext(tenant: DriverTenant, recorded = new Map<string, unknown>()) {
@@ -56,6 +56,7 @@ describe('AwsProvisioningDriver (fake terraform, real synth)', () => {
       runner: new TerraformRunner({
         binary: writeFakeTerraform(root),
         env: { PATH: process.env.PATH, FAKE_TF_LOG: callLog, ...env },
+        passEnv: FAKE_TERRAFORM_ENV,
         killGraceMs: 200,
       }),
       secrets: { rotateManaged: async (ref) => void rotated.push(ref) },

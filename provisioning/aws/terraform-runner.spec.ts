@@ -4,12 +4,13 @@ import { join } from 'node:path';
 import { ErrorCode } from '../../common/error-codes';
 import { SiloError } from '../../common/errors';
 import { TerraformRunner, parseTerraformOutputs } from './terraform-runner';
-import { writeFakeTerraform } from './testing';
+import { FAKE_TERRAFORM_ENV, writeFakeTerraform } from './testing';
 
 interface Call {
   argv: string[];
   cwd: string;
   pid: number;
+  envKeys: string[];
   tfInAutomation?: string;
 }
 
@@ -63,6 +64,7 @@ describe('TerraformRunner', () => {
       timeoutsMs,
       killGraceMs: 300,
       env: { PATH: process.env.PATH, FAKE_TF_LOG: log, FAKE_TF_PIDS: pidsFile, AWS_SECRET_ACCESS_KEY: SECRET_ENV_VALUE, ...env },
+      passEnv: FAKE_TERRAFORM_ENV,
     });
 
   beforeAll(() => {
@@ -100,6 +102,14 @@ describe('TerraformRunner', () => {
       expect(c.cwd).toBe(stackDir);
       expect(c.tfInAutomation).toBe('1');
     }
+  });
+
+  it('hands terraform only the OS basics, AWS_* and TF_* variables: none of Silo\'s secrets or URLs', async () => {
+    const silo = { ADMIN_TOKEN: 'a'.repeat(24), SILO_MASTER_KEY: 'mk', SILO_DIRECTORY_KEY: 'dk', STRIPE_WEBHOOK_SECRET: 'whsec_x', DATABASE_URL: 'postgres://u:p@h/db', REDIS_URL: 'redis://:pw@h', PGPASSWORD: 'control-db' };
+    await runner({ ...silo, AWS_REGION: 'eu-west-1', TF_PLUGIN_CACHE_DIR: '/tmp/tf-cache' }).init(stackDir);
+    const [c] = calls();
+    expect(c.envKeys).toEqual(expect.arrayContaining(['PATH', 'AWS_SECRET_ACCESS_KEY', 'AWS_REGION', 'TF_PLUGIN_CACHE_DIR', 'TF_IN_AUTOMATION', 'FAKE_TF_LOG']));
+    for (const k of Object.keys(silo)) expect(c.envKeys).not.toContain(k);
   });
 
   it('parses output -json into typed outputs', async () => {

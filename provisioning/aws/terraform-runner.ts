@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { childEnv, TERRAFORM_ENV } from '../child-env';
 import { ErrorCode } from '../../common/error-codes';
 import { SiloError } from '../../common/errors';
 
@@ -24,10 +25,13 @@ export interface TerraformRunnerOptions {
    */
   killGraceMs?: number;
   /**
-   * Environment of the child (AWS credentials come from here). Default: this process's
-   * environment, passed through untouched. `TF_IN_AUTOMATION=1` is always added.
+   * Environment the child's is filtered from (AWS credentials come from here). Default: this
+   * process's. Only the OS basics and what terraform needs pass (childEnv's TERRAFORM_ENV: AWS_*,
+   * TF_*, proxies, CA bundle), plus `passEnv`; `TF_IN_AUTOMATION=1` is always added.
    */
   env?: NodeJS.ProcessEnv;
+  /** More variables to pass through by name (the fake terraform's settings in tests). */
+  passEnv?: readonly string[];
 }
 
 export interface TerraformRunOptions {
@@ -66,7 +70,8 @@ export class TerraformRunner {
     this.binary = options.binary ?? 'terraform';
     this.timeouts = { ...DEFAULT_TIMEOUTS_MS, ...options.timeoutsMs };
     this.killGraceMs = options.killGraceMs ?? 60_000;
-    this.env = { ...(options.env ?? process.env), TF_IN_AUTOMATION: '1' };
+    const rule = { ...TERRAFORM_ENV, names: [...(TERRAFORM_ENV.names ?? []), ...(options.passEnv ?? [])] };
+    this.env = childEnv(options.env ?? process.env, rule, { TF_IN_AUTOMATION: '1' });
   }
 
   /** `terraform init -input=false -no-color` */

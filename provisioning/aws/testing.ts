@@ -33,9 +33,12 @@ export function testStackConfig(overrides: Partial<TenantStackConfig> = {}): Ten
   };
 }
 
+/** The fake terraform's settings: pass them with TerraformRunner's `passEnv` (the runner filters the environment). */
+export const FAKE_TERRAFORM_ENV = ['FAKE_TF_LOG', 'FAKE_TF_PIDS', 'FAKE_TF_FAIL', 'FAKE_TF_HANG', 'FAKE_TF_IGNORE_TERM'] as const;
+
 /**
  * Writes a fake `terraform` executable into `dir` and returns its path. It appends one JSON line
- * per call ({ argv, cwd, pid, tfInAutomation }) to `$FAKE_TF_LOG`, keeps a fake state in
+ * per call ({ argv, cwd, pid, tfInAutomation, envKeys }) to `$FAKE_TF_LOG`, keeps a fake state in
  * `<cwd>/.fake-tfstate` (apply fills it, destroy empties it, `state rm` removes addresses),
  * prints `output -json` exactly as terraform does, and misbehaves on request:
  * `FAKE_TF_FAIL=<command>` exits 1 after printing errors on stderr; `FAKE_TF_HANG=<command>`
@@ -56,7 +59,7 @@ const argv = process.argv.slice(2);
 const command = argv[0] === 'state' ? 'state ' + argv[1] : argv[0];
 const cwd = process.cwd();
 if (process.env.FAKE_TF_LOG) {
-  fs.appendFileSync(process.env.FAKE_TF_LOG, JSON.stringify({ argv, cwd, pid: process.pid, tfInAutomation: process.env.TF_IN_AUTOMATION }) + '\n');
+  fs.appendFileSync(process.env.FAKE_TF_LOG, JSON.stringify({ argv, cwd, pid: process.pid, tfInAutomation: process.env.TF_IN_AUTOMATION, envKeys: Object.keys(process.env).sort() }) + '\n');
 }
 const stateFile = path.join(cwd, '.fake-tfstate');
 const readState = () => (fs.existsSync(stateFile) ? fs.readFileSync(stateFile, 'utf8').split('\n').filter(Boolean) : []);

@@ -12,6 +12,7 @@ import { inTransaction } from './pg-transaction';
 import { generatePassword, scramVerifier } from './scram';
 import { ensureTenantGroup, grantTenantGroup, TenantCertIssuer } from './tenant-certs';
 import { ensureTerminatorRole } from './terminator-role';
+import { childEnv } from '../child-env';
 import { freezeWrites, frozenRoleName, isWriteFrozen, measureDatabaseSizes, reassertWriteFreeze, unfreezeWrites } from './write-freeze';
 
 export interface LocalDriverOptions {
@@ -35,6 +36,8 @@ export interface LocalDriverOptions {
   /** Databases tenant roles must never connect to (the control database, the maintenance db). */
   protectDatabases?: string[];
   pgDumpBin?: string;
+  /** Environment pg_dump's is filtered from (childEnv: OS basics only). Default: this process's. */
+  parentEnv?: NodeJS.ProcessEnv;
   secretRecoveryWindowDays?: number;
   /** Brings the template to the latest tenant schema (the migration runner). */
   prepareTemplate?: (templateUrl: string) => Promise<void>;
@@ -381,8 +384,8 @@ export class LocalProvisioningDriver implements ProvisioningDriver {
     const file = join(dir, `${ctx.tenant.id}-${new Date().toISOString().replace(/[:.]/g, '-')}.dump`);
     const bin = this.opts.pgDumpBin ?? 'pg_dump';
     const u = new URL(this.adminUrlFor(name));
-    // Credentials go through the environment, never argv (visible in ps).
-    const env = { ...process.env, PGHOST: u.hostname, PGPORT: u.port || '5432', PGUSER: decodeURIComponent(u.username || 'postgres'), PGPASSWORD: decodeURIComponent(u.password), PGDATABASE: name };
+    // Credentials go through the environment, never argv (visible in ps); nothing else of ours does.
+    const env = childEnv(this.opts.parentEnv ?? process.env, {}, { PGHOST: u.hostname, PGPORT: u.port || '5432', PGUSER: decodeURIComponent(u.username || 'postgres'), PGPASSWORD: decodeURIComponent(u.password), PGDATABASE: name });
     const stderr: string[] = [];
     const code = await new Promise<number | 'missing'>((resolve) => {
       const child = spawn(bin, ['--format=custom', '--no-password', `--file=${file}`], { env, stdio: ['ignore', 'ignore', 'pipe'] });

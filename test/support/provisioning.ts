@@ -20,7 +20,7 @@ export interface LocalProvisioningKit {
 }
 
 /** A real local driver on the test server, with its own template database and secret table (in `controlDbUrl`). */
-export function localProvisioningKit(controlDbUrl: string, controlDbName: string, opts: { prepareTemplate?: (url: string) => Promise<void>; masterKey?: Buffer } = {}): LocalProvisioningKit {
+export function localProvisioningKit(controlDbUrl: string, controlDbName: string, opts: { prepareTemplate?: (url: string) => Promise<void>; masterKey?: Buffer; pgDumpBin?: string } = {}): LocalProvisioningKit {
   const pool = new Pool({ connectionString: controlDbUrl, max: 4 });
   // Kits sharing a control database share its secrets (e.g. the installation's terminator login): pass the same key.
   const masterKey = opts.masterKey ?? randomBytes(32);
@@ -34,6 +34,7 @@ export function localProvisioningKit(controlDbUrl: string, controlDbName: string
     protectDatabases: [controlDbName],
     secretRecoveryWindowDays: 7,
     prepareTemplate: opts.prepareTemplate,
+    pgDumpBin: opts.pgDumpBin,
   });
   const tenants = new Set<string>();
   return {
