@@ -7,12 +7,35 @@ const REDACT = [
   'headers.authorization', 'connectionString', '*.connectionString', 'apiKey', '*.apiKey', 'key', '*.key',
 ];
 
+const MAX_MESSAGE = 500;
+// Names, not values: which constraint or table a database error was about.
+const SAFE_ERROR_FIELDS = ['code', 'constraint', 'table', 'column', 'schema', 'routine', 'severity', 'status'] as const;
+
+/**
+ * The `err` of every log line: type, message, code, stack and the names above, nothing else.
+ * pino's default serializer copies every enumerable field, and a TypeORM QueryFailedError
+ * carries `query`, `parameters` (key hashes, webhook payloads) and `driverError.detail`
+ * (`Key (hash)=(…) already exists`): those never reach a log.
+ */
+export function serializeError(err: unknown, depth = 0): Record<string, unknown> | unknown {
+  if (!(err instanceof Error)) return typeof err === 'string' ? err.slice(0, MAX_MESSAGE) : err === undefined || err === null ? err : `[${typeof err}]`;
+  const e = err as Error & Record<string, unknown>;
+  const out: Record<string, unknown> = { type: e.constructor?.name ?? 'Error', message: String(e.message ?? '').slice(0, MAX_MESSAGE) };
+  for (const k of SAFE_ERROR_FIELDS) if (typeof e[k] === 'string' || typeof e[k] === 'number') out[k] = e[k];
+  const driver = e.driverError as Record<string, unknown> | undefined;
+  if (out.code === undefined && driver && typeof driver.code === 'string') out.code = driver.code;
+  if (e.stack) out.stack = e.stack;
+  if (e.cause !== undefined && depth < 3) out.cause = serializeError(e.cause, depth + 1);
+  return out;
+}
+
 export function createLogger(opts: { level?: string; name: string; destination?: pino.DestinationStream }): Logger {
   return pino(
     {
       name: opts.name,
       level: opts.level ?? 'info',
       redact: { paths: REDACT, censor: '[redacted]' },
+      serializers: { err: serializeError, error: serializeError },
       base: { service: opts.name },
       timestamp: pino.stdTimeFunctions.isoTime,
     },

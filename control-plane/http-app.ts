@@ -4,6 +4,7 @@ import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import express from 'express';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import pinoHttp from 'pino-http';
+import { serializeError } from '../common/logger';
 import { requestIdFor } from '../common/http/request-id';
 import { createMetricsRegistry } from '../common/http/metrics';
 import { AppModule } from './app.module';
@@ -27,7 +28,7 @@ export async function createControlPlaneApp(deps: Omit<ControlPlaneDeps, 'metric
       return id;
     },
     autoLogging: { ignore: (req) => req.url === '/health/live' || req.url === '/metrics' },
-    serializers: { req: (req: { id: string; method: string; url: string }) => ({ id: req.id, method: req.method, url: req.url }) },
+    serializers: { req: (req: { id: string; method: string; url: string }) => ({ id: req.id, method: req.method, url: req.url }), err: serializeError },
   }));
   if (httpDuration) {
     app.use((req: express.Request, res: express.Response, next: express.NextFunction) => {
