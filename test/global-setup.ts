@@ -93,18 +93,19 @@ export default async function globalSetup(): Promise<void> {
 }
 
 /**
- * Tenant databases and roles created by a test run that was killed before its cleanup: the local
+ * Tenant databases and roles (tenant, write-freeze and terminator roles) created by a test run that was killed before its cleanup: the local
  * driver marks them `silo-instance:<control db name>`, and test control databases carry the run's
  * pid (`silo_test_r<pid>_…`). Only dead runs' objects are dropped; parallel live runs keep theirs.
  */
 async function dropDeadRunsTenants(admin: Client): Promise<void> {
   const rows = await admin.query<{ name: string; kind: string; marker: string | null }>(
     `SELECT datname AS name, 'db' AS kind, shobj_description(oid, 'pg_database') AS marker FROM pg_database WHERE datname ~ '^t_[0-9a-f]{32}$'
-     UNION ALL SELECT rolname, 'role', shobj_description(oid, 'pg_authid') FROM pg_roles WHERE rolname ~ '^t_[0-9a-f]{32}$'`);
+     UNION ALL SELECT rolname, 'role', shobj_description(oid, 'pg_authid') FROM pg_roles WHERE rolname ~ '^(t_[0-9a-f]{32}(_frozen)?|silo_terminator_[0-9a-f]{12})$'`);
   const dead = rows.rows.filter((r) => {
     const pid = Number(/^silo-instance:silo_test_r(\d+)_/.exec(r.marker ?? '')?.[1]);
     return pid > 0 && !isAlive(pid);
   });
   for (const r of dead.filter((x) => x.kind === 'db')) await admin.query(`DROP DATABASE IF EXISTS "${r.name}" WITH (FORCE)`).catch(() => undefined);
-  for (const r of dead.filter((x) => x.kind === 'role')) await admin.query(`DROP ROLE IF EXISTS "${r.name}"`).catch(() => undefined);
+  // DROP OWNED first: the terminator holds CONNECT on the maintenance database (a shared object).
+  for (const r of dead.filter((x) => x.kind === 'role')) await admin.query(`DROP OWNED BY "${r.name}"; DROP ROLE IF EXISTS "${r.name}"`).catch(() => undefined);
 }
