@@ -320,6 +320,30 @@ describe('storage quota: write freeze (real Postgres, local driver)', () => {
     await c.end();
   });
 
+  it("ignores a freeze record the tenant forged before its first freeze (it would have been replayed as superuser GRANTs on unfreeze)", async () => {
+    const { connection } = await create('forger', 'roomy');
+    const c = await asTenant(connection);
+    // The record's schema and tables, made by the tenant, with grants it wants a superuser to replay.
+    await c.query(`CREATE SCHEMA silo_write_freeze;
+      CREATE TABLE silo_write_freeze.objects (kind text NOT NULL, objoid oid NOT NULL, secdef boolean NOT NULL DEFAULT false, PRIMARY KEY (kind, objoid));
+      CREATE TABLE silo_write_freeze.grants (kind text NOT NULL, objoid oid NOT NULL, objsub int NOT NULL DEFAULT 0, grantee oid NOT NULL, grantor oid NOT NULL, privilege text NOT NULL, grantable boolean NOT NULL,
+        UNIQUE (kind, objoid, objsub, grantee, grantor, privilege));
+      INSERT INTO silo_write_freeze.grants VALUES
+        ('catfn_part', 'pg_catalog.pg_read_file(text)'::regprocedure, 0, (SELECT oid FROM pg_roles WHERE rolname = current_user), 10, 'EXECUTE', true),
+        ('db_part', (SELECT oid FROM pg_database WHERE datname = '${t.db.name}'), 0, (SELECT oid FROM pg_roles WHERE rolname = current_user), 10, 'CONNECT', true)`);
+    await c.end();
+
+    await driver.setWriteFreeze(connection, true);
+    await driver.setWriteFreeze(connection, false);
+    const [granted] = await adminQuery<{ read_file: boolean; control_db: boolean }>(
+      `SELECT has_function_privilege($1, 'pg_catalog.pg_read_file(text)', 'EXECUTE') AS read_file, has_database_privilege($1, $2, 'CONNECT') AS control_db`, [connection.username, t.db.name]);
+    expect(granted).toEqual({ read_file: false, control_db: false });
+    // The tenant's schema is kept, under another name, with its rows.
+    const kept = await adminQuery<{ nspname: string; owner: string }>(`SELECT nspname, pg_get_userbyid(nspowner) AS owner FROM pg_namespace WHERE nspname LIKE 'silo_write_freeze%'`, [], connection.database);
+    expect(kept).toEqual([{ nspname: expect.stringMatching(/^silo_write_freeze_tenant_[0-9a-f]{8}$/), owner: connection.username }]);
+    expect(await adminQuery(`SELECT count(*)::int AS n FROM "${kept[0].nspname}".grants`, [], connection.database)).toEqual([{ n: 2 }]);
+  });
+
   it("the worker's tick runs the sweep every STORAGE_SWEEP_INTERVAL_SECONDS", async () => {
     const other = await startTestControlPlane({ EXPORT_DIR: join(dir, 'exports-2'), TIERS_FILE: tiersFile, JOB_WORKER_ENABLED: 'true', STORAGE_SWEEP_INTERVAL_SECONDS: '1', RECONCILE_INTERVAL_SECONDS: '0' });
     try {

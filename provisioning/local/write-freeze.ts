@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { inTransaction } from './pg-transaction';
 import { Client, ClientBase, Pool } from 'pg';
 import { ADMIN_SESSION_OPTIONS, ident, literal } from './pg-names';
@@ -110,6 +111,7 @@ async function applyFreeze(c: ClientBase, t: WriteFreezeTarget, marker: string |
     await c.query(`CREATE ROLE ${frozen} NOLOGIN NOINHERIT`);
     if (marker) await c.query(`COMMENT ON ROLE ${frozen} IS ${literal(`${marker}:write-freeze`)}`);
   }
+  await claimRecordSchema(c);
   await c.query(`CREATE SCHEMA IF NOT EXISTS ${SCHEMA} AUTHORIZATION CURRENT_USER; REVOKE ALL ON SCHEMA ${SCHEMA} FROM PUBLIC`);
   await c.query(`
     CREATE TABLE IF NOT EXISTS ${SCHEMA}.objects (kind text NOT NULL, objoid oid NOT NULL, secdef boolean NOT NULL DEFAULT false, PRIMARY KEY (kind, objoid));
@@ -213,11 +215,11 @@ async function applyUnfreeze(c: ClientBase, t: WriteFreezeTarget): Promise<void>
   const tenant = ident(t.tenantRole);
   const frozenName = frozenRoleName(t.tenantRole);
   const frozen = ident(frozenName);
-  const hasRecord = (await c.query(`SELECT 1 FROM pg_namespace WHERE nspname = $1`, [SCHEMA])).rowCount === 1;
+  const hasRecord = (await recordSchemaOwner(c)) === 'ours';
   const tenantOid = (await c.query<{ oid: number }>('SELECT oid FROM pg_roles WHERE rolname = $1', [t.tenantRole])).rows[0]?.oid;
   if (tenantOid === undefined) throw new Error(`no role ${t.tenantRole}`);
   const frozenOid = (await c.query<{ oid: number }>('SELECT oid FROM pg_roles WHERE rolname = $1', [frozenName])).rows[0].oid;
-  if (!hasRecord) throw new Error(`${t.database} has a frozen role but no freeze record; refusing to guess`);
+  if (!hasRecord) throw new Error(`${t.database} has a frozen role but no freeze record of Silo's; refusing to guess`);
 
   const dbOwnedByFrozen = (await c.query('SELECT 1 FROM pg_database WHERE datname = current_database() AND datdba = $1', [frozenOid])).rowCount === 1;
   if (dbOwnedByFrozen) await c.query(`REVOKE CONNECT ON DATABASE ${ident(t.database)} FROM ${tenant}`);
@@ -272,6 +274,24 @@ async function applyUnfreeze(c: ClientBase, t: WriteFreezeTarget): Promise<void>
 
   await c.query(`DROP SCHEMA ${SCHEMA} CASCADE`);
   await c.query(`DROP ROLE ${frozen}`);
+}
+
+/**
+ * Whether the record's schema is Silo's (owned by a superuser: tenants cannot create objects in it),
+ * the tenant's, or absent. The record is replayed as superuser GRANTs on unfreeze, so one the tenant
+ * wrote (it could create a schema of that name before its first freeze) must never be read.
+ */
+async function recordSchemaOwner(c: ClientBase): Promise<'ours' | 'foreign' | 'none'> {
+  const r = await c.query<{ ours: boolean }>(
+    `SELECT (r.rolsuper OR r.rolname = current_user) AS ours FROM pg_namespace n JOIN pg_roles r ON r.oid = n.nspowner WHERE n.nspname = $1`, [SCHEMA]);
+  if (!r.rowCount) return 'none';
+  return r.rows[0].ours ? 'ours' : 'foreign';
+}
+
+/** A schema of the record's name that is not Silo's is the tenant's data: renamed out of the way (random suffix), kept. */
+async function claimRecordSchema(c: ClientBase): Promise<void> {
+  if ((await recordSchemaOwner(c)) !== 'foreign') return;
+  await c.query(`ALTER SCHEMA ${SCHEMA} RENAME TO ${ident(`${SCHEMA}_tenant_${randomBytes(4).toString('hex')}`)}`);
 }
 
 /** REVOKE ALL from every role in the object's ACL (owner included) and PUBLIC: the ACL ends up empty. */
