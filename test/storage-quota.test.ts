@@ -10,7 +10,7 @@ import type { ProvisioningDriver, TenantConnectionInfo } from '../provisioning/p
 import type { SecretStore } from '../provisioning/secrets/secret-store';
 import { DEFAULT_TIERS } from '../provisioning/tiers';
 import { startTestControlPlane, TestControlPlane } from './support/control-plane';
-import { adminQuery } from './support/test-db';
+import { adminQuery, pgDumpCanExport } from './support/test-db';
 
 /**
  * The write freeze a tenant past its storage quota gets (provisioning/local/write-freeze.ts),
@@ -344,12 +344,24 @@ describe('storage quota: write freeze (real Postgres, local driver)', () => {
     expect(await adminQuery(`SELECT count(*)::int AS n FROM "${kept[0].nspname}".grants`, [], connection.database)).toEqual([{ n: 2 }]);
   });
 
+  it('offboarding a frozen tenant drops its frozen role with its own', async () => {
+    const { connection } = await create('leaver', 'roomy');
+    await driver.setWriteFreeze(connection, true);
+    await t.api('POST', '/v1/tenants/leaver/suspend', {});
+    expect((await t.api('POST', '/v1/tenants/leaver/offboard', {})).body.status).toBe('deprovisioning');
+    await t.drainJobs();
+    if (!(await pgDumpCanExport())) return; // offboarding waits at the export without a pg_dump for this server
+    expect((await t.api('GET', '/v1/tenants/leaver')).body.status).toBe('deleted');
+    expect(await adminQuery('SELECT rolname FROM pg_roles WHERE rolname IN ($1, $2)', [connection.username, frozenRoleName(connection.username)])).toEqual([]);
+  });
+
   it("the worker's tick runs the sweep every STORAGE_SWEEP_INTERVAL_SECONDS", async () => {
     const other = await startTestControlPlane({ EXPORT_DIR: join(dir, 'exports-2'), TIERS_FILE: tiersFile, JOB_WORKER_ENABLED: 'true', STORAGE_SWEEP_INTERVAL_SECONDS: '1', RECONCILE_INTERVAL_SECONDS: '0' });
     try {
       expect((await other.api('POST', '/v1/tenants', { name: 'ticked', slug: 'ticked', tier: 'tiny' })).status).toBe(202);
       let storage: { frozen?: boolean } | undefined;
-      for (let i = 0; i < 100 && !storage?.frozen; i++) {
+      // Provisioning, then the next tick's sweep (a few seconds; more on a loaded machine).
+      for (const until = Date.now() + 45_000; Date.now() < until && !storage?.frozen;) {
         await new Promise((r) => setTimeout(r, 200));
         storage = (await other.api('GET', '/v1/tenants/ticked')).body.storage;
       }
