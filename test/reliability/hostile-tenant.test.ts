@@ -152,7 +152,10 @@ describe(SCENARIO, () => {
     [evil, calm] = await provisionTenants(stack, cp.url, [{ slug: 'hostile', tier: 'hostile' }, { slug: 'neighbour', tier: 'pro' }]);
     await cp.stop(); // not needed by the runtime: frees the CPU for the attack
     const runtimeOverrides = Object.fromEntries(Object.entries(process.env).filter(([k, v]) => k.startsWith('RUNTIME_') && v !== undefined)) as Record<string, string>;
-    rt = await stack.runtime({ TIERS_FILE: tiersFile, RUNTIME_MAX_RESULT_BYTES: String(CAP), ...runtimeOverrides });
+    // Per-tenant pool cap 40 (default 20): each refused request's backend stays counted until the
+    // server shows it gone, and at 20 the 14 loops plus those still exiting reached the cap (20
+    // backends seen), so requests queued for a connection. This scenario measures memory, not that.
+    rt = await stack.runtime({ TIERS_FILE: tiersFile, RUNTIME_MAX_RESULT_BYTES: String(CAP), RUNTIME_MAX_CONNECTIONS_PER_TENANT: '40', ...runtimeOverrides });
     await rt.start();
     pid = rt.pid;
     figures.runtimeMaxResultBytes = Number(rt.env.RUNTIME_MAX_RESULT_BYTES);
@@ -174,6 +177,17 @@ describe(SCENARIO, () => {
     });
     const sampler = new RssSampler(pid, 100).start();
     const stop = { stopped: false };
+    // The hostile tenant's backends on the server (each refused request's backend is terminated, and
+    // counted against the tenant's pool cap until it is gone).
+    const backends = (async () => {
+      let max = 0;
+      while (!stop.stopped) {
+        const rows = await stack.sql<{ n: number }>('SELECT count(*)::int AS n FROM pg_stat_activity WHERE usename = $1', [evil.role]).catch(() => []);
+        max = Math.max(max, rows[0]?.n ?? 0);
+        await sleep(250);
+      }
+      return max;
+    })();
     const started = Date.now();
     const attackers = ATTACKS.flatMap((attack) => Array.from({ length: attack.loops }, async (_, loop) => {
       let n = loop;
@@ -192,6 +206,7 @@ describe(SCENARIO, () => {
     await Promise.all(attackers);
     stop.stopped = true;
     neighbour = (await calmLoad).samples;
+    figures.hostileBackendsMax = await backends;
     figures.attackMs = Date.now() - started;
     rss = sampler.stop();
     publish();
