@@ -112,6 +112,12 @@ describe('tenant lifecycle through the admin API and the job worker', () => {
     const shown = await t.api('GET', '/v1/tenants/crashy');
     expect(shown.body.status).toBe('active');
     expect(shown.body.jobs[0]).toMatchObject({ status: 'succeeded', attempts: 2 });
+    // Each attempt is on record: the dead worker's as lost, then the one that finished.
+    const [listed] = (await t.api('GET', `/v1/tenants/${created.body.id}/jobs`)).body.items;
+    expect(listed.runs).toEqual([
+      expect.objectContaining({ attempt: 1, worker: 'dead-worker', outcome: 'lost', startedAt: expect.any(String), finishedAt: expect.any(String) }),
+      expect.objectContaining({ attempt: 2, outcome: 'succeeded', startedAt: expect.any(String), finishedAt: expect.any(String) }),
+    ]);
     expect(await adminQuery('SELECT 1 FROM pg_database WHERE datname = $1', [tenantDbName(created.body.id)])).toHaveLength(1);
     expect(await t.sql('SELECT 1 FROM local_secrets WHERE tenant_id = $1', [created.body.id])).toHaveLength(1);
   });

@@ -207,7 +207,7 @@ export class BillingService {
     tenant.tier = tier;
     // Pending/provisioning tenants pick the tier up when their provisioning job runs.
     if (reconfigure && (tenant.status === TenantStatus.Active || tenant.status === TenantStatus.Suspended)) {
-      await this.jobs.enqueue({ type: JobType.Provision, tenantId: tenant.id, payload: { operation: `reconfigure:${tenant.version + 1}` }, dedupeKey: `reconfigure:${tenant.id}` }, m, this.config.JOB_MAX_ATTEMPTS);
+      await this.jobs.enqueue({ type: JobType.Provision, tenantId: tenant.id, payload: { operation: `reconfigure:${tenant.version + 1}` }, dedupeKey: `reconfigure:${tenant.id}` }, m);
     }
     return true;
   }

@@ -98,6 +98,7 @@ export class JobWorker implements OnApplicationShutdown {
   /** Claims and runs jobs until none is due; returns how many ran. Used by tests and the loop. */
   async drain(max = 1_000): Promise<number> {
     let n = 0;
+    await this.failLostJobs();
     while (n < max) {
       const job = await this.jobs.claim(this.id, this.config.JOB_LEASE_SECONDS);
       if (!job) break;
@@ -136,6 +137,7 @@ export class JobWorker implements OnApplicationShutdown {
         this.lastStorageSweep = Date.now();
         await this.storage.sweep(); // never throws; idempotent when several workers run it (issue #14: once per fleet)
       }
+      await this.failLostJobs();
       while (this.running && this.inFlight.size < this.config.JOB_CONCURRENCY) {
         const job = await this.jobs.claim(this.id, this.config.JOB_LEASE_SECONDS);
         if (!job) break;
@@ -156,10 +158,30 @@ export class JobWorker implements OnApplicationShutdown {
     this.schedule(again ? 0 : this.config.JOB_POLL_INTERVAL_MS);
   }
 
-  private async execute(job: Job, signal: AbortSignal = new AbortController().signal): Promise<void> {
+  /** Jobs whose worker died on their last attempt: failed for good, and their type's onExhausted hook runs. */
+  private async failLostJobs(): Promise<void> {
+    for (const job of await this.jobs.failLostJobs()) {
+      const reason = new Error(job.lastError ?? 'worker lost (lease expired)');
+      this.processed.inc({ type: job.type, outcome: 'failed' });
+      this.logger.warn({ event: 'job.failed', jobId: job.id, type: job.type, tenantId: job.tenantId, attempt: job.attempts, error: reason.message }, 'job failed');
+      await this.handlers.get(job.type)?.onExhausted?.(job, reason).catch((hookErr) => this.logger.error({ err: hookErr }, 'onExhausted failed'));
+    }
+  }
+
+  private async execute(job: Job, outer: AbortSignal = new AbortController().signal): Promise<void> {
     const handler = this.handlers.get(job.type);
     const log = (line: string) => void this.jobs.appendLog(job.id, line).catch(() => undefined);
-    const heartbeat = setInterval(() => void this.jobs.extendLease(job.id, this.id, this.config.JOB_LEASE_SECONDS).catch(() => undefined), (this.config.JOB_LEASE_SECONDS * 1000) / 3);
+    // A lease this worker could not renew may already be another worker's: stop the work here.
+    const lease = new AbortController();
+    const signal = AbortSignal.any([outer, lease.signal]);
+    const renew = async () => {
+      const held = await this.jobs.extendLease(job.id, this.id, this.config.JOB_LEASE_SECONDS).catch(() => true); // a failed renewal is retried next beat
+      if (!held && !lease.signal.aborted) {
+        this.logger.warn({ jobId: job.id, type: job.type, tenantId: job.tenantId }, 'job lease lost: stopping this attempt');
+        lease.abort(new Error('job lease lost'));
+      }
+    };
+    const heartbeat = setInterval(() => void renew(), (this.config.JOB_LEASE_SECONDS * 1000) / 3);
     heartbeat.unref();
     const started = Date.now();
     try {

@@ -1,8 +1,10 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
-import { DataSource, EntityManager } from 'typeorm';
-import { DATA_SOURCE } from '../common/tokens';
+import { DataSource, EntityManager, In } from 'typeorm';
+import type { ControlPlaneConfig } from '../config';
+import { CONFIG, DATA_SOURCE } from '../common/tokens';
 import { Job, JobStatus, JobType } from './job.entity';
+import { JobRun, JobRunOutcome } from './job-run.entity';
 import { ProvisioningStep } from './provisioning-step.entity';
 
 export interface EnqueueInput {
@@ -16,6 +18,7 @@ export interface EnqueueInput {
 }
 
 const MAX_LOG_CHARS = 64 * 1024;
+const UNIQUE_VIOLATION = '23505';
 export const JOBS_CHANNEL = 'silo_jobs';
 
 /**
@@ -24,16 +27,19 @@ export const JOBS_CHANNEL = 'silo_jobs';
  */
 @Injectable()
 export class JobRepository {
-  constructor(@Inject(DATA_SOURCE) private readonly ds: DataSource) {}
+  constructor(
+    @Inject(DATA_SOURCE) private readonly ds: DataSource,
+    @Inject(CONFIG) private readonly config: Pick<ControlPlaneConfig, 'JOB_MAX_ATTEMPTS'>,
+  ) {}
 
-  /** Returns the new job id, or null if an open job with the same dedupe key exists. */
-  async enqueue(input: EnqueueInput, m: EntityManager = this.ds.manager, defaultMaxAttempts = 8): Promise<string | null> {
+  /** Returns the new job id, or null if an open job with the same dedupe key exists. Attempts: `input.maxAttempts`, else JOB_MAX_ATTEMPTS. */
+  async enqueue(input: EnqueueInput, m: EntityManager = this.ds.manager): Promise<string | null> {
     const id = randomUUID();
     const rows: Array<{ id: string }> = await m.query(
       `INSERT INTO jobs (id, type, tenant_id, payload, status, max_attempts, run_at, dedupe_key)
        VALUES ($1, $2, $3, $4, 'queued', $5, COALESCE($6, now()), $7)
        ON CONFLICT (dedupe_key) WHERE status IN ('queued','running') DO NOTHING RETURNING id`,
-      [id, input.type, input.tenantId ?? null, JSON.stringify(input.payload ?? {}), input.maxAttempts ?? defaultMaxAttempts, input.runAt ?? null, input.dedupeKey ?? null],
+      [id, input.type, input.tenantId ?? null, JSON.stringify(input.payload ?? {}), input.maxAttempts ?? this.config.JOB_MAX_ATTEMPTS, input.runAt ?? null, input.dedupeKey ?? null],
     );
     // Delivered when the caller's transaction commits: idle workers wake at once instead of at their next poll.
     if (rows[0]) await m.query(`SELECT pg_notify('${JOBS_CHANNEL}', '')`);
@@ -41,25 +47,65 @@ export class JobRepository {
   }
 
   /**
-   * Claims the next due job: queued ones, and running ones whose lease expired (their worker
-   * died). A tenant never has two jobs running at once.
+   * Claims the next due job: queued ones of tenants with no running job, and running ones whose
+   * lease expired (their worker died) with attempts left. A tenant never has two jobs running at
+   * once: the partial unique index `jobs_one_running_per_tenant` refuses the second claim even
+   * when two workers race (the NOT EXISTS alone cannot see an uncommitted claim); the loser
+   * retries with the next job. The claim, the lost run's end and the new run's start are one statement.
    */
   async claim(workerId: string, leaseSeconds: number): Promise<Job | null> {
-    const res: unknown = await this.ds.query(
-      `UPDATE jobs SET status = 'running', attempts = attempts + 1, locked_by = $1,
-              locked_until = now() + make_interval(secs => $2), updated_at = now()
-       WHERE id = (
-         SELECT j.id FROM jobs j
-         WHERE ((j.status = 'queued' AND j.run_at <= now()) OR (j.status = 'running' AND j.locked_until < now()))
-           AND (j.tenant_id IS NULL OR NOT EXISTS (
-             SELECT 1 FROM jobs o WHERE o.tenant_id = j.tenant_id AND o.id <> j.id AND o.status = 'running' AND o.locked_until >= now()))
-         ORDER BY j.run_at, j.created_at
-         LIMIT 1 FOR UPDATE SKIP LOCKED)
-       RETURNING id`,
-      [workerId, leaseSeconds],
+    for (let tries = 0; tries < 5; tries++) {
+      let res: unknown;
+      try {
+        res = await this.ds.query(
+          `WITH picked AS (
+             SELECT j.id FROM jobs j
+             WHERE (j.status = 'queued' AND j.run_at <= now()
+                    AND (j.tenant_id IS NULL OR NOT EXISTS (SELECT 1 FROM jobs o WHERE o.tenant_id = j.tenant_id AND o.status = 'running')))
+                OR (j.status = 'running' AND j.locked_until < now() AND j.attempts < j.max_attempts)
+             ORDER BY j.run_at, j.created_at
+             LIMIT 1 FOR UPDATE SKIP LOCKED),
+           claimed AS (
+             UPDATE jobs SET status = 'running', attempts = jobs.attempts + 1, locked_by = $1,
+                    locked_until = now() + make_interval(secs => $2), updated_at = now()
+               FROM picked WHERE jobs.id = picked.id
+             RETURNING jobs.id, jobs.attempts),
+           lost AS (
+             UPDATE job_runs r SET finished_at = clock_timestamp(), outcome = 'lost', error = 'lease expired'
+               FROM claimed WHERE r.job_id = claimed.id AND r.finished_at IS NULL),
+           started AS (
+             INSERT INTO job_runs (job_id, attempt, worker_id) SELECT id, attempts, $1 FROM claimed)
+           SELECT id FROM claimed`,
+          [workerId, leaseSeconds],
+        );
+      } catch (err) {
+        if ((err as { code?: string }).code === UNIQUE_VIOLATION) continue; // another worker just claimed this tenant's job
+        throw err;
+      }
+      const id = (res as Array<{ id: string }>)[0]?.id;
+      return id ? this.ds.getRepository(Job).findOneBy({ id }) : null;
+    }
+    return null;
+  }
+
+  /**
+   * Ends, as failed, running jobs whose lease expired with no attempts left (their worker died on
+   * the last one): otherwise a job that kills its worker would be re-claimed forever. Returns them
+   * so the worker can run the type's onExhausted hook.
+   */
+  async failLostJobs(): Promise<Job[]> {
+    const rows: Array<{ id: string }> = await this.ds.query(
+      `WITH lost AS (
+         UPDATE jobs SET status = 'failed', locked_by = NULL, locked_until = NULL, finished_at = now(), updated_at = now(),
+                last_error = 'worker lost during attempt ' || attempts || ' of ' || max_attempts || ' (lease expired)'
+          WHERE id IN (SELECT id FROM jobs WHERE status = 'running' AND locked_until < now() AND attempts >= max_attempts FOR UPDATE SKIP LOCKED)
+         RETURNING id, attempts),
+       ended AS (
+         UPDATE job_runs r SET finished_at = clock_timestamp(), outcome = 'lost', error = 'lease expired'
+           FROM lost WHERE r.job_id = lost.id AND r.finished_at IS NULL)
+       SELECT id FROM lost`,
     );
-    const id = updatedRows<{ id: string }>(res)[0]?.id;
-    return id ? this.ds.getRepository(Job).findOneBy({ id }) : null;
+    return rows.length ? this.ds.getRepository(Job).findBy({ id: In(rows.map((r) => r.id)) }) : [];
   }
 
   async extendLease(id: string, workerId: string, leaseSeconds: number): Promise<boolean> {
@@ -72,8 +118,10 @@ export class JobRepository {
 
   async succeed(id: string, workerId: string): Promise<void> {
     await this.ds.query(
-      `UPDATE jobs SET status = 'succeeded', locked_by = NULL, locked_until = NULL, finished_at = now(), updated_at = now(), last_error = NULL
-       WHERE id = $1 AND locked_by = $2`,
+      `WITH done AS (
+         UPDATE jobs SET status = 'succeeded', locked_by = NULL, locked_until = NULL, finished_at = now(), updated_at = now(), last_error = NULL
+          WHERE id = $1 AND locked_by = $2 AND status = 'running' RETURNING id, attempts)
+       UPDATE job_runs r SET finished_at = clock_timestamp(), outcome = 'succeeded' FROM done WHERE r.job_id = done.id AND r.attempt = done.attempts`,
       [id, workerId],
     );
   }
@@ -81,10 +129,12 @@ export class JobRepository {
   /** Schedules a retry at `retryAt`, or fails the job for good when retryAt is null. */
   async fail(id: string, workerId: string, error: string, retryAt: Date | null): Promise<void> {
     await this.ds.query(
-      `UPDATE jobs SET status = $3, last_error = $4, run_at = COALESCE($5, run_at), locked_by = NULL, locked_until = NULL,
-              finished_at = CASE WHEN $3 = 'failed' THEN now() END, updated_at = now()
-       WHERE id = $1 AND locked_by = $2`,
-      [id, workerId, retryAt ? JobStatus.Queued : JobStatus.Failed, error.slice(0, 2000), retryAt],
+      `WITH done AS (
+         UPDATE jobs SET status = $3, last_error = $4, run_at = COALESCE($5, run_at), locked_by = NULL, locked_until = NULL,
+                finished_at = CASE WHEN $3 = 'failed' THEN now() END, updated_at = now()
+          WHERE id = $1 AND locked_by = $2 AND status = 'running' RETURNING id, attempts)
+       UPDATE job_runs r SET finished_at = clock_timestamp(), outcome = $6, error = $4 FROM done WHERE r.job_id = done.id AND r.attempt = done.attempts`,
+      [id, workerId, retryAt ? JobStatus.Queued : JobStatus.Failed, error.slice(0, 2000), retryAt, retryAt ? JobRunOutcome.Retry : JobRunOutcome.Failed],
     );
   }
 
@@ -107,6 +157,11 @@ export class JobRepository {
   async reschedule(tenantId: string, type: JobType, runAt: Date, m: EntityManager = this.ds.manager): Promise<number> {
     const res = await m.query(`UPDATE jobs SET run_at = $3, updated_at = now() WHERE tenant_id = $1 AND type = $2 AND status = 'queued'`, [tenantId, type, runAt]);
     return affected(res);
+  }
+
+  /** The attempts of these jobs, oldest first. */
+  runsOf(jobIds: string[]): Promise<JobRun[]> {
+    return jobIds.length ? this.ds.getRepository(JobRun).find({ where: { jobId: In(jobIds) }, order: { startedAt: 'ASC' } }) : Promise.resolve([]);
   }
 
   forTenant(tenantId: string, limit = 20): Promise<Job[]> {

@@ -87,7 +87,7 @@ export class TenantService {
   }
 
   enqueueProvision(tenantId: string, m: EntityManager): Promise<string | null> {
-    return this.jobs.enqueue({ type: JobType.Provision, tenantId, dedupeKey: `provision:${tenantId}` }, m, this.config.JOB_MAX_ATTEMPTS);
+    return this.jobs.enqueue({ type: JobType.Provision, tenantId, dedupeKey: `provision:${tenantId}` }, m);
   }
 
   /** Enforced, audited status change. Returns false (and does nothing) if already in `to`. */
@@ -143,7 +143,7 @@ export class TenantService {
   async startOffboarding(tenant: Tenant, cause: Cause, m: EntityManager): Promise<void> {
     await this.jobs.cancelOpen(tenant.id, JobType.Provision, m);
     await this.transition(tenant, TenantStatus.Deprovisioning, cause, m);
-    await this.jobs.enqueue({ type: JobType.Deprovision, tenantId: tenant.id, dedupeKey: `deprovision:${tenant.id}` }, m, this.config.JOB_MAX_ATTEMPTS);
+    await this.jobs.enqueue({ type: JobType.Deprovision, tenantId: tenant.id, dedupeKey: `deprovision:${tenant.id}` }, m);
   }
 
   /** The worker's periodic sweep: grace-period suspensions and due offboardings. */

@@ -106,9 +106,12 @@ export class TenantsController {
   }
 
   @Get(':id/jobs')
+  @ApiOperation({ summary: 'Recent jobs of the tenant, each with its attempts (worker, startedAt, finishedAt, outcome)' })
   async jobsOf(@Param('id') id: string) {
     const t = await this.service.get(id);
     const items = await this.jobs.forTenant(t.id, 50);
-    return { items: items.map((j) => ({ id: j.id, type: j.type, status: j.status, attempts: j.attempts, lastError: j.lastError, log: j.log, runAt: j.runAt, createdAt: j.createdAt, finishedAt: j.finishedAt })) };
+    const runs = await this.jobs.runsOf(items.map((j) => j.id));
+    const attemptsOf = (id: string) => runs.filter((r) => r.jobId === id).map((r) => ({ attempt: r.attempt, worker: r.workerId, startedAt: r.startedAt, finishedAt: r.finishedAt, outcome: r.outcome, error: r.error }));
+    return { items: items.map((j) => ({ id: j.id, type: j.type, status: j.status, attempts: j.attempts, maxAttempts: j.maxAttempts, lastError: j.lastError, log: j.log, runAt: j.runAt, createdAt: j.createdAt, finishedAt: j.finishedAt, runs: attemptsOf(j.id) })) };
   }
 }
