@@ -90,6 +90,14 @@ describe('AwsSecretStore', () => {
       expect(await store.get(ARN)).toEqual(VALUE);
     });
 
+    it('keeps the IAM fields of a tenant connection secret, and refuses one without a region', async () => {
+      const iam = { username: 'tenant_app', password: '', auth: 'iam', region: 'eu-west-1', masterSecretRef: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:rds!cluster-x' };
+      sm.on(GetSecretValueCommand, { SecretId: ARN }).resolves({ SecretString: JSON.stringify({ ...iam, extra: 1 }) });
+      expect(await store.get(ARN)).toEqual(iam);
+      sm.on(GetSecretValueCommand, { SecretId: ARN }).resolves({ SecretString: JSON.stringify({ ...iam, region: undefined }) });
+      expect((await caught(store.get(ARN))).code).toBe(ErrorCode.SECRET_STORE_FAILED);
+    });
+
     it('maps ResourceNotFoundException to SECRET_NOT_FOUND', async () => {
       sm.on(GetSecretValueCommand).rejects(notFound());
       const err = await caught(store.get(ARN));

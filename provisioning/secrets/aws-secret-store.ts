@@ -80,7 +80,17 @@ export class AwsSecretStore implements SecretStore {
     if (!isTenantSecret(parsed)) {
       throw new SiloError(ErrorCode.SECRET_STORE_FAILED, `Secret ${ref} lacks a string username and password`, 500, { ref });
     }
-    return { username: parsed.username, password: parsed.password };
+    const secret: TenantSecret = { username: parsed.username, password: parsed.password };
+    // A tenant connection secret Silo wrote for IAM authentication (an RDS master secret has none of these).
+    if (parsed.auth === 'iam') {
+      if (typeof parsed.region !== 'string' || !parsed.region) {
+        throw new SiloError(ErrorCode.SECRET_STORE_FAILED, `Secret ${ref} says auth iam but has no region`, 500, { ref });
+      }
+      secret.auth = 'iam';
+      secret.region = parsed.region;
+      if (typeof parsed.masterSecretRef === 'string') secret.masterSecretRef = parsed.masterSecretRef;
+    }
+    return secret;
   }
 
   async rotate(ref: string, value: TenantSecret): Promise<void> {

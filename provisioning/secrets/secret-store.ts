@@ -12,6 +12,19 @@ export interface TenantSecret {
   sslCert?: string;
   sslKey?: string;
   sslCa?: string;
+  /**
+   * `iam` on an Aurora tenant cluster: the role has no password (`password` is empty) and logs in
+   * with an RDS IAM authentication token signed for `region` (see provisioning/aws/rds-iam-token.ts).
+   * Absent: password authentication.
+   */
+  auth?: 'iam';
+  region?: string;
+  /**
+   * With `auth: 'iam'`: the ARN of the cluster's RDS-managed master secret, for the worker's
+   * privileged paths (role convergence, rotation). Not a credential: the runtime's IAM role cannot
+   * read that secret.
+   */
+  masterSecretRef?: string;
 }
 
 /**
