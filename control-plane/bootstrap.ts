@@ -43,12 +43,13 @@ export async function createProvisioningDriver(config: ControlPlaneConfig, secre
     if (typeof rotator.rotateManaged !== 'function') throw new Error('PROVISIONING_DRIVER=aws needs SECRET_STORE=aws');
     return new AwsProvisioningDriver({
       runner: new TerraformRunner({ binary: config.TERRAFORM_BIN, timeoutsMs: { apply: config.TERRAFORM_TIMEOUT_SECONDS * 1000, destroy: config.TERRAFORM_TIMEOUT_SECONDS * 1000 } }),
-      secrets: rotator as { rotateManaged: (ref: string) => Promise<void> },
+      secrets: secretStore as SecretStore & { rotateManaged: (ref: string) => Promise<void> },
       network: { vpcId: config.AWS_TENANT_VPC_ID ?? '', subnetIds: config.AWS_TENANT_SUBNET_IDS, allowedSecurityGroupIds: config.AWS_TENANT_DB_ALLOWED_SECURITY_GROUP_IDS },
       backend: { bucket: config.TENANT_STATE_BUCKET ?? '', lockTable: config.TENANT_STATE_LOCK_TABLE ?? '', region: config.AWS_REGION ?? '', keyPrefix: 'tenants' },
       outdir: config.CDKTF_OUTDIR,
       engineVersion: config.AURORA_ENGINE_VERSION,
       secretPrefix: config.SILO_TENANT_SECRET_PREFIX,
+      secretRecoveryWindowDays: config.SECRET_RECOVERY_WINDOW_DAYS,
     });
   }
   const controlDb = new URL(config.DATABASE_URL).pathname.slice(1);

@@ -1,10 +1,27 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import {
+  CreateSecretCommand,
+  CreateSecretCommandInput,
+  DeleteSecretCommand,
+  DescribeSecretCommand,
+  GetSecretValueCommand,
+  ResourceExistsException,
+  ResourceNotFoundException,
+  RotateSecretCommand,
+  SecretsManagerClient,
+} from '@aws-sdk/client-secrets-manager';
+import { mockClient } from 'aws-sdk-client-mock';
+import { Client } from 'pg';
 import { ErrorCode } from '../../common/error-codes';
-import { DriverContext, DriverTenant } from '../provisioning-driver';
+import { LocalTenantCluster, localTenantCluster } from '../../test/support/aws-tenant-cluster';
+import { adminQuery } from '../../test/support/test-db';
+import { DriverContext, DriverTenant, TenantConnectionInfo } from '../provisioning-driver';
+import { AwsSecretStore } from '../secrets/aws-secret-store';
 import { DEFAULT_TIERS } from '../tiers';
 import { AwsProvisioningDriver } from './aws-provisioning.driver';
+import { IDLE_IN_TRANSACTION_TIMEOUT_MS } from './tenant-app-role';
 import { TerraformRunner } from './terraform-runner';
 import { FAKE_TERRAFORM_ENV, TEST_TENANT_ID, testBackend, testNetwork, writeFakeTerraform } from './testing';
 
@@ -26,12 +43,55 @@ function fakeContext(tenant: DriverTenant, recorded = new Map<string, unknown>()
   return { ctx, lines, ran, recorded };
 }
 
-describe('AwsProvisioningDriver (fake terraform, real synth)', () => {
+/** The master secret ARN the fake terraform's `output -json` names. */
+const MASTER_ARN = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:rds!cluster-7d2c3b1e-4f5a-4b6c-9d8e-0f1a2b3c4d5e-Xy1Z2a';
+const meta = { $metadata: { httpStatusCode: 400 } };
+
+/**
+ * Secrets Manager as aws-sdk-client-mock behind a real AwsSecretStore: the master secret holds the
+ * local test server's superuser login (standing in for the cluster's master user); created
+ * secrets are kept by ARN; rotations and deletions are recorded.
+ */
+function fakeSecretsManager(cluster: LocalTenantCluster) {
+  const client = new SecretsManagerClient({ region: 'eu-west-1', credentials: { accessKeyId: 'x', secretAccessKey: 'y' } });
+  const sm = mockClient(client);
+  const values = new Map<string, string>([[MASTER_ARN, JSON.stringify({ username: cluster.master.username, password: cluster.master.password })]]);
+  const created: CreateSecretCommandInput[] = [];
+  const rotated: string[] = [];
+  const deleted: string[] = [];
+  const arnOf = (name: string) => `arn:aws:secretsmanager:eu-west-1:123456789012:secret:${name}-AbCdEf`;
+  sm.on(GetSecretValueCommand).callsFake((input: { SecretId: string }) => {
+    const v = values.get(input.SecretId);
+    if (v === undefined) throw new ResourceNotFoundException({ message: 'not found', ...meta });
+    return { SecretString: v };
+  });
+  sm.on(CreateSecretCommand).callsFake((input: CreateSecretCommandInput) => {
+    const arn = arnOf(input.Name as string);
+    if (values.has(arn)) throw new ResourceExistsException({ message: 'exists', ...meta });
+    created.push(input);
+    values.set(arn, input.SecretString as string);
+    return { ARN: arn };
+  });
+  sm.on(DescribeSecretCommand).callsFake((input: { SecretId: string }) => ({ ARN: arnOf(input.SecretId) }));
+  sm.on(RotateSecretCommand).callsFake((input: { SecretId: string }) => void rotated.push(input.SecretId));
+  sm.on(DeleteSecretCommand).callsFake((input: { SecretId: string }) => void deleted.push(input.SecretId));
+  return { store: new AwsSecretStore(client), values, created, rotated, deleted };
+}
+
+describe('AwsProvisioningDriver (fake terraform, real synth, mocked Secrets Manager, cluster = local Postgres)', () => {
   let root: string;
   let outdir: string;
   let callLog: string;
-  let rotated: string[];
+  let cluster: LocalTenantCluster;
+  let secrets: ReturnType<typeof fakeSecretsManager>;
   let driver: AwsProvisioningDriver;
+
+  beforeAll(async () => {
+    cluster = await localTenantCluster('awsdriver');
+  });
+  afterAll(async () => {
+    await cluster.cleanup();
+  });
 
   const tenant: DriverTenant = { id: TEST_TENANT_ID, slug: 'acme-corp', tier: DEFAULT_TIERS.pro, region: 'eu-west-1' };
   const stackDir = () => join(outdir, 'stacks', `tenant-${TEST_TENANT_ID}`);
@@ -48,36 +108,45 @@ describe('AwsProvisioningDriver (fake terraform, real synth)', () => {
     root = mkdtempSync(join(tmpdir(), 'silo-aws-driver-'));
     outdir = join(root, 'cdktf.out');
     callLog = join(root, 'calls.log');
-    rotated = [];
+    secrets = fakeSecretsManager(cluster);
     driver = makeDriver();
   });
   const makeDriver = (env: Record<string, string> = {}) =>
     new AwsProvisioningDriver({
       runner: new TerraformRunner({
         binary: writeFakeTerraform(root),
-        env: { PATH: process.env.PATH, FAKE_TF_LOG: callLog, ...env },
+        env: { PATH: process.env.PATH as string, FAKE_TF_LOG: callLog, ...cluster.terraformEnv, ...env },
         passEnv: FAKE_TERRAFORM_ENV,
         killGraceMs: 200,
       }),
-      secrets: { rotateManaged: async (ref) => void rotated.push(ref) },
+      secrets: secrets.store,
       network: testNetwork(),
       backend: testBackend(),
       outdir,
+      appRole: cluster.appRole,
+      masterTls: false,
     });
   afterEach(() => rmSync(root, { recursive: true, force: true }));
 
-  it('provisions: synth, init, apply, outputs, returning connection info without a password', async () => {
+  it('provisions: synth, init, apply, outputs, the tenant role, its connection secret; the connection is the role, not the master user', async () => {
     const { ctx, lines, ran } = fakeContext(tenant);
     const info = await driver.provision(ctx);
 
     expect(info).toEqual({
-      host: `silo-tenant-${TEST_TENANT_ID}.cluster-c9akciq32ltz.eu-west-1.rds.amazonaws.com`,
-      port: 5432,
-      database: 'tenant_0f8e2c1a_1111_4222_8333_444455556666',
-      username: 'silo_admin',
-      secretRef: expect.stringMatching(/^arn:aws:secretsmanager:eu-west-1:\d+:secret:rds!cluster-/),
+      host: cluster.host,
+      port: cluster.port,
+      database: cluster.database,
+      username: cluster.appRole,
+      secretRef: `arn:aws:secretsmanager:eu-west-1:123456789012:secret:silo/tenants/${TEST_TENANT_ID}/app-AbCdEf`,
     });
-    expect(ran).toEqual(['synth', 'init', 'apply', 'outputs']);
+    expect(info.username).not.toBe('silo_admin');
+    expect(info.secretRef).not.toBe(MASTER_ARN);
+    // The runtime's secret: no password, IAM login, the cluster's region; the master ARN only as a pointer for the worker.
+    expect(secrets.created).toHaveLength(1);
+    expect(JSON.parse(secrets.created[0].SecretString as string)).toEqual({ username: cluster.appRole, password: '', auth: 'iam', region: 'eu-west-1', masterSecretRef: MASTER_ARN });
+    expect(secrets.created[0].Tags).toEqual(expect.arrayContaining([{ Key: 'silo:tenant-id', Value: TEST_TENANT_ID }, { Key: 'managed-by', Value: 'silo' }]));
+    expect(ran).toEqual(['synth', 'init', 'apply', 'outputs', 'tenant-role', 'tenant-secret']);
+    expect(lines.join('\n')).not.toContain(cluster.master.password || 'no-password-in-this-run');
     expect(commands()).toEqual(['init', 'apply', 'output']);
     expect(readFileSync(callLog, 'utf8')).toContain(`"cwd":${JSON.stringify(stackDir())}`);
     expect(synthesized().resource.aws_rds_cluster.cluster.deletion_protection).toBe(true);
@@ -100,7 +169,7 @@ describe('AwsProvisioningDriver (fake terraform, real synth)', () => {
     await first.ctx.step('synth', async () => 'elsewhere');
     await first.ctx.step('init', async () => true);
     const info = await driver.provision(first.ctx);
-    expect(info.port).toBe(5432);
+    expect(info.port).toBe(cluster.port);
     expect(commands()).toEqual(['init', 'apply', 'output']);
   });
 
@@ -110,15 +179,16 @@ describe('AwsProvisioningDriver (fake terraform, real synth)', () => {
     expect([...recorded.keys()]).toEqual(['synth', 'init']);
   });
 
-  it('deprovisions: lifts deletion protection, keeps the KMS key, destroys, returns the final snapshot', async () => {
-    await driver.provision(fakeContext(tenant).ctx);
+  it('deprovisions: lifts deletion protection, keeps the KMS key, destroys, deletes the connection secret, returns the final snapshot', async () => {
+    const connection = await driver.provision(fakeContext(tenant).ctx);
     rmSync(callLog);
 
     const { ctx, ran } = fakeContext(tenant);
-    const result = await driver.deprovision(ctx, { exportDir: join(root, 'exports'), connection: null });
+    const result = await driver.deprovision(ctx, { exportDir: join(root, 'exports'), connection });
 
     expect(result).toEqual({ exportLocation: `silo-tenant-${TEST_TENANT_ID}-final` });
-    expect(ran).toEqual(['deprovision-synth', 'deprovision-inspect', 'deprovision-unprotect', 'deprovision-retain-key', 'deprovision-destroy']);
+    expect(ran).toEqual(['deprovision-synth', 'deprovision-inspect', 'deprovision-unprotect', 'deprovision-retain-key', 'deprovision-destroy', 'deprovision-delete-secret']);
+    expect(secrets.deleted).toEqual([connection.secretRef]);
     expect(calls()).toEqual([
       ['init', '-input=false', '-no-color'],
       ['state', 'list'],
@@ -137,12 +207,117 @@ describe('AwsProvisioningDriver (fake terraform, real synth)', () => {
     expect(commands()).toEqual(['init', 'state list', 'state list', 'destroy']);
   });
 
-  it('rotates credentials through managed rotation of the RDS secret', async () => {
+  it('rotates a connection from before application roles (secretRef = master secret) through managed rotation of it', async () => {
     const { ctx, ran } = fakeContext(tenant);
     const secretRef = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:rds!cluster-abc-XyZ';
     await driver.rotateCredentials(ctx, { host: 'h', port: 5432, database: 'd', username: 'silo_admin', secretRef });
-    expect(rotated).toEqual([secretRef]);
+    expect(secrets.rotated).toEqual([secretRef]);
     expect(ran).toEqual(['rotate-managed-secret']);
     expect(calls()).toEqual([]);
+  });
+
+  it('rotates an IAM connection: converges the role again, then rotates the master secret its secret names (the role has no password)', async () => {
+    const connection = await driver.provision(fakeContext(tenant).ctx);
+    const { ctx, ran } = fakeContext(tenant);
+    await driver.rotateCredentials(ctx, connection);
+    expect(ran).toEqual(['tenant-role', 'rotate-managed-secret']);
+    expect(secrets.rotated).toEqual([MASTER_ARN]);
+    expect(secrets.created).toHaveLength(1);
+  });
+
+  describe('the tenant role on the cluster', () => {
+    let connection: TenantConnectionInfo;
+    const asApp = async <T>(fn: (c: Client) => Promise<T>): Promise<T> => {
+      // Local stand-in for the IAM login: trust auth on the test server lets the role in without a token.
+      const c = new Client({ host: cluster.host, port: cluster.port, database: cluster.database, user: cluster.appRole });
+      await c.connect();
+      try {
+        return await fn(c);
+      } finally {
+        await c.end();
+      }
+    };
+    const roleRow = async () => (await adminQuery<{ rolsuper: boolean; rolcreaterole: boolean; rolcreatedb: boolean; rolreplication: boolean; rolbypassrls: boolean; rolcanlogin: boolean; rolconnlimit: number; rolconfig: string[]; haspassword: boolean; iam: boolean }>(
+      `SELECT r.rolsuper, r.rolcreaterole, r.rolcreatedb, r.rolreplication, r.rolbypassrls, r.rolcanlogin, r.rolconnlimit, r.rolconfig,
+              a.rolpassword IS NOT NULL AS haspassword, pg_has_role(r.oid, 'rds_iam', 'MEMBER') AS iam
+       FROM pg_roles r JOIN pg_authid a ON a.oid = r.oid WHERE r.rolname = $1`, [cluster.appRole]))[0];
+
+    beforeEach(async () => {
+      connection = await driver.provision(fakeContext(tenant).ctx);
+    });
+
+    it('is a login role in rds_iam, without a password, superuser, CREATEROLE or CREATEDB, with the tier\'s settings', async () => {
+      const tier = DEFAULT_TIERS.pro;
+      expect(connection.username).toBe(cluster.appRole);
+      expect(await roleRow()).toEqual({
+        rolsuper: false, rolcreaterole: false, rolcreatedb: false, rolreplication: false, rolbypassrls: false, rolcanlogin: true,
+        rolconnlimit: tier.connectionLimit, haspassword: false, iam: true,
+        rolconfig: expect.arrayContaining([`statement_timeout=${tier.statementTimeoutMs}`, `idle_in_transaction_session_timeout=${IDLE_IN_TRANSACTION_TIMEOUT_MS}`, `temp_file_limit=${tier.tempFileLimitMb}MB`]),
+      });
+      expect((await roleRow()).rolconfig).toHaveLength(3);
+      const shown = await asApp(async (c) => (await c.query<{ st: string; tfl: string; usr: string }>(`SELECT current_setting('statement_timeout') AS st, current_setting('temp_file_limit') AS tfl, current_user AS usr`)).rows[0]);
+      expect(shown).toEqual({ st: `${tier.statementTimeoutMs / 1000}s`, tfl: `${tier.tempFileLimitMb / 1024}GB`, usr: cluster.appRole });
+    });
+
+    it('is converged idempotently: a second provision and a rotation change nothing and fail nothing', async () => {
+      const before = await roleRow();
+      const again = fakeContext(tenant);
+      await driver.provision(again.ctx);
+      expect(again.ran).toEqual(['synth', 'init', 'apply', 'outputs', 'tenant-role', 'tenant-secret']);
+      await driver.rotateCredentials(fakeContext(tenant).ctx, connection);
+      expect(await roleRow()).toEqual(before);
+      expect(secrets.created).toHaveLength(1);
+    });
+
+    it('owns its work in the tenant database, and PUBLIC has no CONNECT there any more', async () => {
+      await asApp(async (c) => {
+        await c.query('CREATE TABLE public.notes (id int PRIMARY KEY, body text)');
+        await c.query(`INSERT INTO notes VALUES (1, 'x')`);
+        await c.query('CREATE TEMP TABLE scratch (x int)');
+      });
+      const [acl] = await adminQuery<{ public_connect: boolean; app_create: boolean }>(
+        `SELECT has_database_privilege('public', $1, 'CONNECT') AS public_connect, has_database_privilege($2, $1, 'CREATE') AS app_create`, [cluster.database, cluster.appRole]);
+      expect(acl).toEqual({ public_connect: false, app_create: true });
+    });
+
+    it('cannot touch the master user or make roles, from its own session', async () => {
+      const attempts = [
+        `ALTER ROLE ${JSON.stringify(cluster.master.username)} PASSWORD 'taken-over'`,
+        `ALTER ROLE ${JSON.stringify(cluster.master.username)} NOLOGIN`,
+        `ALTER ROLE ${JSON.stringify(cluster.master.username)} SET statement_timeout = 1`,
+        'CREATE ROLE sidekick LOGIN',
+        `ALTER ROLE current_user CREATEROLE`,
+        `ALTER ROLE current_user SUPERUSER`,
+        `ALTER ROLE current_user SET temp_file_limit = -1`,
+        `GRANT ${JSON.stringify(cluster.master.username)} TO current_user`,
+        `SET ROLE ${JSON.stringify(cluster.master.username)}`,
+      ];
+      const codes = await asApp(async (c) => {
+        const out: Record<string, string> = {};
+        for (const sql of attempts) out[sql] = await c.query(sql).then(() => 'ran', (e: { code?: string }) => e.code ?? 'error');
+        return out;
+      });
+      for (const sql of attempts) expect({ sql, code: codes[sql] }).toEqual({ sql, code: '42501' });
+    });
+
+    it('resets role defaults the tenant set on itself at the next convergence; database defaults do not steer the master session', async () => {
+      await asApp(async (c) => {
+        await c.query('ALTER ROLE current_user SET statement_timeout = 1');
+        await c.query(`ALTER ROLE current_user IN DATABASE ${JSON.stringify(cluster.database)} SET search_path = evil`);
+        await c.query('ALTER ROLE current_user SET default_transaction_read_only = on');
+      });
+      // A read-only default and a 1 ms timeout on the database would break a session without ADMIN_SESSION_OPTIONS.
+      await adminQuery(`ALTER DATABASE "${cluster.database}" SET default_transaction_read_only = on`);
+      await adminQuery(`ALTER DATABASE "${cluster.database}" SET statement_timeout = 1`);
+      try {
+        await driver.rotateCredentials(fakeContext(tenant).ctx, connection);
+      } finally {
+        await adminQuery(`ALTER DATABASE "${cluster.database}" RESET ALL`);
+      }
+      const tier = DEFAULT_TIERS.pro;
+      expect((await roleRow()).rolconfig.sort()).toEqual([`idle_in_transaction_session_timeout=${IDLE_IN_TRANSACTION_TIMEOUT_MS}`, `statement_timeout=${tier.statementTimeoutMs}`, `temp_file_limit=${tier.tempFileLimitMb}MB`]);
+      const perDb = await adminQuery(`SELECT 1 FROM pg_db_role_setting s JOIN pg_database d ON d.oid = s.setdatabase WHERE d.datname = $1 AND s.setrole <> 0`, [cluster.database]);
+      expect(perDb).toEqual([]);
+    });
   });
 });

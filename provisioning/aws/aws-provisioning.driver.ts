@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import type { ConnectionOptions } from 'node:tls';
 import { ErrorCode } from '../../common/error-codes';
 import { SiloError } from '../../common/errors';
 import {
@@ -9,6 +10,9 @@ import {
   ProvisioningDriver,
   TenantConnectionInfo,
 } from '../provisioning-driver';
+import type { SecretStore, TenantSecret } from '../secrets/secret-store';
+import { RDS_IAM_TLS } from './rds-iam-token';
+import { ensureTenantAppRole, TENANT_APP_ROLE } from './tenant-app-role';
 import { tenantNames } from './tenant-names';
 import {
   MASTER_USERNAME,
@@ -25,9 +29,12 @@ export interface ManagedSecretRotator {
   rotateManaged(ref: string): Promise<void>;
 }
 
+/** What the driver needs of the secret store: read the master secret, write the tenant's connection secret, rotate. */
+export type AwsDriverSecrets = ManagedSecretRotator & Pick<SecretStore, 'get' | 'create' | 'delete'>;
+
 export interface AwsProvisioningDriverOptions {
   runner: TerraformRunner;
-  secrets: ManagedSecretRotator;
+  secrets: AwsDriverSecrets;
   network: TenantNetworkConfig;
   backend: TenantBackendConfig;
   /** cdktf output directory; stacks land in `<outdir>/stacks/tenant-<id>/`. Default `cdktf.out`. */
@@ -36,6 +43,12 @@ export interface AwsProvisioningDriverOptions {
   secretPrefix?: string;
   /** Extra tags on every tenant resource. */
   tags?: Record<string, string>;
+  /** The role tenant SQL runs as on its cluster. Default `tenant_app`; tests use a unique name on a shared server. */
+  appRole?: string;
+  /** TLS of the worker's master login to a cluster. Default verified (RDS CA via NODE_EXTRA_CA_CERTS); `false` only for a local test server. */
+  masterTls?: ConnectionOptions | false;
+  /** Recovery window of the tenant's connection secret when it is deleted on deprovision. Default 7 days (the AWS minimum). */
+  secretRecoveryWindowDays?: number;
 }
 
 // Resource addresses in the synthesized stack (construct ids in TenantStack).
@@ -46,16 +59,21 @@ const KEY_ADDRESSES = ['aws_kms_key.kms_key', 'aws_kms_alias.kms_alias'];
 
 /**
  * Provisions a tenant as its own Terraform stack: synthesize with cdktf, then
- * `terraform init` / `apply` / `output -json` in the stack directory, each a recorded step.
- * The tenant's password never passes through here: RDS keeps it in Secrets Manager and the
- * connection info carries only the secret ARN.
+ * `terraform init` / `apply` / `output -json` in the stack directory, then (as the cluster's
+ * master user) the tenant's application role, each a recorded step. Tenant SQL never runs as the
+ * master user: the connection info names the application role (IAM-token login only) and a
+ * connection secret without a password. The master password stays in the RDS-managed secret,
+ * read here only to converge the role.
  */
 export class AwsProvisioningDriver implements ProvisioningDriver {
   readonly name = 'aws' as const;
   private readonly outdir: string;
 
+  private readonly appRole: string;
+
   constructor(private readonly options: AwsProvisioningDriverOptions) {
     this.outdir = options.outdir ?? 'cdktf.out';
+    this.appRole = options.appRole ?? TENANT_APP_ROLE;
   }
 
   async provision(ctx: DriverContext): Promise<TenantConnectionInfo> {
@@ -73,10 +91,17 @@ export class AwsProvisioningDriver implements ProvisioningDriver {
       await this.options.runner.apply(dir, this.runOptions(ctx, 'apply'));
       return true;
     });
-    return ctx.step('outputs', async () => {
+    // The master user's connection (its secret is the RDS-managed one): recorded as before, used only by the steps below.
+    const cluster = await ctx.step('outputs', async () => {
       await this.prepare(ctx, dir);
       return connectionFromOutputs(await this.options.runner.output(dir, this.runOptions(ctx, 'output')));
     });
+    await ctx.step('tenant-role', async () => this.convergeAppRole(ctx, cluster, cluster.secretRef));
+    const secretRef = await ctx.step('tenant-secret', async () => {
+      const value: TenantSecret = { username: this.appRole, password: '', auth: 'iam', region: tenant.region, masterSecretRef: cluster.secretRef };
+      return this.options.secrets.create(`${tenant.id}/app`, value, { tenantId: tenant.id });
+    });
+    return { host: cluster.host, port: cluster.port, database: cluster.database, username: this.appRole, secretRef };
   }
 
   /**
@@ -88,10 +113,11 @@ export class AwsProvisioningDriver implements ProvisioningDriver {
    *    half-built or already-destroyed tenant would create a cluster;
    * 3. `state rm` the tenant's KMS key and alias so destroy leaves them: the final snapshot
    *    is encrypted with that key and would be unrestorable once the key is deleted;
-   * 4. `destroy`. The master secret is RDS-managed and is deleted by RDS with the cluster.
+   * 4. `destroy`. The master secret is RDS-managed and is deleted by RDS with the cluster;
+   * 5. the tenant's connection secret (Silo's, under the secret prefix) is scheduled for deletion.
    * `opts.exportDir` is unused on AWS: the export stays in RDS as a snapshot.
    */
-  async deprovision(ctx: DriverContext, _opts: DeprovisionOptions): Promise<{ exportLocation: string | null }> {
+  async deprovision(ctx: DriverContext, opts: DeprovisionOptions): Promise<{ exportLocation: string | null }> {
     const { tenant } = ctx;
     const names = tenantNames(tenant.id);
     const dir = this.stackDir(tenant);
@@ -121,18 +147,37 @@ export class AwsProvisioningDriver implements ProvisioningDriver {
       await this.options.runner.destroy(dir, this.runOptions(ctx, 'destroy'));
       return true;
     });
+    const connectionSecret = opts.connection && !isMasterSecretRef(opts.connection.secretRef) ? opts.connection.secretRef : null;
+    if (connectionSecret) {
+      await ctx.step('deprovision-delete-secret', async () => {
+        await this.options.secrets.delete(connectionSecret, { recoveryWindowDays: this.options.secretRecoveryWindowDays ?? 7 });
+        return true;
+      });
+    }
     return { exportLocation: hadCluster ? names.finalSnapshotIdentifier : null };
   }
 
   /**
-   * The master secret is RDS-managed, so rotation is Secrets Manager `RotateSecret` on it
-   * (managed rotation, no Lambda): RDS generates the new password and applies it to the
-   * cluster itself. Nothing is written by Silo, and the ref (ARN) does not change.
+   * The application role has no password to rotate (IAM tokens live 15 minutes). What rotates is
+   * the master secret: RDS-managed, so Secrets Manager `RotateSecret` on it (managed rotation, no
+   * Lambda), and RDS generates the new password and applies it to the cluster itself. Before
+   * that, the role is converged again (what the tenant may have set on itself since, the current
+   * tier's settings). Nothing is written by Silo, and no ref changes. A connection from before
+   * application roles (secretRef = the master secret) is rotated the same way.
    */
   async rotateCredentials(ctx: DriverContext, connection: TenantConnectionInfo): Promise<void> {
+    let masterRef = connection.secretRef;
+    if (!isMasterSecretRef(connection.secretRef)) {
+      const app = await this.options.secrets.get(connection.secretRef);
+      if (app.auth !== 'iam' || !app.masterSecretRef) {
+        throw new SiloError(ErrorCode.PROVISIONING_FAILED, `Secret ${connection.secretRef} is not an IAM connection secret naming its master secret`, 500);
+      }
+      masterRef = app.masterSecretRef;
+      await ctx.step('tenant-role', async () => this.convergeAppRole(ctx, connection, masterRef));
+    }
     await ctx.step('rotate-managed-secret', async () => {
       ctx.log('rotating the RDS-managed master secret');
-      await this.options.secrets.rotateManaged(connection.secretRef);
+      await this.options.secrets.rotateManaged(masterRef);
       return true;
     });
   }
@@ -171,10 +216,27 @@ export class AwsProvisioningDriver implements ProvisioningDriver {
     if (!existsSync(join(dir, '.terraform'))) await this.options.runner.init(dir, this.runOptions(ctx, 'init'));
   }
 
+  /** Logs in as the master user (password from its RDS-managed secret, never logged) and converges the application role. */
+  private async convergeAppRole(ctx: DriverContext, cluster: Pick<TenantConnectionInfo, 'host' | 'port' | 'database'>, masterSecretRef: string) {
+    const master = await this.options.secrets.get(masterSecretRef);
+    ctx.log(`converging role ${this.appRole} on ${cluster.host}:${cluster.port}/${cluster.database} as ${master.username}`);
+    const result = await ensureTenantAppRole({
+      host: cluster.host, port: cluster.port, database: cluster.database, user: master.username, password: master.password,
+      ssl: this.options.masterTls ?? RDS_IAM_TLS,
+    }, ctx.tenant.tier, this.appRole);
+    if (result.tempFileLimit === 'refused') ctx.log(`temp_file_limit refused for ${this.appRole}: the master user may not set it; no per-role temp file limit`);
+    return result;
+  }
+
   private runOptions(ctx: DriverContext, command: string): TerraformRunOptions {
     ctx.log(`$ terraform ${command}`);
     return { onLine: (line) => ctx.log(line), signal: ctx.signal };
   }
+}
+
+/** RDS names the secrets it manages `rds!…`; Silo's own secrets live under the secret prefix. */
+function isMasterSecretRef(ref: string): boolean {
+  return /:secret:rds!/.test(ref);
 }
 
 function connectionFromOutputs(outputs: TerraformOutputs): TenantConnectionInfo {

@@ -34,7 +34,9 @@ export function testStackConfig(overrides: Partial<TenantStackConfig> = {}): Ten
 }
 
 /** The fake terraform's settings: pass them with TerraformRunner's `passEnv` (the runner filters the environment). */
-export const FAKE_TERRAFORM_ENV = ['FAKE_TF_LOG', 'FAKE_TF_PIDS', 'FAKE_TF_FAIL', 'FAKE_TF_HANG', 'FAKE_TF_IGNORE_TERM'] as const;
+export const FAKE_TERRAFORM_ENV = [
+  'FAKE_TF_LOG', 'FAKE_TF_PIDS', 'FAKE_TF_FAIL', 'FAKE_TF_HANG', 'FAKE_TF_IGNORE_TERM', 'FAKE_TF_ENDPOINT', 'FAKE_TF_PORT', 'FAKE_TF_DATABASE',
+] as const;
 
 /**
  * Writes a fake `terraform` executable into `dir` and returns its path. It appends one JSON line
@@ -43,7 +45,9 @@ export const FAKE_TERRAFORM_ENV = ['FAKE_TF_LOG', 'FAKE_TF_PIDS', 'FAKE_TF_FAIL'
  * prints `output -json` exactly as terraform does, and misbehaves on request:
  * `FAKE_TF_FAIL=<command>` exits 1 after printing errors on stderr; `FAKE_TF_HANG=<command>`
  * starts a grandchild, records both pids in `$FAKE_TF_PIDS` and never returns
- * (`FAKE_TF_IGNORE_TERM=1` also ignores SIGTERM).
+ * (`FAKE_TF_IGNORE_TERM=1` also ignores SIGTERM). `FAKE_TF_ENDPOINT`, `FAKE_TF_PORT` and
+ * `FAKE_TF_DATABASE` replace the cluster's endpoint, port and database name in `output -json`
+ * (to point the driver's master login at a local test server).
  */
 export function writeFakeTerraform(dir: string): string {
   const file = join(dir, 'terraform');
@@ -115,9 +119,9 @@ switch (command) {
     const key = path.basename(cwd).replace(/^tenant-/, '');
     const out = {
       cluster_identifier: { sensitive: false, type: 'string', value: 'silo-tenant-' + key },
-      database_name: { sensitive: false, type: 'string', value: 'tenant_' + key.replace(/-/g, '_') },
-      endpoint: { sensitive: false, type: 'string', value: 'silo-tenant-' + key + '.cluster-c9akciq32ltz.eu-west-1.rds.amazonaws.com' },
-      port: { sensitive: false, type: 'number', value: 5432 },
+      database_name: { sensitive: false, type: 'string', value: process.env.FAKE_TF_DATABASE || 'tenant_' + key.replace(/-/g, '_') },
+      endpoint: { sensitive: false, type: 'string', value: process.env.FAKE_TF_ENDPOINT || 'silo-tenant-' + key + '.cluster-c9akciq32ltz.eu-west-1.rds.amazonaws.com' },
+      port: { sensitive: false, type: 'number', value: Number(process.env.FAKE_TF_PORT || 5432) },
       secret_arn: { sensitive: false, type: 'string', value: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:rds!cluster-7d2c3b1e-4f5a-4b6c-9d8e-0f1a2b3c4d5e-Xy1Z2a' },
     };
     process.stdout.write(JSON.stringify(out, null, 2) + '\n');
