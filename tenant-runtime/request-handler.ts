@@ -6,7 +6,7 @@ import { toErrorResponse } from '../common/http/error-body';
 import { requestIdFor } from '../common/http/request-id';
 import type { Logger } from '../common/logger';
 import type { DirectoryEntry } from '../common/tenant-directory';
-import { tenantTlsOptions } from '../provisioning/secrets/secret-store';
+import { tenantLogin } from '../provisioning/aws/rds-iam-token';
 import { ApiKeyVerifier, bearerToken } from './api-key-verifier';
 import type { RuntimeConfig } from './config';
 import type { CredentialCache } from './credentials';
@@ -235,9 +235,13 @@ export class RequestHandler {
       secretRef: entry.secretRef as string,
       client: async (): Promise<ClientConfig> => {
         const secret = await this.d.credentials.get(entry.secretRef as string, entry.revision);
+        const host = entry.host as string;
+        const port = entry.port ?? 5432;
+        const user = entry.username ?? secret.username;
+        // An IAM secret (Aurora): a token signed for this connect and verified TLS; otherwise password and tenantTlsOptions.
+        const { password, ssl } = await tenantLogin(secret, { host, port, user });
         return {
-          host: entry.host as string, port: entry.port ?? 5432, database: entry.database as string,
-          user: entry.username ?? secret.username, password: secret.password, ssl: tenantTlsOptions(secret),
+          host, port, database: entry.database as string, user, password, ssl,
           statement_timeout: tier.statementTimeoutMs, application_name: 'silo-runtime',
           connectionTimeoutMillis: c.RUNTIME_CONNECT_TIMEOUT_MS, keepAlive: true,
         };

@@ -1,6 +1,4 @@
 import type { ConnectionOptions } from 'node:tls';
-import { fromNodeProviderChain } from '@aws-sdk/credential-providers';
-import { Signer } from '@aws-sdk/rds-signer';
 import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from '@smithy/types';
 import { TenantSecret, tenantTlsOptions } from '../secrets/secret-store';
 
@@ -29,7 +27,11 @@ export class RdsIamTokens {
   }
 
   token(req: RdsIamTokenRequest): Promise<string> {
-    this.credentials ??= fromNodeProviderChain();
+    // Loaded on first use: a runtime with only password tenants never loads the AWS SDK.
+    /* eslint-disable @typescript-eslint/no-require-imports */
+    const { Signer } = require('@aws-sdk/rds-signer') as typeof import('@aws-sdk/rds-signer');
+    this.credentials ??= (require('@aws-sdk/credential-providers') as typeof import('@aws-sdk/credential-providers')).fromNodeProviderChain();
+    /* eslint-enable @typescript-eslint/no-require-imports */
     return new Signer({ hostname: req.host, port: req.port, username: req.username, region: req.region, credentials: this.credentials }).getAuthToken();
   }
 }
