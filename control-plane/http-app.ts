@@ -41,7 +41,7 @@ export async function createControlPlaneApp(deps: Omit<ControlPlaneDeps, 'metric
   app.use(express.json({ limit: '256kb' }));
   app.useGlobalFilters(new SiloExceptionFilter(deps.logger));
   app.useGlobalPipes(new ValidationPipe({ whitelist: true, forbidNonWhitelisted: true, transform: true }));
-  app.enableShutdownHooks();
+  // No app.enableShutdownHooks(): each composition root handles signals (common/shutdown.ts) and calls close().
 
   const doc = new DocumentBuilder()
     .setTitle('Silo admin API')

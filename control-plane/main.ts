@@ -1,6 +1,7 @@
 import 'reflect-metadata';
 import { createLogger } from '../common/logger';
 import { isSiloError } from '../common/errors';
+import { exitOnSignal } from '../common/shutdown';
 import { loadControlPlaneConfig } from './config';
 import { startControlPlane } from './server';
 
@@ -10,13 +11,11 @@ async function main(): Promise<void> {
   const logger = createLogger({ name: 'control-plane', level: config.LOG_LEVEL });
   const cp = await startControlPlane(config, { logger });
   logger.info({ url: cp.url, worker: Boolean(cp.worker) }, 'control plane listening');
-  const stop = async (signal: string) => {
+  exitOnSignal(async (signal) => {
     logger.info({ signal }, 'shutting down');
     await cp.close();
-    process.exit(0);
-  };
-  process.once('SIGINT', () => void stop('SIGINT'));
-  process.once('SIGTERM', () => void stop('SIGTERM'));
+    logger.info('control plane stopped');
+  }, { say: (line) => logger.warn(line) });
 }
 
 main().catch((err) => {

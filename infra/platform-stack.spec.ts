@@ -172,19 +172,13 @@ describe('PlatformStack', () => {
   });
 
   describe('IAM', () => {
-    it('lets the runtime read only tenant secrets: the tenant prefix, and RDS master secrets of tenant clusters', () => {
+    it('lets the runtime read only tenant connection secrets (not master secrets) and log in only as tenant_app with an IAM token', () => {
       const tenantSecrets = `arn:aws:secretsmanager:eu-west-1:${ACCOUNT}:secret:silo/tenants/*`;
-      const masterSecrets = `arn:aws:secretsmanager:eu-west-1:${ACCOUNT}:secret:rds!cluster-*`;
       const statements = rolePolicy(s, 'runtime_task-policy');
       expect(statements).toEqual([
         { Sid: 'ReadTenantSecrets', Effect: 'Allow', Action: ['secretsmanager:GetSecretValue', 'secretsmanager:DescribeSecret'], Resource: [tenantSecrets] },
-        {
-          Sid: 'ReadTenantMasterSecrets',
-          Effect: 'Allow',
-          Action: ['secretsmanager:GetSecretValue', 'secretsmanager:DescribeSecret'],
-          Resource: [masterSecrets],
-          Condition: { StringLike: { 'aws:ResourceTag/aws:rds:primaryDBClusterArn': `arn:aws:rds:eu-west-1:${ACCOUNT}:cluster:silo-tenant-*` } },
-        },
+        // Any cluster's tenant_app in this account and region: rds-db:connect has no tag or name condition (see iam-policies.ts).
+        { Sid: 'ConnectAsTenantAppRole', Effect: 'Allow', Action: ['rds-db:connect'], Resource: [`arn:aws:rds-db:eu-west-1:${ACCOUNT}:dbuser:*/tenant_app`] },
         {
           Sid: 'DecryptTenantSecrets',
           Effect: 'Allow',
@@ -192,15 +186,43 @@ describe('PlatformStack', () => {
           Resource: [`arn:aws:kms:eu-west-1:${ACCOUNT}:key/*`],
           Condition: {
             StringEquals: { 'kms:ViaService': 'secretsmanager.eu-west-1.amazonaws.com' },
-            StringLike: { 'kms:EncryptionContext:SecretARN': [tenantSecrets, masterSecrets] },
+            StringLike: { 'kms:EncryptionContext:SecretARN': [tenantSecrets] },
           },
         },
       ]);
+      expect(JSON.stringify(statements)).not.toContain('rds!cluster');
+      // The one user the grant names, and the control database takes no IAM logins at all.
+      expect(list(statements[1].Resource).every((r) => r.endsWith('/tenant_app'))).toBe(true);
+      expect(s.resource('aws_rds_cluster', 'control-db_cluster').iam_database_authentication_enabled).not.toBe(true);
+    });
+
+    it('lets the control plane read tenant secrets and RDS master secrets of tenant clusters only, and list secrets', () => {
+      const tenantSecrets = `arn:aws:secretsmanager:eu-west-1:${ACCOUNT}:secret:silo/tenants/*`;
+      const masterSecrets = `arn:aws:secretsmanager:eu-west-1:${ACCOUNT}:secret:rds!cluster-*`;
+      const statements = rolePolicy(s, 'control-plane_task-policy');
+      expect(statements.map((st) => st.Sid)).toEqual(['ReadTenantSecrets', 'ReadTenantMasterSecrets', 'DecryptTenantSecrets', 'ListSecrets']);
+      expect(statements[1]).toEqual({
+        Sid: 'ReadTenantMasterSecrets',
+        Effect: 'Allow',
+        Action: ['secretsmanager:GetSecretValue', 'secretsmanager:DescribeSecret'],
+        Resource: [masterSecrets],
+        Condition: { StringLike: { 'aws:ResourceTag/aws:rds:primaryDBClusterArn': `arn:aws:rds:eu-west-1:${ACCOUNT}:cluster:silo-tenant-*` } },
+      });
+      expect(statements[0].Resource).toEqual([tenantSecrets]);
+      expect(JSON.stringify(statements)).not.toContain('rds-db:connect');
       // The control database's own cluster is not a tenant cluster, so its master secret is out of reach.
       const glob = (statements[1].Condition?.StringLike['aws:ResourceTag/aws:rds:primaryDBClusterArn'] as string).replace(/[.*+?^${}()|[\]\\]/g, (c) => (c === '*' ? '.*' : `\\${c}`));
       const controlCluster = `arn:aws:rds:eu-west-1:${ACCOUNT}:cluster:${s.resource('aws_rds_cluster', 'control-db_cluster').cluster_identifier as string}`;
       expect(new RegExp(`^${glob}$`).test(controlCluster)).toBe(false);
       expect(new RegExp(`^${glob}$`).test(`arn:aws:rds:eu-west-1:${ACCOUNT}:cluster:silo-tenant-abc`)).toBe(true);
+    });
+
+    it('lets the worker log in to tenant clusters as tenant_app (migrations) and read master secrets of tenant clusters (the tenant-role step)', () => {
+      const statements = rolePolicy(s, 'worker_task-policy');
+      expect(statements.find((st) => st.Sid === 'ConnectAsTenantAppRole')).toEqual({
+        Sid: 'ConnectAsTenantAppRole', Effect: 'Allow', Action: ['rds-db:connect'], Resource: [`arn:aws:rds-db:eu-west-1:${ACCOUNT}:dbuser:*/tenant_app`],
+      });
+      expect(statements.find((st) => st.Sid === 'TenantMasterSecrets')?.Action).toEqual(expect.arrayContaining(['secretsmanager:GetSecretValue', 'secretsmanager:RotateSecret']));
     });
 
     it('has no policy anywhere that allows Action "*" on Resource "*"', () => {
@@ -374,7 +396,7 @@ describe('PlatformStack', () => {
     it('run the worker from the control-plane image with its own command and no port', () => {
       const [worker] = JSON.parse(s.resource('aws_ecs_task_definition', 'worker_task').container_definitions as string) as Block[];
       const [cp] = JSON.parse(s.resource('aws_ecs_task_definition', 'control-plane_task').container_definitions as string) as Block[];
-      expect(worker.command).toEqual(['node', 'dist/scripts/worker.js']);
+      expect(worker.command).toEqual(['node', 'bin/silo.js', 'worker']);
       expect(worker.image).toBe(cp.image);
       expect(worker).not.toHaveProperty('portMappings');
     });

@@ -27,7 +27,7 @@ export const RUNTIME_PORT = 4000;
 /** The runtime's internal listener for /metrics (never behind the ALB). */
 export const RUNTIME_METRICS_PORT = 9464;
 export const HEALTH_READY_PATH = '/health/ready';
-export const WORKER_COMMAND = ['node', 'dist/scripts/worker.js'];
+export const WORKER_COMMAND = ['node', 'bin/silo.js', 'worker'];
 /** Where the control-plane image installs terraform (see infra/docker/control-plane.Dockerfile). */
 export const TERRAFORM_BIN = '/usr/local/bin/terraform';
 

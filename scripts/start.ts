@@ -1,5 +1,6 @@
 import 'reflect-metadata';
 import { isSiloError } from '../common/errors';
+import { exitOnSignal } from '../common/shutdown';
 import { ensureLocalState, embeddedEnv, LocalState, localStateDir } from '../common/local-state';
 import { createLogger } from '../common/logger';
 import { MemoryKvStore } from '../common/memory-kv-store';
@@ -53,19 +54,14 @@ async function main(): Promise<void> {
   say('Try:  curl -H "Authorization: Bearer <admin token>" ' + `${cp.url}/v1/tenants`);
   say('Ctrl-C stops everything.');
 
-  let stopping = false;
-  const stop = async (signal: string) => {
-    if (stopping) return;
-    stopping = true;
+  exitOnSignal(async (signal) => {
     say(`\n${signal}: stopping…`);
     await runtime.close().catch((e: Error) => say(`runtime: ${e.message}`));
     await cp.close().catch((e: Error) => say(`control plane: ${e.message}`));
     await kv?.close();
     await embedded?.stop().catch((e: Error) => say(`postgres: ${e.message}`));
-    process.exit(0);
-  };
-  process.once('SIGINT', () => void stop('SIGINT'));
-  process.once('SIGTERM', () => void stop('SIGTERM'));
+    say('stopped.');
+  }, { timeoutMs: 60_000, say });
 }
 
 /** Without a user URL for them, tenant databases go to the embedded tenant server, with its CA. */

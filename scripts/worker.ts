@@ -1,5 +1,6 @@
 import 'reflect-metadata';
 import { isSiloError } from '../common/errors';
+import { exitOnSignal } from '../common/shutdown';
 import { createLogger } from '../common/logger';
 import { loadControlPlaneConfig } from '../control-plane/config';
 import { startControlPlane } from '../control-plane/server';
@@ -9,12 +10,11 @@ async function main(): Promise<void> {
   const config = loadControlPlaneConfig({ ...process.env, JOB_WORKER_ENABLED: 'true' });
   const logger = createLogger({ name: 'job-worker', level: config.LOG_LEVEL });
   const cp = await startControlPlane(config, { logger, listen: false });
-  const stop = async () => {
+  exitOnSignal(async (signal) => {
+    logger.info({ signal }, 'job worker stopping: finishing running jobs');
     await cp.close();
-    process.exit(0);
-  };
-  process.once('SIGINT', () => void stop());
-  process.once('SIGTERM', () => void stop());
+    logger.info('job worker stopped');
+  }, { say: (line) => logger.warn(line) });
 }
 
 main().catch((err) => {

@@ -1,4 +1,5 @@
 import { isSiloError } from '../common/errors';
+import { exitOnSignal } from '../common/shutdown';
 import { createLogger } from '../common/logger';
 import { loadRuntimeConfig } from './config';
 import { startTenantRuntime } from './server';
@@ -8,21 +9,10 @@ async function main(): Promise<void> {
   const config = loadRuntimeConfig(process.env);
   const logger = createLogger({ name: 'tenant-runtime', level: config.LOG_LEVEL });
   const runtime = await startTenantRuntime(config, { logger });
-  let stopping = false;
-  const stop = (signal: string) => {
-    if (stopping) return;
-    stopping = true;
+  exitOnSignal(async (signal) => {
     logger.info({ signal }, 'draining');
-    runtime.close().then(
-      () => process.exit(0),
-      (err: unknown) => {
-        logger.error({ err }, 'shutdown failed');
-        process.exit(1);
-      },
-    );
-  };
-  process.once('SIGTERM', () => stop('SIGTERM'));
-  process.once('SIGINT', () => stop('SIGINT'));
+    await runtime.close();
+  }, { timeoutMs: config.RUNTIME_SHUTDOWN_TIMEOUT_MS + 15_000, say: (line) => logger.warn(line) });
 }
 
 main().catch((err: unknown) => {

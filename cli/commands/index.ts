@@ -10,5 +10,6 @@ export const COMMANDS: readonly CommandModule[] = [
   { name: 'control-db', load: () => (require('./control-db.command') as typeof import('./control-db.command')).registerControlDbCommands },
   { name: 'migrate', load: () => (require('./migrate.command') as typeof import('./migrate.command')).registerMigrateCommands },
   { name: 'reconcile', load: () => (require('./reconcile.command') as typeof import('./reconcile.command')).registerReconcileCommand },
+  { name: 'worker', load: () => (require('./worker.command') as typeof import('./worker.command')).registerWorkerCommand },
   { name: 'provision', load: () => (require('./provision.command') as typeof import('./provision.command')).registerProvisionCommands },
 ];

@@ -4,6 +4,7 @@ import { ApiKey } from '../api-keys/api-key.entity';
 import { WebhookEvent } from '../billing/webhook-event.entity';
 import { Job } from '../jobs/job.entity';
 import { JobRun } from '../jobs/job-run.entity';
+import { PeriodicTask } from '../jobs/periodic-task.entity';
 import { ProvisioningStep } from '../jobs/provisioning-step.entity';
 import { AuditEntry } from '../tenants/audit-entry.entity';
 import { TenantConnection } from '../tenants/tenant-connection.entity';
@@ -14,9 +15,10 @@ import { InitialSchema1732300000000 } from './migrations/1732300000000-initial-s
 import { TenantSchemaLedgerDigest1732460000000 } from './migrations/1732460000000-tenant-schema-ledger-digest';
 import { TenantStorage1732550000000 } from './migrations/1732550000000-tenant-storage';
 import { JobRuns1732640000000 } from './migrations/1732640000000-job-runs';
+import { PeriodicTasks1732650000000 } from './migrations/1732650000000-periodic-tasks';
 
-export const CONTROL_DB_ENTITIES = [Tenant, TenantConnection, AuditEntry, TenantSchemaVersion, TenantStorage, WebhookEvent, Job, JobRun, ProvisioningStep, ApiKey];
-export const CONTROL_DB_MIGRATIONS = [InitialSchema1732300000000, TenantSchemaLedgerDigest1732460000000, TenantStorage1732550000000, JobRuns1732640000000];
+export const CONTROL_DB_ENTITIES = [Tenant, TenantConnection, AuditEntry, TenantSchemaVersion, TenantStorage, WebhookEvent, Job, JobRun, PeriodicTask, ProvisioningStep, ApiKey];
+export const CONTROL_DB_MIGRATIONS = [InitialSchema1732300000000, TenantSchemaLedgerDigest1732460000000, TenantStorage1732550000000, JobRuns1732640000000, PeriodicTasks1732650000000];
 
 export function createControlDataSource(url: string, opts: { poolSize?: number; applicationName?: string } = {}): DataSource {
   return new DataSource({

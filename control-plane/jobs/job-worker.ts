@@ -7,14 +7,12 @@ import { isSiloError } from '../../common/errors';
 import type { Logger } from '../../common/logger';
 import type { ControlPlaneConfig } from '../config';
 import { CONFIG, LOGGER, METRICS } from '../common/tokens';
-import { ReconcilerService } from '../operations/reconciler.service';
-import { StorageQuotaService } from '../tenants/storage-quota.service';
-import { TenantService } from '../tenants/tenant.service';
 import { JobHandler } from './job-handler';
 import { Job, JobType } from './job.entity';
 import { JOBS_CHANNEL, JobRepository } from './job.repository';
 import { Client } from 'pg';
 import { JOB_HANDLERS } from './job-handlers.token';
+import { PeriodicRunner } from './periodic-runner';
 
 /**
  * Polls the jobs table with SKIP LOCKED. Each claimed job holds a lease that a heartbeat
@@ -27,9 +25,6 @@ export class JobWorker implements OnApplicationShutdown {
   private running = false;
   private readonly inFlight = new Map<string, { promise: Promise<void>; abort: AbortController }>();
   private timer: NodeJS.Timeout | null = null;
-  private lastSweep = 0;
-  private lastReconcile = Date.now();
-  private lastStorageSweep = Date.now();
   private readonly processed: Counter<'type' | 'outcome'>;
   private listener: Client | null = null;
   private ticking = false;
@@ -37,9 +32,7 @@ export class JobWorker implements OnApplicationShutdown {
 
   constructor(
     private readonly jobs: JobRepository,
-    private readonly tenants: TenantService,
-    private readonly reconciler: ReconcilerService,
-    private readonly storage: StorageQuotaService,
+    private readonly periodic: PeriodicRunner,
     @Inject(JOB_HANDLERS) private readonly handlers: Map<JobType, JobHandler>,
     @Inject(CONFIG) private readonly config: ControlPlaneConfig,
     @Inject(LOGGER) private readonly logger: Logger,
@@ -54,6 +47,7 @@ export class JobWorker implements OnApplicationShutdown {
     this.logger.info({ worker: this.id, concurrency: this.config.JOB_CONCURRENCY }, 'job worker started');
     void this.listen();
     this.schedule(0);
+    this.periodic.start(this.id);
   }
 
   /** LISTEN for new jobs; polling stays as the fallback if this connection drops. */
@@ -81,6 +75,7 @@ export class JobWorker implements OnApplicationShutdown {
   async stop(graceMs = 10_000): Promise<void> {
     this.running = false;
     if (this.timer) clearTimeout(this.timer);
+    const periodic = this.periodic.stop();
     const listener = this.listener;
     this.listener = null;
     await listener?.end().catch(() => undefined);
@@ -89,6 +84,7 @@ export class JobWorker implements OnApplicationShutdown {
     await Promise.race([Promise.allSettled(pending.map((p) => p.promise)), timeout]);
     // Still running after the grace period: abort; the lease expiry hands them to another worker.
     for (const p of this.inFlight.values()) p.abort.abort();
+    await Promise.race([periodic, timeout]);
   }
 
   async onApplicationShutdown(): Promise<void> {
@@ -123,20 +119,6 @@ export class JobWorker implements OnApplicationShutdown {
     }
     this.ticking = true;
     try {
-      if (Date.now() - this.lastSweep > 5_000) {
-        this.lastSweep = Date.now();
-        await this.tenants.runScheduledTransitions();
-      }
-      const every = this.config.RECONCILE_INTERVAL_SECONDS * 1000;
-      if (every > 0 && Date.now() - this.lastReconcile > every) {
-        this.lastReconcile = Date.now();
-        await this.reconciler.run({ apply: false }); // report + safe repairs only; destructive ones need `silo reconcile --apply`
-      }
-      const storageEvery = this.config.STORAGE_SWEEP_INTERVAL_SECONDS * 1000;
-      if (storageEvery > 0 && Date.now() - this.lastStorageSweep > storageEvery) {
-        this.lastStorageSweep = Date.now();
-        await this.storage.sweep(); // never throws; idempotent when several workers run it (issue #14: once per fleet)
-      }
       await this.failLostJobs();
       while (this.running && this.inFlight.size < this.config.JOB_CONCURRENCY) {
         const job = await this.jobs.claim(this.id, this.config.JOB_LEASE_SECONDS);

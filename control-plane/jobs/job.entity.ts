@@ -12,7 +12,6 @@ export enum JobType {
   Provision = 'provision',
   Deprovision = 'deprovision',
   RotateCredentials = 'rotate-credentials',
-  Reconcile = 'reconcile',
 }
 
 @Entity('jobs')

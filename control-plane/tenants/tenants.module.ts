@@ -4,6 +4,9 @@ import { JobType } from '../jobs/job.entity';
 import { JOB_HANDLERS } from '../jobs/job-handlers.token';
 import { JobRepository } from '../jobs/job.repository';
 import { JobWorker } from '../jobs/job-worker';
+import { PeriodicRunner } from '../jobs/periodic-runner';
+import { PeriodicTaskRepository } from '../jobs/periodic-task.repository';
+import { PeriodicTasksController } from '../jobs/periodic-tasks.controller';
 import { DeprovisionHandler } from '../operations/deprovision.handler';
 import { ProvisionHandler } from '../operations/provision.handler';
 import { ReconcilerService } from '../operations/reconciler.service';
@@ -18,9 +21,9 @@ import { TierCatalog } from './tier-catalog';
 
 /** Tenant lifecycle: the state machine, admin API, job queue and the operations it runs. */
 @Module({
-  controllers: [TenantsController],
+  controllers: [TenantsController, PeriodicTasksController],
   providers: [
-    TenantRepository, TenantService, TenantAdminService, TierCatalog, JobRepository, JobWorker,
+    TenantRepository, TenantService, TenantAdminService, TierCatalog, JobRepository, JobWorker, PeriodicTaskRepository, PeriodicRunner,
     ProvisionHandler, DeprovisionHandler, RotateCredentialsHandler, ReconcilerService, TenantStorageRepository, StorageQuotaService,
     {
       provide: JOB_HANDLERS,
@@ -29,6 +32,6 @@ import { TierCatalog } from './tier-catalog';
         new Map<JobType, JobHandler>([[JobType.Provision, p], [JobType.Deprovision, d], [JobType.RotateCredentials, r]]),
     },
   ],
-  exports: [TenantRepository, TenantService, TierCatalog, JobRepository, JobWorker, ReconcilerService, StorageQuotaService],
+  exports: [TenantRepository, TenantService, TierCatalog, JobRepository, JobWorker, PeriodicRunner, ReconcilerService, StorageQuotaService],
 })
 export class TenantsModule {}

@@ -79,16 +79,18 @@ export class EmbeddedSilo {
     }
   }
 
-  /** SIGTERM (start.ts stops its runtime, control plane and embedded servers), SIGKILL after 15 s. */
-  async stop(): Promise<void> {
+  /** SIGTERM (start.ts stops its runtime, control plane and embedded servers), SIGKILL after 15 s. Resolves with how it exited. */
+  async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<{ code: number | null; signal: NodeJS.Signals | null; ms: number } | null> {
     const child = this.child;
     this.child = null;
-    if (!child || child.exitCode !== null) return;
-    const exited = new Promise<void>((r) => child.once('exit', () => r()));
-    child.kill('SIGTERM');
+    if (!child || child.exitCode !== null) return null;
+    const started = Date.now();
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => child.once('exit', (code, sig) => r({ code, signal: sig })));
+    child.kill(signal);
     const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
-    await exited;
+    const e = await exited;
     clearTimeout(timer);
+    return { ...e, ms: Date.now() - started };
   }
 
   async cleanup(): Promise<void> {

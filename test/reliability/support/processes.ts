@@ -52,7 +52,7 @@ export class ServiceProcess {
   private linesSeen = 0;
   private exited: Promise<ExitInfo> = Promise.resolve({ code: null, signal: null });
 
-  constructor(readonly name: string, readonly entry: string, readonly env: Record<string, string>, private readonly ready: (p: ServiceProcess) => Promise<void>) {}
+  constructor(readonly name: string, readonly entry: string, readonly env: Record<string, string>, private readonly ready: (p: ServiceProcess) => Promise<void>, readonly args: string[] = []) {}
 
   get pid(): number {
     if (!this.child?.pid) throw new Error(`${this.name} is not running`);
@@ -66,7 +66,7 @@ export class ServiceProcess {
   /** Spawns the process without waiting for it to be ready. */
   spawn(): void {
     if (this.running) throw new Error(`${this.name} is already running`);
-    const child = spawn(process.execPath, [this.entry], { cwd: REPO_ROOT, env: baseEnv(this.env), stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [this.entry, ...this.args], { cwd: REPO_ROOT, env: baseEnv(this.env), stdio: ['ignore', 'pipe', 'pipe'] });
     this.child = child;
     this.starts++;
     live.add(child);

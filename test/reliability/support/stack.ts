@@ -101,6 +101,13 @@ export class ReliabilityStack {
     return p;
   }
 
+  /** `silo worker` (bin/silo.js). */
+  siloWorker(extra: Record<string, string> = {}): ServiceProcess {
+    const p = new ServiceProcess('silo-worker', ENTRY.cli, this.cliEnv(extra), (w) => w.waitForLine(/job worker started/), ['worker']);
+    this.processes.push(p);
+    return p;
+  }
+
   async runtime(extra: Record<string, string> = {}): Promise<ServiceProcess & { url: string; metricsUrl: string }> {
     const [port, metricsPort] = [await freePort(), await freePort()];
     const url = `http://127.0.0.1:${port}`;

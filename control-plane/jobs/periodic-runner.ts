@@ -1,0 +1,111 @@
+import { Inject, Injectable } from '@nestjs/common';
+import type { Logger } from '../../common/logger';
+import type { ControlPlaneConfig } from '../config';
+import { CONFIG, LOGGER } from '../common/tokens';
+import { ReconcilerService } from '../operations/reconciler.service';
+import { StorageQuotaService } from '../tenants/storage-quota.service';
+import { TenantService } from '../tenants/tenant.service';
+import { PeriodicTaskRepository } from './periodic-task.repository';
+
+interface PeriodicTaskSpec {
+  name: string;
+  intervalMs: number;
+  /** Delay before the first run on a fresh installation. */
+  firstDelayMs: number;
+  run: () => Promise<unknown>;
+}
+
+const CHECK_EVERY_MS = 1_000;
+
+/**
+ * Runs the fleet-wide periodic tasks once per interval across every worker (the schedule lives in
+ * `periodic_tasks`, see PeriodicTaskRepository), each in its own lane so a long reconcile never
+ * delays the lifecycle sweep or job claims. Outcomes and results are recorded for the admin API.
+ */
+@Injectable()
+export class PeriodicRunner {
+  private timer: NodeJS.Timeout | null = null;
+  private readonly active = new Map<string, Promise<void>>();
+  private workerId = 'unknown';
+
+  constructor(
+    private readonly schedule: PeriodicTaskRepository,
+    private readonly tenants: TenantService,
+    private readonly reconciler: ReconcilerService,
+    private readonly storage: StorageQuotaService,
+    @Inject(CONFIG) private readonly config: ControlPlaneConfig,
+    @Inject(LOGGER) private readonly logger: Logger,
+  ) {}
+
+  private tasks(): PeriodicTaskSpec[] {
+    const c = this.config;
+    const tasks: PeriodicTaskSpec[] = [
+      { name: 'lifecycle-sweep', intervalMs: 5_000, firstDelayMs: 0, run: async () => ({ changed: await this.tenants.runScheduledTransitions() }) },
+    ];
+    if (c.RECONCILE_INTERVAL_SECONDS > 0) {
+      tasks.push({
+        name: 'reconcile', intervalMs: c.RECONCILE_INTERVAL_SECONDS * 1000, firstDelayMs: c.RECONCILE_INTERVAL_SECONDS * 1000,
+        // Report + safe repairs only; destructive ones need `silo reconcile --apply`.
+        run: async () => {
+          const r = await this.reconciler.run({ apply: false });
+          return { drift: r.drift.length, kinds: [...new Set(r.drift.map((d) => d.kind))], checked: r.checked };
+        },
+      });
+    }
+    if (c.STORAGE_SWEEP_INTERVAL_SECONDS > 0) {
+      tasks.push({ name: 'storage-sweep', intervalMs: c.STORAGE_SWEEP_INTERVAL_SECONDS * 1000, firstDelayMs: c.STORAGE_SWEEP_INTERVAL_SECONDS * 1000, run: () => this.storage.sweep() });
+    }
+    return tasks;
+  }
+
+  start(workerId: string): void {
+    if (this.timer) return;
+    this.workerId = workerId;
+    const loop = () => {
+      this.check();
+      this.timer = setTimeout(loop, CHECK_EVERY_MS);
+      this.timer.unref?.();
+    };
+    loop();
+  }
+
+  /** Stops scheduling and waits for runs in progress. */
+  async stop(): Promise<void> {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    await Promise.allSettled([...this.active.values()]);
+  }
+
+  /** Runs every task that is due and not already running here; resolves when those runs end. */
+  async runDue(): Promise<void> {
+    this.check();
+    await Promise.allSettled([...this.active.values()]);
+  }
+
+  private check(): void {
+    for (const task of this.tasks()) {
+      if (this.active.has(task.name)) continue;
+      const lane = this.runIfDue(task).finally(() => this.active.delete(task.name));
+      this.active.set(task.name, lane);
+    }
+  }
+
+  private async runIfDue(task: PeriodicTaskSpec): Promise<void> {
+    let claim;
+    try {
+      claim = await this.schedule.claimDue(task.name, task.intervalMs, this.workerId, task.firstDelayMs);
+    } catch (err) {
+      this.logger.warn({ err, task: task.name }, 'periodic task schedule unavailable');
+      return;
+    }
+    if (!claim) return;
+    try {
+      const result = await task.run();
+      await this.schedule.finish(claim, 'ok', { result });
+    } catch (err) {
+      const message = err instanceof Error ? err.message : String(err);
+      this.logger.warn({ event: 'periodic.failed', task: task.name, error: message }, 'periodic task failed');
+      await this.schedule.finish(claim, 'failed', { error: message }).catch(() => undefined);
+    }
+  }
+}
