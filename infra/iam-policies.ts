@@ -7,6 +7,8 @@
  * supports it, carries a tag condition.
  */
 
+import { TENANT_APP_ROLE } from '../provisioning/aws/tenant-app-role';
+
 export interface PolicyStatement {
   Sid: string;
   Effect: 'Allow' | 'Deny';
@@ -33,6 +35,18 @@ export interface AccountScope {
 
 export function tenantSecretArnPattern(s: AccountScope, prefix: string): string {
   return `arn:aws:secretsmanager:${s.region}:${s.accountId}:secret:${prefix}*`;
+}
+
+/**
+ * `rds-db:connect` as the application role on tenant clusters (IAM database authentication). The
+ * resource is `dbuser:<cluster resource id>/<user>`; the resource id is opaque (`cluster-ABC…`,
+ * not the identifier) and the action has no tag or name condition keys, so the grant cannot be
+ * narrowed to tenant clusters: it is that one user name on any cluster of the account and region.
+ * Only a cluster with IAM auth on and such a role in `rds_iam` accepts it (the control database
+ * has IAM auth off).
+ */
+export function tenantAppDbUserArnPattern(s: AccountScope, appRole = TENANT_APP_ROLE): string {
+  return `arn:aws:rds-db:${s.region}:${s.accountId}:dbuser:*/${appRole}`;
 }
 
 /** Trust policy for a role assumed by ECS tasks of this account only. */
@@ -67,12 +81,40 @@ export function tenantMasterSecretCondition(s: AccountScope, tenantResourcePrefi
 }
 
 /**
- * Runtime task role: read tenant credentials and nothing else. Those are secrets under the
- * tenant prefix (created through the SecretStore) and the RDS-managed master secrets of tenant
- * clusters (a tenant connection's `secretRef`, see docs/provisioning-aws.md). KMS decrypt only
- * when Secrets Manager asks on behalf of one of those secrets.
+ * Runtime task role: read tenant connection secrets (under the tenant prefix, created through the
+ * SecretStore; on AWS they hold no password) and log in to tenant clusters as the application role
+ * with an IAM token. Not the RDS-managed master secrets: the runtime never logs in as a cluster's
+ * master user. KMS decrypt only when Secrets Manager asks on behalf of a tenant secret.
  */
-export function runtimeTaskPolicy(s: AccountScope, tenantSecretPrefix: string, tenantResourcePrefix: string): PolicyDocument {
+export function runtimeTaskPolicy(s: AccountScope, tenantSecretPrefix: string, _tenantResourcePrefix: string): PolicyDocument {
+  const secrets = tenantSecretArnPattern(s, tenantSecretPrefix);
+  return policy(
+    {
+      Sid: 'ReadTenantSecrets',
+      Effect: 'Allow',
+      Action: ['secretsmanager:GetSecretValue', 'secretsmanager:DescribeSecret'],
+      Resource: [secrets],
+    },
+    { Sid: 'ConnectAsTenantAppRole', Effect: 'Allow', Action: ['rds-db:connect'], Resource: [tenantAppDbUserArnPattern(s)] },
+    {
+      Sid: 'DecryptTenantSecrets',
+      Effect: 'Allow',
+      Action: ['kms:Decrypt'],
+      Resource: [`arn:aws:kms:${s.region}:${s.accountId}:key/*`],
+      Condition: {
+        StringEquals: { 'kms:ViaService': `secretsmanager.${s.region}.amazonaws.com` },
+        StringLike: { 'kms:EncryptionContext:SecretARN': [secrets] },
+      },
+    },
+  );
+}
+
+/**
+ * Control-plane task role: the API enqueues jobs and never creates cloud resources itself. It may
+ * read tenant secrets (connection info), including tenant clusters' RDS-managed master secrets
+ * (unchanged from before application roles), and list them. No database login on tenant clusters.
+ */
+export function controlPlaneTaskPolicy(s: AccountScope, tenantSecretPrefix: string, tenantResourcePrefix: string): PolicyDocument {
   const secrets = tenantSecretArnPattern(s, tenantSecretPrefix);
   const masterSecrets = rdsManagedSecretArnPattern(s);
   return policy(
@@ -99,18 +141,9 @@ export function runtimeTaskPolicy(s: AccountScope, tenantSecretPrefix: string, t
         StringLike: { 'kms:EncryptionContext:SecretARN': [secrets, masterSecrets] },
       },
     },
+    // ListSecrets has no resource-level permissions.
+    { Sid: 'ListSecrets', Effect: 'Allow', Action: ['secretsmanager:ListSecrets'], Resource: ['*'] },
   );
-}
-
-/**
- * Control-plane task role: the API enqueues jobs and never creates cloud resources itself. It may
- * read tenant secrets (connection info) and list them, like the runtime.
- */
-export function controlPlaneTaskPolicy(s: AccountScope, tenantSecretPrefix: string, tenantResourcePrefix: string): PolicyDocument {
-  const doc = runtimeTaskPolicy(s, tenantSecretPrefix, tenantResourcePrefix);
-  // ListSecrets has no resource-level permissions.
-  doc.Statement.push({ Sid: 'ListSecrets', Effect: 'Allow', Action: ['secretsmanager:ListSecrets'], Resource: ['*'] });
-  return doc;
 }
 
 export interface WorkerPolicyProps extends AccountScope {
@@ -255,7 +288,14 @@ export function workerTaskPolicy(p: WorkerPolicyProps): PolicyDocument {
       Resource: [rdsManagedSecretArnPattern(p)],
     },
     {
-      // Tenant migrations and managed rotation (rotateCredentials) on tenant clusters' master secrets.
+      // Tenant migrations run as the application role, logging in with an IAM token (limits: tenantAppDbUserArnPattern).
+      Sid: 'ConnectAsTenantAppRole',
+      Effect: 'Allow',
+      Action: ['rds-db:connect'],
+      Resource: [tenantAppDbUserArnPattern(p)],
+    },
+    {
+      // The tenant-role step (master login to converge the application role) and managed rotation on tenant clusters' master secrets.
       Sid: 'TenantMasterSecrets',
       Effect: 'Allow',
       Action: ['secretsmanager:GetSecretValue', 'secretsmanager:DescribeSecret', 'secretsmanager:RotateSecret'],
