@@ -1,7 +1,8 @@
 import { Client } from 'pg';
 import { ident } from '../provisioning/local/pg-names';
 import type { TenantConnectionInfo } from '../provisioning/provisioning-driver';
-import { SecretStore, tenantTlsOptions } from '../provisioning/secrets/secret-store';
+import { tenantLogin } from '../provisioning/aws/rds-iam-token';
+import type { SecretStore } from '../provisioning/secrets/secret-store';
 import { MigrationRequest, sessionOptions } from './database-migrator';
 
 const APPLICATION_NAME = 'silo-migrate';
@@ -11,8 +12,10 @@ const CONNECT_TIMEOUT_MS = 10_000;
 export function tenantSession(conn: TenantConnectionInfo, secrets: SecretStore, req: Pick<MigrationRequest, 'statementTimeoutMs' | 'lockTimeoutMs'>): () => Promise<Client> {
   return async () => {
     const secret = await secrets.get(conn.secretRef);
+    // On Aurora the tenant's role logs in with an IAM token (rds-iam-token.ts), elsewhere with its password.
+    const { password, ssl } = await tenantLogin(secret, { host: conn.host, port: conn.port, user: conn.username });
     const client = new Client({
-      host: conn.host, port: conn.port, database: conn.database, user: conn.username, password: secret.password, ssl: tenantTlsOptions(secret),
+      host: conn.host, port: conn.port, database: conn.database, user: conn.username, password, ssl,
       application_name: APPLICATION_NAME, options: sessionOptions(req), connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
     });
     await connect(client);
