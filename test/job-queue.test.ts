@@ -96,4 +96,16 @@ describe('job queue with concurrent workers', () => {
     expect(runs.map((r) => [r.attempt, r.workerId, r.outcome])).toEqual([[1, 'doomed-1', 'lost'], [2, 'doomed-2', 'lost'], [3, 'doomed-3', 'lost']]);
     expect(runs.every((r) => r.finishedAt !== null && r.finishedAt >= r.startedAt)).toBe(true);
   });
+
+  it('hands a job back at once when its worker shuts down mid-run: another worker claims it without waiting for the lease', async () => {
+    const tenantId = randomUUID();
+    const id = await repos[0].enqueue({ type: JobType.RotateCredentials, tenantId });
+    expect(await repos[0].claim('exiting', 300)).toMatchObject({ id, attempts: 1 });
+    expect(await repos[1].claim('other', 300)).toBeNull(); // held: its lease runs for 5 minutes
+    await repos[0].release(id as string, 'exiting', 'worker shut down');
+    expect(await repos[1].claim('other', 300)).toMatchObject({ id, attempts: 2, lockedBy: 'other' });
+    const runs = await repos[0].runsOf([id as string]);
+    expect(runs.map((r) => [r.workerId, r.outcome, r.error])).toEqual([['exiting', 'retry', 'worker shut down'], ['other', null, null]]);
+    await repos[1].succeed(id as string, 'other');
+  });
 });

@@ -82,8 +82,13 @@ export class JobWorker implements OnApplicationShutdown {
     const pending = [...this.inFlight.values()];
     const timeout = new Promise((r) => setTimeout(r, graceMs).unref());
     await Promise.race([Promise.allSettled(pending.map((p) => p.promise)), timeout]);
-    // Still running after the grace period: abort; the lease expiry hands them to another worker.
+    // Still running after the grace period: abort (the handler's failure queues a retry), and hand
+    // back any lease still held a moment later, so another worker need not wait for it to expire.
     for (const p of this.inFlight.values()) p.abort.abort();
+    if (this.inFlight.size) {
+      await Promise.race([Promise.allSettled([...this.inFlight.values()].map((p) => p.promise)), new Promise((r) => setTimeout(r, 2_000).unref())]);
+      for (const id of this.inFlight.keys()) await this.jobs.release(id, this.id, 'worker shut down').catch(() => undefined);
+    }
     await Promise.race([periodic, timeout]);
   }
 

@@ -138,6 +138,17 @@ export class JobRepository {
     );
   }
 
+  /** Hands a running job back to the queue at once (this worker is exiting); the attempt counts as a retry. */
+  async release(id: string, workerId: string, reason: string): Promise<void> {
+    await this.ds.query(
+      `WITH released AS (
+         UPDATE jobs SET status = 'queued', run_at = now(), locked_by = NULL, locked_until = NULL, last_error = $3, updated_at = now()
+          WHERE id = $1 AND locked_by = $2 AND status = 'running' RETURNING id, attempts)
+       UPDATE job_runs r SET finished_at = clock_timestamp(), outcome = 'retry', error = $3 FROM released WHERE r.job_id = released.id AND r.attempt = released.attempts`,
+      [id, workerId, reason],
+    );
+  }
+
   async appendLog(id: string, line: string): Promise<void> {
     await this.ds.query(
       `UPDATE jobs SET log = right(log || $2 || E'\\n', ${MAX_LOG_CHARS}) WHERE id = $1`,
