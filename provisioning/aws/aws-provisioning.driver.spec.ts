@@ -205,6 +205,8 @@ describe('AwsProvisioningDriver (fake terraform, real synth, mocked Secrets Mana
     const result = await driver.deprovision(ctx, { exportDir: root, connection: null });
     expect(result).toEqual({ exportLocation: null });
     expect(commands()).toEqual(['init', 'state list', 'state list', 'destroy']);
+    // No connection recorded: the connection secret is deleted by name (absent is fine).
+    expect(secrets.deleted).toEqual([`silo/tenants/${TEST_TENANT_ID}/app`]);
   });
 
   it('rotates a connection from before application roles (secretRef = master secret) through managed rotation of it', async () => {

@@ -15,6 +15,7 @@ import { RDS_IAM_TLS } from './rds-iam-token';
 import { ensureTenantAppRole, TENANT_APP_ROLE } from './tenant-app-role';
 import { tenantNames } from './tenant-names';
 import {
+  DEFAULT_SECRET_PREFIX,
   MASTER_USERNAME,
   TENANT_STACK_OUTPUTS,
   TenantBackendConfig,
@@ -99,7 +100,7 @@ export class AwsProvisioningDriver implements ProvisioningDriver {
     await ctx.step('tenant-role', async () => this.convergeAppRole(ctx, cluster, cluster.secretRef));
     const secretRef = await ctx.step('tenant-secret', async () => {
       const value: TenantSecret = { username: this.appRole, password: '', auth: 'iam', region: tenant.region, masterSecretRef: cluster.secretRef };
-      return this.options.secrets.create(`${tenant.id}/app`, value, { tenantId: tenant.id });
+      return this.options.secrets.create(connectionSecretName(tenant.id), value, { tenantId: tenant.id });
     });
     return { host: cluster.host, port: cluster.port, database: cluster.database, username: this.appRole, secretRef };
   }
@@ -114,7 +115,8 @@ export class AwsProvisioningDriver implements ProvisioningDriver {
    * 3. `state rm` the tenant's KMS key and alias so destroy leaves them: the final snapshot
    *    is encrypted with that key and would be unrestorable once the key is deleted;
    * 4. `destroy`. The master secret is RDS-managed and is deleted by RDS with the cluster;
-   * 5. the tenant's connection secret (Silo's, under the secret prefix) is scheduled for deletion.
+   * 5. the tenant's connection secret (Silo's, under the secret prefix; by name when no connection
+   *    was recorded) is scheduled for deletion (absent is fine).
    * `opts.exportDir` is unused on AWS: the export stays in RDS as a snapshot.
    */
   async deprovision(ctx: DriverContext, opts: DeprovisionOptions): Promise<{ exportLocation: string | null }> {
@@ -147,13 +149,14 @@ export class AwsProvisioningDriver implements ProvisioningDriver {
       await this.options.runner.destroy(dir, this.runOptions(ctx, 'destroy'));
       return true;
     });
-    const connectionSecret = opts.connection && !isMasterSecretRef(opts.connection.secretRef) ? opts.connection.secretRef : null;
-    if (connectionSecret) {
-      await ctx.step('deprovision-delete-secret', async () => {
-        await this.options.secrets.delete(connectionSecret, { recoveryWindowDays: this.options.secretRecoveryWindowDays ?? 7 });
-        return true;
-      });
-    }
+    // By the connection's ref, or by name when no connection was recorded (a provision that failed after tenant-secret).
+    const connectionSecret = opts.connection && !isMasterSecretRef(opts.connection.secretRef)
+      ? opts.connection.secretRef
+      : (this.options.secretPrefix ?? DEFAULT_SECRET_PREFIX) + connectionSecretName(tenant.id);
+    await ctx.step('deprovision-delete-secret', async () => {
+      await this.options.secrets.delete(connectionSecret, { recoveryWindowDays: this.options.secretRecoveryWindowDays ?? 7 });
+      return true;
+    });
     return { exportLocation: hadCluster ? names.finalSnapshotIdentifier : null };
   }
 
@@ -232,6 +235,11 @@ export class AwsProvisioningDriver implements ProvisioningDriver {
     ctx.log(`$ terraform ${command}`);
     return { onLine: (line) => ctx.log(line), signal: ctx.signal };
   }
+}
+
+/** The tenant's connection secret, under the store's prefix (the same as `secretPrefix`). */
+function connectionSecretName(tenantId: string): string {
+  return `${tenantId}/app`;
 }
 
 /** RDS names the secrets it manages `rds!…`; Silo's own secrets live under the secret prefix. */
