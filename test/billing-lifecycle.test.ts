@@ -9,12 +9,13 @@ describe('billing events drive the tenant lifecycle', () => {
   let t: TestControlPlane;
   const boughtAt = nowSeconds() - 10 * DAY;
   // One provisioned tenant per story; provisioning is the slow part, so it runs once for all of them.
-  const subs: Record<'purchase' | 'payment' | 'invoices' | 'pause' | 'admin' | 'cancel', SubscriptionState> = {
+  const subs: Record<'purchase' | 'payment' | 'invoices' | 'pause' | 'admin' | 'takeover' | 'cancel', SubscriptionState> = {
     purchase: newSubscription({ slug: 'acme', customerName: 'Acme Corp' }),
     payment: newSubscription({ slug: 'payment-story' }),
     invoices: newSubscription({ slug: 'invoice-story' }),
     pause: newSubscription({ slug: 'pause-story' }),
     admin: newSubscription({ slug: 'admin-story' }),
+    takeover: newSubscription({ slug: 'takeover-story' }),
     cancel: newSubscription({ slug: 'cancel-story', plan: 'pro' }),
   };
   const purchaseEvents = scenarioEvents('purchase', subs.purchase, { at: boughtAt });
@@ -114,23 +115,36 @@ describe('billing events drive the tenant lifecycle', () => {
     const paused = scenarioEvents('pause', subs.pause, { at: nowSeconds() - 60 });
     await deliverAll(t, paused.events);
     let tenant = await tenantOf(t, subs.pause.subscriptionId);
-    expect(tenant).toMatchObject({ status: 'suspended', billing_status: 'paused', suspend_reason: 'billing: subscription paused' });
+    expect(tenant).toMatchObject({ status: 'suspended', billing_status: 'paused', suspend_reason: 'billing: subscription paused', suspended_by: 'billing', suspend_cause: 'subscription_paused' });
 
     const resumed = scenarioEvents('resume', paused.state);
     await deliverAll(t, resumed.events);
     tenant = await tenantOf(t, subs.pause.subscriptionId);
-    expect(tenant).toMatchObject({ status: 'active', billing_status: 'active', suspend_reason: null });
+    expect(tenant).toMatchObject({ status: 'active', billing_status: 'active', suspend_reason: null, suspended_by: null, suspend_cause: null });
   });
 
-  it('never lifts an admin suspension: resumed, active and paid events leave it suspended', async () => {
+  it('an admin who suspends a tenant billing already suspended takes the suspension over: billing no longer lifts it', async () => {
+    const paused = scenarioEvents('pause', subs.takeover, { at: nowSeconds() - 60 });
+    await deliverAll(t, paused.events);
+    const tenant = await tenantOf(t, subs.takeover.subscriptionId);
+    expect(tenant).toMatchObject({ status: 'suspended', suspended_by: 'billing' });
+    expect((await t.api('POST', `/v1/tenants/${tenant.id}/suspend`, { reason: 'chargeback under review' })).body.suspension).toEqual({ by: 'admin', cause: 'admin', reason: 'chargeback under review' });
+    await deliverAll(t, scenarioEvents('resume', paused.state).events);
+    expect(await tenantOf(t, subs.takeover.subscriptionId)).toMatchObject({ status: 'suspended', suspended_by: 'admin', billing_status: 'active' });
+    expect((await t.api('POST', `/v1/tenants/${tenant.id}/resume`)).body.status).toBe('active');
+  });
+
+  it('never lifts an admin suspension, even one whose reason reads like billing\'s: resumed, active and paid events leave it suspended', async () => {
     const s = subs.admin;
     const tenant = await tenantOf(t, s.subscriptionId);
-    expect((await t.api('POST', `/v1/tenants/${tenant.id}/suspend`, { reason: 'abuse report #7' })).status).toBe(200);
+    // Who suspended is a column, not a prefix of the reason: "billing: fraud" is still the admin's.
+    expect((await t.api('POST', `/v1/tenants/${tenant.id}/suspend`, { reason: 'billing: fraud' })).status).toBe(200);
     const paused = scenarioEvents('pause', s, { at: nowSeconds() - 60 });
     await deliverAll(t, paused.events);
-    expect(await tenantOf(t, s.subscriptionId)).toMatchObject({ status: 'suspended', suspend_reason: 'abuse report #7' });
+    expect(await tenantOf(t, s.subscriptionId)).toMatchObject({ status: 'suspended', suspend_reason: 'billing: fraud', suspended_by: 'admin', suspend_cause: 'admin' });
     await deliverAll(t, [...scenarioEvents('resume', paused.state).events, stripeEvents.invoicePaid(s)]);
-    expect(await tenantOf(t, s.subscriptionId)).toMatchObject({ status: 'suspended', suspend_reason: 'abuse report #7', billing_status: 'active' });
+    expect(await tenantOf(t, s.subscriptionId)).toMatchObject({ status: 'suspended', suspend_reason: 'billing: fraud', suspended_by: 'admin', billing_status: 'active' });
+    expect((await t.api('GET', `/v1/tenants/${tenant.id}`)).body.suspension).toEqual({ by: 'admin', cause: 'admin', reason: 'billing: fraud' });
     // The admin can still resume it.
     expect((await t.api('POST', `/v1/tenants/${tenant.id}/resume`)).body.status).toBe('active');
   });

@@ -68,6 +68,6 @@ describe('reconciler', () => {
     const dry = await reconciler.run({ apply: false });
     expect(dry.drift).toEqual([expect.objectContaining({ kind: 'missing_database', object: database, repaired: false })]);
     await reconciler.run({ apply: true });
-    expect((await t.api('GET', '/v1/tenants/kept')).body).toMatchObject({ status: 'suspended', failureReason: expect.stringContaining('missing') });
+    expect((await t.api('GET', '/v1/tenants/kept')).body).toMatchObject({ status: 'suspended', suspension: { by: 'system', cause: 'database_missing', reason: expect.stringContaining('missing') } });
   });
 });

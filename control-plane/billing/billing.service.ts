@@ -8,7 +8,7 @@ import { JobType } from '../jobs/job.entity';
 import { JobRepository } from '../jobs/job.repository';
 import { TenantRepository } from '../tenants/tenant.repository';
 import { Cause, TenantService } from '../tenants/tenant.service';
-import { TenantStatus } from '../tenants/tenant-status';
+import { PAYMENT_SUSPENSIONS, SuspendCause, SuspendedBy, TenantStatus } from '../tenants/tenant-status';
 import { Tenant } from '../tenants/tenant.entity';
 import { TierCatalog } from '../tenants/tier-catalog';
 import { BillingFacts, GOOD_STANDING_STATUSES, NO_BILLING_FACTS, nextBillingFacts, PAST_DUE_STATUSES, replayBillingHistory } from './billing-history';
@@ -22,24 +22,21 @@ export interface WebhookResult {
   tenantId: string | null;
 }
 
-/** Suspension reasons billing sets. Anything else (an admin's reason) is never lifted by a billing event. */
-export const BillingSuspension = {
-  paused: 'billing: subscription paused',
-  canceled: 'billing: subscription canceled',
+/** Suspensions billing makes, with the reason people read. Only billing's suspensions are ever lifted by a billing event. */
+const BILLING_SUSPENSIONS = {
+  paused: { cause: SuspendCause.SubscriptionPaused, reason: 'billing: subscription paused' },
+  canceled: { cause: SuspendCause.SubscriptionCanceled, reason: 'billing: subscription canceled' },
 } as const;
+type BillingSuspension = (typeof BILLING_SUSPENSIONS)[keyof typeof BILLING_SUSPENSIONS];
 
-/** Billing caused this suspension (including the grace-period sweep's `payment past_due`/`payment unpaid`). */
-export function isBillingSuspension(reason: string | null): boolean {
-  return !!reason && (reason.startsWith('billing:') || isPaymentSuspension(reason));
-}
+/** Billing suspended this tenant (a Stripe event, or the grace-period sweep for missing payment). */
+const isBillingSuspension = (t: Tenant): boolean => t.status === TenantStatus.Suspended && t.suspendedBy === SuspendedBy.Billing;
 
-/** Suspended for missing payment: what a paid invoice lifts. */
-export function isPaymentSuspension(reason: string | null): boolean {
-  return !!reason && /^(billing: )?payment (past_due|unpaid)$/.test(reason);
-}
+/** Billing suspended it for missing payment: what a paid invoice lifts. */
+const isPaymentSuspension = (t: Tenant): boolean => isBillingSuspension(t) && PAYMENT_SUSPENSIONS.includes(t.suspendCause as SuspendCause);
 
 /** The billing facts of a tenant, to tell whether an event changed any. */
-const billingState = (t: Tenant) => `${t.status}|${t.suspendReason}|${t.billingStatus}|${t.pastDueSince?.getTime()}|${t.offboardAt?.getTime()}`;
+const billingState = (t: Tenant) => `${t.status}|${t.suspendedBy}|${t.suspendCause}|${t.billingStatus}|${t.pastDueSince?.getTime()}|${t.offboardAt?.getTime()}`;
 
 interface Applied {
   outcome: WebhookOutcome;
@@ -190,10 +187,10 @@ export class BillingService {
     tenant.billingStatus = h.billingStatus;
     tenant.pastDueSince = h.pastDueSince === null ? null : new Date(h.pastDueSince * 1000);
     if (h.paused) {
-      await this.suspend(tenant, BillingSuspension.paused, cause, m);
-    } else if (tenant.status === TenantStatus.Suspended) {
+      await this.suspend(tenant, BILLING_SUSPENSIONS.paused, cause, m);
+    } else if (isBillingSuspension(tenant)) {
       // Lift what in-order delivery would have lifted: a pause that was resumed, a payment suspension that was paid.
-      const lifted = tenant.suspendReason === BillingSuspension.paused || (isPaymentSuspension(tenant.suspendReason) && !PAST_DUE_STATUSES.includes(h.billingStatus ?? ''));
+      const lifted = tenant.suspendCause === SuspendCause.SubscriptionPaused || (isPaymentSuspension(tenant) && !PAST_DUE_STATUSES.includes(h.billingStatus ?? ''));
       if (lifted) await this.service.resume(tenant, cause, m);
     }
     return tierChanged || before !== billingState(tenant);
@@ -219,14 +216,13 @@ export class BillingService {
     const next = nextBillingFacts(was, be);
     tenant.billingStatus = next.billingStatus;
     if (next.pastDueSince !== was.pastDueSince) tenant.pastDueSince = next.pastDueSince === null ? null : new Date(next.pastDueSince * 1000);
-    const suspended = tenant.status === TenantStatus.Suspended;
     if (signal.kind === 'payment_succeeded') {
-      if (suspended && isPaymentSuspension(tenant.suspendReason)) await this.service.resume(tenant, cause, m);
+      if (isPaymentSuspension(tenant)) await this.service.resume(tenant, cause, m);
     } else if (signal.kind === 'status') {
       if (GOOD_STANDING_STATUSES.includes(signal.status)) {
-        if (suspended && isBillingSuspension(tenant.suspendReason)) await this.service.resume(tenant, cause, m);
+        if (isBillingSuspension(tenant)) await this.service.resume(tenant, cause, m);
       } else if (next.paused) {
-        await this.suspend(tenant, BillingSuspension.paused, cause, m);
+        await this.suspend(tenant, BILLING_SUSPENSIONS.paused, cause, m);
       } else if (next.canceled) {
         await this.cancel(tenant, cause, m);
       }
@@ -238,21 +234,21 @@ export class BillingService {
    * Suspends for a billing reason. Already suspended by billing: the newer billing reason replaces the
    * old one (so a cancellation is not lifted like a pause). Suspended by an admin: left alone.
    */
-  private async suspend(tenant: Tenant, reason: string, cause: Cause, m: EntityManager): Promise<void> {
+  private async suspend(tenant: Tenant, s: BillingSuspension, cause: Cause, m: EntityManager): Promise<void> {
     if (tenant.status !== TenantStatus.Suspended) {
-      await this.service.suspend(tenant, cause, reason, m);
+      await this.service.suspend(tenant, cause, s.reason, m, { by: SuspendedBy.Billing, cause: s.cause });
       return;
     }
-    if (!isBillingSuspension(tenant.suspendReason) || tenant.suspendReason === reason) return;
-    await this.tenants.audit({ tenantId: tenant.id, action: 'suspend_reason_changed', causeType: cause.type, causeId: cause.id, detail: { from: tenant.suspendReason, to: reason } }, m);
-    tenant.suspendReason = reason;
+    if (!isBillingSuspension(tenant) || tenant.suspendCause === s.cause) return;
+    await this.tenants.audit({ tenantId: tenant.id, action: 'suspend_reason_changed', causeType: cause.type, causeId: cause.id, detail: { from: tenant.suspendCause, to: s.cause } }, m);
+    Object.assign(tenant, { suspendCause: s.cause, suspendReason: s.reason });
   }
 
   /** Suspend now; offboard after the retention period (an admin can cancel or expedite it). */
   private async cancel(tenant: Tenant, cause: Cause, m: EntityManager): Promise<void> {
     tenant.pastDueSince = null;
     if (tenant.status === TenantStatus.Deprovisioning) return;
-    await this.suspend(tenant, BillingSuspension.canceled, cause, m);
+    await this.suspend(tenant, BILLING_SUSPENSIONS.canceled, cause, m);
     // Never provisioned: do not build a database nobody pays for (an admin resume re-enqueues it).
     if (!(await this.tenants.findConnection(tenant.id, m))) await this.jobs.cancelOpen(tenant.id, JobType.Provision, m);
     if (!tenant.offboardAt) {

@@ -7,7 +7,7 @@ import { Job } from '../jobs/job.entity';
 import { JobRepository } from '../jobs/job.repository';
 import { TenantRepository } from '../tenants/tenant.repository';
 import { TenantService } from '../tenants/tenant.service';
-import { TenantStatus } from '../tenants/tenant-status';
+import { FailedDuring, TenantStatus } from '../tenants/tenant-status';
 import { TierCatalog } from '../tenants/tier-catalog';
 import { recordedStepContext } from './step-context';
 
@@ -48,6 +48,7 @@ export class DeprovisionHandler implements JobHandler {
     await this.service.locked(job.tenantId as string, async (t, m) => {
       if (t.status !== TenantStatus.Deprovisioning) return false;
       t.failureReason = `offboarding: ${error.message}`.slice(0, 500);
+      t.failedDuring = FailedDuring.Offboarding;
       return this.service.transition(t, TenantStatus.Failed, { type: 'system', id: `job:${job.id}` }, m, { reason: t.failureReason, operation: 'deprovision' });
     });
   }

@@ -6,7 +6,7 @@ import { Job } from '../jobs/job.entity';
 import { JobRepository } from '../jobs/job.repository';
 import { TenantRepository } from '../tenants/tenant.repository';
 import { TenantService } from '../tenants/tenant.service';
-import { TenantStatus } from '../tenants/tenant-status';
+import { FailedDuring, TenantStatus } from '../tenants/tenant-status';
 import { TierCatalog } from '../tenants/tier-catalog';
 import { recordedStepContext } from './step-context';
 import { TENANT_SCHEMA_HOOK, TenantSchemaHook } from './tenant-schema-hook';
@@ -44,7 +44,7 @@ export class ProvisionHandler implements JobHandler {
     await this.service.locked(current.id, async (t, m) => {
       if (t.status === TenantStatus.Deleted || t.status === TenantStatus.Deprovisioning) return false;
       await this.tenants.upsertConnection({ tenantId: t.id, driver: this.driver.name, ...connection }, m);
-      t.failureReason = null;
+      Object.assign(t, { failureReason: null, failedDuring: null });
       if (t.status === TenantStatus.Provisioning) await this.service.transition(t, TenantStatus.Active, cause, m, { database: connection.database });
       else await this.tenants.save(t, m);
       return true; // republish: the directory entry now has a connection
@@ -56,6 +56,7 @@ export class ProvisionHandler implements JobHandler {
       if (t.status !== TenantStatus.Provisioning && t.status !== TenantStatus.Pending) return false;
       if (t.status === TenantStatus.Pending) await this.service.transition(t, TenantStatus.Provisioning, { type: 'system', id: `job:${job.id}` }, m);
       t.failureReason = error.message.slice(0, 500);
+      t.failedDuring = FailedDuring.Provisioning;
       return this.service.transition(t, TenantStatus.Failed, { type: 'system', id: `job:${job.id}` }, m, { reason: t.failureReason, attempts: job.attempts });
     });
   }

@@ -10,7 +10,7 @@ import type { ControlPlaneConfig } from '../config';
 import { CONFIG, DATA_SOURCE, KV_STORE, LOGGER, PROVISIONING_DRIVER, SECRET_STORE } from '../common/tokens';
 import { TenantRepository } from '../tenants/tenant.repository';
 import { TenantService } from '../tenants/tenant.service';
-import { TenantStatus } from '../tenants/tenant-status';
+import { SuspendCause, SuspendedBy, TenantStatus } from '../tenants/tenant-status';
 
 export type DriftKind =
   | 'orphan_database' | 'orphan_role' | 'orphan_secret' | 'missing_database' | 'missing_mapping' | 'stale_mapping' | 'stuck_provisioning'
@@ -133,9 +133,7 @@ export class ReconcilerService {
         return;
       case 'missing_database':
         await this.service.locked(d.tenantId as string, async (t, m) => {
-          t.failureReason = `reconciler: database ${d.object} is missing`;
-          await this.service.transition(t, TenantStatus.Suspended, { type: 'system', id: 'reconciler' }, m).catch(() => false);
-          return true;
+          return this.service.suspend(t, { type: 'system', id: 'reconciler' }, `database ${d.object} is missing`, m, { by: SuspendedBy.System, cause: SuspendCause.DatabaseMissing });
         });
         return;
       case 'missing_mapping':

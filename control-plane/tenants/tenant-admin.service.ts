@@ -7,7 +7,7 @@ import { JobRepository } from '../jobs/job.repository';
 import { CreateTenantDto, OffboardDto, UpdateTenantDto } from './dto/tenant.dto';
 import { TenantRepository } from './tenant.repository';
 import { Cause, isUuid, TenantService } from './tenant.service';
-import { TenantStatus } from './tenant-status';
+import { FailedDuring, SuspendCause, SuspendedBy, TenantStatus } from './tenant-status';
 import { Tenant } from './tenant.entity';
 import { tenantNotFound } from './tenant.errors';
 import { TierCatalog } from './tier-catalog';
@@ -61,7 +61,7 @@ export class TenantAdminService {
   suspend(ref: string, reason?: string): Promise<Tenant> {
     return this.act(ref, (t, m) => {
       this.assert(this.service.canTransition(t, TenantStatus.Suspended), t, TenantStatus.Suspended);
-      return this.service.suspend(t, ADMIN, reason ?? 'suspended by an admin', m);
+      return this.service.suspend(t, ADMIN, reason ?? 'suspended by an admin', m, { by: SuspendedBy.Admin, cause: SuspendCause.Admin });
     });
   }
 
@@ -95,8 +95,8 @@ export class TenantAdminService {
   async retry(ref: string): Promise<Tenant> {
     return this.act(ref, async (t, m) => {
       if (t.status !== TenantStatus.Failed) throw new SiloError(ErrorCode.INVALID_TRANSITION, `Only failed tenants can be retried (tenant is ${t.status})`, 409);
-      const offboarding = t.failureReason?.startsWith('offboarding:');
-      t.failureReason = null;
+      const offboarding = t.failedDuring === FailedDuring.Offboarding;
+      Object.assign(t, { failureReason: null, failedDuring: null });
       if (offboarding) {
         await this.service.startOffboarding(t, ADMIN, m);
       } else {

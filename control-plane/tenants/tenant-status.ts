@@ -12,6 +12,37 @@ export enum TenantStatus {
   Deleted = 'deleted',
 }
 
+/** Who suspended a tenant. Billing events lift only billing's suspensions; an admin's stays until an admin resumes it. */
+export enum SuspendedBy {
+  Billing = 'billing',
+  Admin = 'admin',
+  System = 'system',
+}
+
+/** Why, as data (the free-text `suspendReason` is for people). */
+export enum SuspendCause {
+  SubscriptionPaused = 'subscription_paused',
+  SubscriptionCanceled = 'subscription_canceled',
+  PaymentPastDue = 'payment_past_due',
+  PaymentUnpaid = 'payment_unpaid',
+  Admin = 'admin',
+  DatabaseMissing = 'database_missing',
+}
+
+export interface Suspension {
+  by: SuspendedBy;
+  cause: SuspendCause;
+}
+
+/** Suspensions for missing payment: what a paid invoice lifts. */
+export const PAYMENT_SUSPENSIONS: readonly SuspendCause[] = [SuspendCause.PaymentPastDue, SuspendCause.PaymentUnpaid];
+
+/** The operation a `failed` tenant failed in: an admin retry repeats that operation. */
+export enum FailedDuring {
+  Provisioning = 'provisioning',
+  Offboarding = 'offboarding',
+}
+
 const S = TenantStatus;
 
 /** Allowed transitions. `deleted` is final; `failed` is retryable back into `provisioning`. */

@@ -1,5 +1,5 @@
 import { Column, CreateDateColumn, Entity, PrimaryColumn, UpdateDateColumn, VersionColumn } from 'typeorm';
-import { TenantStatus } from './tenant-status';
+import { FailedDuring, SuspendCause, SuspendedBy, TenantStatus } from './tenant-status';
 
 @Entity('tenants')
 export class Tenant {
@@ -15,11 +15,14 @@ export class Tenant {
   @Column('text', { name: 'billing_status', nullable: true }) billingStatus!: string | null;
   @Column('timestamptz', { name: 'past_due_since', nullable: true }) pastDueSince!: Date | null;
   @Column('text', { name: 'suspend_reason', nullable: true }) suspendReason!: string | null;
+  @Column('text', { name: 'suspended_by', nullable: true }) suspendedBy!: SuspendedBy | null;
+  @Column('text', { name: 'suspend_cause', nullable: true }) suspendCause!: SuspendCause | null;
   @Column('timestamptz', { name: 'offboard_at', nullable: true }) offboardAt!: Date | null;
   /** `created` (unix seconds) of the newest Stripe event applied; older events never roll back. */
   @Column('bigint', { name: 'last_event_created', nullable: true, transformer: { to: (v) => v, from: (v) => (v == null ? null : Number(v)) } })
   lastEventCreated!: number | null;
   @Column('text', { name: 'failure_reason', nullable: true }) failureReason!: string | null;
+  @Column('text', { name: 'failed_during', nullable: true }) failedDuring!: FailedDuring | null;
   @Column('text', { name: 'custom_domain', nullable: true }) customDomain!: string | null;
   @CreateDateColumn({ name: 'created_at', type: 'timestamptz' }) createdAt!: Date;
   @UpdateDateColumn({ name: 'updated_at', type: 'timestamptz' }) updatedAt!: Date;

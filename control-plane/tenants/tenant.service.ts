@@ -11,7 +11,7 @@ import { AuditCauseType } from './audit-entry.entity';
 import { deriveSlug, slugProblem, withSuffix } from './slug';
 import { slugTaken, tenantNotFound, tenantStillActive } from './tenant.errors';
 import { TenantRepository } from './tenant.repository';
-import { assertTransition, canTransition, TenantStatus } from './tenant-status';
+import { assertTransition, canTransition, SuspendCause, SuspendedBy, Suspension, TenantStatus } from './tenant-status';
 import { Tenant } from './tenant.entity';
 import { TierCatalog } from './tier-catalog';
 
@@ -70,8 +70,8 @@ export class TenantService {
       const tenant = Object.assign(new Tenant(), {
         id: randomUUID(), slug, name: input.name.slice(0, 200) || slug, status: TenantStatus.Pending, tier,
         region: input.region ?? this.config.DEFAULT_REGION, stripeCustomerId: input.stripeCustomerId ?? null,
-        stripeSubscriptionId: input.stripeSubscriptionId ?? null, billingStatus: null, pastDueSince: null, suspendReason: null,
-        offboardAt: null, lastEventCreated: null, failureReason: null, customDomain: null, deletedAt: null,
+        stripeSubscriptionId: input.stripeSubscriptionId ?? null, billingStatus: null, pastDueSince: null, suspendReason: null, suspendedBy: null, suspendCause: null,
+        offboardAt: null, lastEventCreated: null, failureReason: null, failedDuring: null, customDomain: null, deletedAt: null,
       });
       // Savepoint: a slug race (unique violation) must not abort the caller's transaction.
       if (!(await this.tenants.insert(tenant, m))) continue;
@@ -106,16 +106,27 @@ export class TenantService {
     return tenant.status === to || canTransition(tenant.status, to);
   }
 
-  async suspend(tenant: Tenant, cause: Cause, reason: string, m: EntityManager): Promise<boolean> {
+  /**
+   * Suspends, recording who and why. An admin suspending a tenant billing already suspended takes
+   * the suspension over (billing will not lift it any more); other re-suspensions change nothing.
+   */
+  async suspend(tenant: Tenant, cause: Cause, reason: string, m: EntityManager, suspension: Suspension): Promise<boolean> {
+    if (tenant.status === TenantStatus.Suspended) {
+      if (suspension.by !== SuspendedBy.Admin || tenant.suspendedBy === SuspendedBy.Admin) return false;
+      await this.tenants.audit({ tenantId: tenant.id, action: 'suspend_reason_changed', causeType: cause.type, causeId: cause.id, detail: { from: { by: tenant.suspendedBy, cause: tenant.suspendCause, reason: tenant.suspendReason }, to: { ...suspension, reason } } }, m);
+      Object.assign(tenant, { suspendedBy: suspension.by, suspendCause: suspension.cause, suspendReason: reason });
+      await this.tenants.save(tenant, m);
+      return true;
+    }
     if (!canTransition(tenant.status, TenantStatus.Suspended)) return false;
-    tenant.suspendReason = reason;
-    return this.transition(tenant, TenantStatus.Suspended, cause, m, { reason });
+    Object.assign(tenant, { suspendedBy: suspension.by, suspendCause: suspension.cause, suspendReason: reason });
+    return this.transition(tenant, TenantStatus.Suspended, cause, m, { reason, by: suspension.by, cause: suspension.cause });
   }
 
   /** Back to active, or back into provisioning if it never finished. */
   async resume(tenant: Tenant, cause: Cause, m: EntityManager): Promise<boolean> {
     if (tenant.status !== TenantStatus.Suspended) return false;
-    tenant.suspendReason = null;
+    Object.assign(tenant, { suspendReason: null, suspendedBy: null, suspendCause: null });
     const connection = await this.tenants.findConnection(tenant.id, m);
     if (connection) return this.transition(tenant, TenantStatus.Active, cause, m);
     await this.transition(tenant, TenantStatus.Provisioning, cause, m, { reason: 'resumed before provisioning finished' });
@@ -154,7 +165,8 @@ export class TenantService {
     for (const due of await this.tenants.dueForGraceSuspension(cutoff)) {
       changed += await this.locked(due.id, async (t, m) => {
         if (!t.pastDueSince || t.pastDueSince > cutoff || !['past_due', 'unpaid'].includes(t.billingStatus ?? '')) return false;
-        return this.suspend(t, { type: 'system', id: 'grace-period' }, `payment ${t.billingStatus}`, m);
+        const cause = t.billingStatus === 'unpaid' ? SuspendCause.PaymentUnpaid : SuspendCause.PaymentPastDue;
+        return this.suspend(t, { type: 'system', id: 'grace-period' }, `payment ${t.billingStatus}`, m, { by: SuspendedBy.Billing, cause });
       });
     }
     for (const due of await this.tenants.dueForOffboarding(now)) {

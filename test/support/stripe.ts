@@ -55,6 +55,8 @@ export interface TenantRow {
   billing_status: string | null;
   past_due_since: Date | null;
   suspend_reason: string | null;
+  suspended_by: string | null;
+  suspend_cause: string | null;
   offboard_at: Date | null;
   stripe_customer_id: string | null;
   last_event_created: string | null;
