@@ -2,7 +2,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import type { Logger } from '../../common/logger';
 import type { ControlPlaneConfig } from '../config';
 import { CONFIG, LOGGER } from '../common/tokens';
-import { ReconcilerService } from '../operations/reconciler.service';
+import { driftSummary, ReconcilerService } from '../operations/reconciler.service';
 import { StorageQuotaService } from '../tenants/storage-quota.service';
 import { TenantService } from '../tenants/tenant.service';
 import { PeriodicTaskRepository } from './periodic-task.repository';
@@ -48,7 +48,7 @@ export class PeriodicRunner {
         // Report + safe repairs only; destructive ones need `silo reconcile --apply`.
         run: async () => {
           const r = await this.reconciler.run({ apply: false });
-          return { drift: r.drift.length, kinds: [...new Set(r.drift.map((d) => d.kind))], checked: r.checked };
+          return { drift: r.drift.length, kinds: [...new Set(r.drift.map((d) => d.kind))], tenants: driftSummary(r.drift).tenants, checked: r.checked };
         },
       });
     }
