@@ -14,6 +14,8 @@ export enum ErrorCode {
   TENANT_NOT_ACTIVE = 'TENANT_NOT_ACTIVE',
   TENANT_SLUG_TAKEN = 'TENANT_SLUG_TAKEN',
   INVALID_TRANSITION = 'INVALID_TRANSITION',
+  /** Cancel refused: the offboarding already dropped (or started dropping) the data; only a retry can finish it. */
+  OFFBOARDING_IRREVERSIBLE = 'OFFBOARDING_IRREVERSIBLE',
   // billing
   WEBHOOK_SIGNATURE_INVALID = 'WEBHOOK_SIGNATURE_INVALID',
   WEBHOOK_PAYLOAD_INVALID = 'WEBHOOK_PAYLOAD_INVALID',

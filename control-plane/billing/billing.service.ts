@@ -13,6 +13,7 @@ import { Tenant } from '../tenants/tenant.entity';
 import { TierCatalog } from '../tenants/tier-catalog';
 import { BillingFacts, GOOD_STANDING_STATUSES, NO_BILLING_FACTS, nextBillingFacts, PAST_DUE_STATUSES, replayBillingHistory } from './billing-history';
 import { BillingEvent, BillingSignal, parseStripeEvent, readBillingEvent, StripeEvent, TERMINAL_STATUSES } from './stripe-event';
+import type { SignedPayload } from './stripe-webhook.verifier';
 import { WebhookEventRepository } from './webhook-event.repository';
 import { WebhookOutcome } from './webhook-event.entity';
 
@@ -69,13 +70,13 @@ export class BillingService {
   private readonly stored = new LRUCache<string, true>({ max: 50_000 });
 
   /** A verified delivery: a redelivery this process has seen costs nothing more; anything else is validated and handled. */
-  receive(json: unknown, raw: string): Promise<WebhookResult> {
+  receive(json: unknown, raw: SignedPayload): Promise<WebhookResult> {
     const id = (json as { id?: unknown } | null)?.id;
     if (typeof id === 'string' && this.stored.has(id)) return Promise.resolve({ duplicate: true, outcome: null, tenantId: null });
     return this.handle(parseStripeEvent(json), raw);
   }
 
-  async handle(event: StripeEvent, raw: string): Promise<WebhookResult> {
+  async handle(event: StripeEvent, raw: SignedPayload): Promise<WebhookResult> {
     const duplicate: WebhookResult = { duplicate: true, outcome: null, tenantId: null };
     if (this.stored.has(event.id)) return duplicate;
     // Cheap path for redeliveries: one primary-key probe, no transaction.

@@ -102,9 +102,7 @@ export function readBillingEvent(event: StripeEvent): BillingEvent {
   if (event.type === 'invoice.paid' || event.type === 'invoice.payment_failed') {
     const parent = obj(obj(o.parent).subscription_details);
     const line = obj(first(obj(o.lines).data));
-    const lineParent = obj(obj(line.parent).subscription_item_details);
-    // API 2025-03-31 and later: parent.subscription_details; older versions: invoice.subscription.
-    const subscriptionId = idOf(parent.subscription) ?? idOf(o.subscription) ?? idOf(lineParent.subscription);
+    const subscriptionId = subscriptionOf(o);
     if (!subscriptionId) return none('invoice without a subscription', null, idOf(o.customer));
     const meta = { ...obj(obj(o.subscription_details).metadata), ...obj(parent.metadata) };
     const who = text(o.customer_name) ?? text(o.customer_email);
@@ -118,8 +116,21 @@ export function readBillingEvent(event: StripeEvent): BillingEvent {
     };
   }
 
-  const subscriptionId = event.type.startsWith('customer.subscription.') ? text(o.id) : null;
-  return none('event type has no effect', subscriptionId, idOf(o.customer));
+  // Still indexed by the subscription it names (GET /v1/webhook-events?subscription=).
+  return none('event type has no effect', subscriptionOf(o), idOf(o.customer));
+}
+
+/**
+ * The subscription an event's object names, whatever the event type: a subscription's own id; else
+ * `parent.subscription_details.subscription` (invoices and invoice items, API 2025-03-31 and later),
+ * else `subscription` (older invoices, checkout sessions, schedules), else an invoice's first line's.
+ * Null when it names none.
+ */
+export function subscriptionOf(o: Obj): string | null {
+  if (o.object === 'subscription') return text(o.id);
+  const line = obj(first(obj(o.lines).data));
+  return idOf(obj(obj(o.parent).subscription_details).subscription) ?? idOf(o.subscription)
+    ?? idOf(obj(obj(line.parent).subscription_item_details).subscription) ?? idOf(line.subscription);
 }
 
 /** `deleted` is always a cancellation, `paused`/`resumed` imply their status whatever the snapshot says. */

@@ -3,13 +3,27 @@ import Stripe from 'stripe';
 import type { ControlPlaneConfig } from '../config';
 import { CLOCK, CONFIG } from '../common/tokens';
 import { webhookPayloadInvalid, webhookSignatureInvalid, webhooksNotConfigured } from './billing.errors';
+import { jsonbDocument } from './jsonb-document';
+
+/** A verified delivery as it is stored (webhook_events.raw_body, signature, payload). */
+export interface SignedPayload {
+  /** The exact bytes Stripe signed. */
+  body: Buffer;
+  /** The `Stripe-Signature` header they came with (`t=…,v1=…`): with the body, enough to re-verify. */
+  signature: string;
+  /** The body as JSON text jsonb accepts (see jsonbDocument): the queryable copy. */
+  document: string;
+}
 
 export interface VerifiedDelivery {
-  /** The signed body, parsed (not yet validated as an event: see parseStripeEvent). */
+  /** The signed body, parsed, with jsonb's replacements (not yet validated as an event: see parseStripeEvent). */
   json: unknown;
-  /** The exact bytes Stripe signed, as text (stored as the event payload). */
-  raw: string;
+  raw: SignedPayload;
 }
+
+export type Reverification =
+  | { verified: true; /** Which configured secret (0 = the first) matched. */ secretIndex: number; /** The header's `t=`. */ signedAt: Date | null }
+  | { verified: false; reason: 'no_raw_body' | 'no_matching_signature' | 'webhooks_not_configured' };
 
 /**
  * Checks `Stripe-Signature` against the raw body with the stripe package, trying each configured
@@ -44,8 +58,30 @@ export class StripeWebhookVerifier {
         if (/tolerance/i.test(err.message)) throw webhookSignatureInvalid('timestamp_outside_tolerance');
         continue;
       }
-      return { json: parsed, raw: body.toString('utf8') };
+      const doc = jsonbDocument(body.toString('utf8'), parsed);
+      return { json: doc.json, raw: { body, signature, document: doc.text } };
     }
     throw webhookSignatureInvalid('no_matching_signature');
+  }
+
+  /**
+   * Re-checks a stored body against its stored header with the configured secrets, as Stripe's own
+   * `constructEvent` does, without the timestamp tolerance (that guards against replays at receipt, and
+   * a stored event is old by nature). A secret removed since the event arrived no longer verifies it.
+   */
+  reverify(stored: { body: Buffer | null; signature: string | null }): Reverification {
+    if (this.secrets.length === 0) return { verified: false, reason: 'webhooks_not_configured' };
+    if (!stored.body || !stored.signature) return { verified: false, reason: 'no_raw_body' };
+    for (const [secretIndex, secret] of this.secrets.entries()) {
+      try {
+        this.stripe.webhooks.constructEvent(stored.body, stored.signature, secret, 0);
+      } catch (err) {
+        if (err instanceof Stripe.errors.StripeSignatureVerificationError) continue;
+        throw err;
+      }
+      const t = /(?:^|,)\s*t=(\d+)/.exec(stored.signature);
+      return { verified: true, secretIndex, signedAt: t ? new Date(Number(t[1]) * 1000) : null };
+    }
+    return { verified: false, reason: 'no_matching_signature' };
   }
 }

@@ -19,7 +19,12 @@ export class WebhookEvent {
   /** Stripe's event id (evt_...): the primary key is what makes delivery idempotent. */
   @PrimaryColumn('text') id!: string;
   @Column('text') type!: string;
+  /** The body as jsonb, NUL and unpaired surrogates replaced by U+FFFD (jsonb-document.ts): what billing reads and admins query. */
   @Column('jsonb') payload!: unknown;
+  /** The exact bytes Stripe signed; null for events stored before migration 1732690000000. */
+  @Column('bytea', { name: 'raw_body', nullable: true, select: false }) rawBody!: Buffer | null;
+  /** The `Stripe-Signature` header the body came with (an HMAC, not a secret); null like raw_body. */
+  @Column('text', { nullable: true, select: false }) signature!: string | null;
   @Column('timestamptz', { name: 'stripe_created_at' }) stripeCreatedAt!: Date;
   @Column('text', { name: 'subscription_id', nullable: true }) subscriptionId!: string | null;
   @Column('uuid', { name: 'tenant_id', nullable: true }) tenantId!: string | null;

@@ -1,13 +1,14 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { DataSource, EntityManager } from 'typeorm';
 import { DATA_SOURCE } from '../common/tokens';
+import type { SignedPayload } from './stripe-webhook.verifier';
 import { WebhookEvent } from './webhook-event.entity';
 
 export interface WebhookEventRecord {
   id: string;
   type: string;
-  /** The verified raw body (JSON text), stored as jsonb. */
-  payload: string;
+  /** The verified delivery: the signed bytes and header are stored as they came, the jsonb-safe document as jsonb. */
+  payload: SignedPayload;
   /** Stripe's `created`, unix seconds. */
   created: number;
   subscriptionId: string | null;
@@ -46,10 +47,10 @@ export class WebhookEventRepository {
    */
   async insert(rec: WebhookEventRecord, m: EntityManager = this.ds.manager): Promise<boolean> {
     const rows: unknown[] = await m.query(
-      `INSERT INTO webhook_events (id, type, payload, stripe_created_at, subscription_id, tenant_id, outcome, processed_at)
-       VALUES ($1, $2, $3::jsonb, to_timestamp($4), $5, $6, $7, now())
+      `INSERT INTO webhook_events (id, type, payload, stripe_created_at, subscription_id, tenant_id, outcome, processed_at, raw_body, signature)
+       VALUES ($1, $2, $3::jsonb, to_timestamp($4), $5, $6, $7, now(), $8::bytea, $9::text)
        ON CONFLICT (id) DO NOTHING RETURNING 1`,
-      [rec.id, rec.type, rec.payload, rec.created, rec.subscriptionId, rec.tenantId, rec.outcome],
+      params(rec),
     );
     return rows.length > 0;
   }
@@ -63,18 +64,19 @@ export class WebhookEventRepository {
    */
   async insertLocked(rec: WebhookEventRecord & { subscriptionId: string }, m: EntityManager): Promise<boolean> {
     const rows: unknown[] = await m.query(
-      `INSERT INTO webhook_events (id, type, payload, stripe_created_at, subscription_id, tenant_id, outcome, processed_at)
-       SELECT $1, $2, $3::jsonb, to_timestamp($4), $5, $6, $7, now()
+      `INSERT INTO webhook_events (id, type, payload, stripe_created_at, subscription_id, tenant_id, outcome, processed_at, raw_body, signature)
+       SELECT $1, $2, $3::jsonb, to_timestamp($4), $5, $6, $7, now(), $8::bytea, $9::text
        FROM (SELECT pg_advisory_xact_lock(hashtextextended($5, ${SUBSCRIPTION_LOCK_SEED}))) AS subscription_lock
        ON CONFLICT (id) DO NOTHING RETURNING 1`,
-      [rec.id, rec.type, rec.payload, rec.created, rec.subscriptionId, rec.tenantId, rec.outcome],
+      params(rec),
     );
     return rows.length > 0;
   }
 
   /**
    * Payloads of a subscription's stored events that bear on billing (not `ignored`), in `created` order,
-   * then arrival order: the history a late event is replayed into.
+   * then arrival order: the history a late event is replayed into. The jsonb copies, which are exactly
+   * what the live path read (the verifier hands billing the same replaced document).
    */
   async historyOf(subscriptionId: string, m: EntityManager): Promise<unknown[]> {
     const rows: Array<{ payload: unknown }> = await m.query(
@@ -101,4 +103,14 @@ export class WebhookEventRepository {
   findById(id: string): Promise<WebhookEvent | null> {
     return this.ds.getRepository(WebhookEvent).findOneBy({ id });
   }
+
+  /** The stored signed bytes and header of an event (null: no such event; fields null: stored before they were kept). */
+  async findSigned(id: string): Promise<{ body: Buffer | null; signature: string | null } | null> {
+    const rows: Array<{ raw_body: Buffer | null; signature: string | null }> = await this.ds.query('SELECT raw_body, signature FROM webhook_events WHERE id = $1', [id]);
+    return rows[0] ? { body: rows[0].raw_body, signature: rows[0].signature } : null;
+  }
+}
+
+function params(rec: WebhookEventRecord): unknown[] {
+  return [rec.id, rec.type, rec.payload.document, rec.created, rec.subscriptionId, rec.tenantId, rec.outcome, rec.payload.body, rec.payload.signature];
 }

@@ -3,6 +3,7 @@ import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { AdminAuthGuard } from '../common/admin-auth.guard';
 import { webhookEventNotFound } from './billing.errors';
 import { ListWebhookEventsQuery } from './dto/webhook-event.dto';
+import { StripeWebhookVerifier } from './stripe-webhook.verifier';
 import { WebhookEvent } from './webhook-event.entity';
 import { WebhookEventRepository } from './webhook-event.repository';
 
@@ -17,7 +18,7 @@ const view = (e: WebhookEvent) => ({
 @UseGuards(AdminAuthGuard)
 @Controller('v1/webhook-events')
 export class WebhookEventsController {
-  constructor(private readonly events: WebhookEventRepository) {}
+  constructor(private readonly events: WebhookEventRepository, private readonly verifier: StripeWebhookVerifier) {}
 
   @Get()
   @ApiOperation({ summary: 'Recent Stripe webhook events, newest first (without payloads); filter by subscription, tenant or type' })
@@ -32,5 +33,13 @@ export class WebhookEventsController {
     const e = await this.events.findById(id);
     if (!e) throw webhookEventNotFound(id);
     return { ...view(e), payload: e.payload };
+  }
+
+  @Get(':id/verification')
+  @ApiOperation({ summary: "Re-verifies a stored event: its stored raw body against its stored Stripe-Signature header with the configured webhook secrets (Stripe's constructEvent, no timestamp tolerance)" })
+  async verification(@Param('id') id: string) {
+    const signed = await this.events.findSigned(id);
+    if (!signed) throw webhookEventNotFound(id);
+    return { id, ...this.verifier.reverify(signed) };
   }
 }

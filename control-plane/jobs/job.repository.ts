@@ -183,21 +183,21 @@ export class JobRepository {
     return this.ds.getRepository(Job).findOneBy({ id });
   }
 
-  async completedSteps(tenantId: string, operation: string): Promise<Map<string, unknown>> {
-    const rows = await this.ds.getRepository(ProvisioningStep).find({ where: { tenantId, operation } });
+  async completedSteps(tenantId: string, operation: string, m: EntityManager = this.ds.manager): Promise<Map<string, unknown>> {
+    const rows = await m.getRepository(ProvisioningStep).find({ where: { tenantId, operation } });
     return new Map(rows.map((r) => [r.step, r.result]));
   }
 
-  async recordStep(tenantId: string, operation: string, step: string, result: unknown): Promise<void> {
-    await this.ds.query(
+  async recordStep(tenantId: string, operation: string, step: string, result: unknown, m: EntityManager = this.ds.manager): Promise<void> {
+    await m.query(
       `INSERT INTO provisioning_steps (tenant_id, operation, step, result) VALUES ($1, $2, $3, $4)
        ON CONFLICT (tenant_id, operation, step) DO UPDATE SET result = EXCLUDED.result, completed_at = now()`,
       [tenantId, operation, step, JSON.stringify(result ?? null)],
     );
   }
 
-  async clearSteps(tenantId: string, operation: string): Promise<void> {
-    await this.ds.query('DELETE FROM provisioning_steps WHERE tenant_id = $1 AND operation = $2', [tenantId, operation]);
+  async clearSteps(tenantId: string, operation: string, m: EntityManager = this.ds.manager): Promise<void> {
+    await m.query('DELETE FROM provisioning_steps WHERE tenant_id = $1 AND operation = $2', [tenantId, operation]);
   }
 }
 

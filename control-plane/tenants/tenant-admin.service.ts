@@ -1,13 +1,15 @@
 import { Inject, Injectable } from '@nestjs/common';
+import { EntityManager } from 'typeorm';
 import { ErrorCode } from '../../common/error-codes';
 import { SiloError } from '../../common/errors';
 import { CLOCK } from '../common/tokens';
 import { JobType } from '../jobs/job.entity';
 import { JobRepository } from '../jobs/job.repository';
+import { DEPROVISION_OPERATION, irreversibleStepDone, POINT_OF_NO_RETURN } from '../operations/deprovision-steps';
 import { CreateTenantDto, OffboardDto, UpdateTenantDto } from './dto/tenant.dto';
 import { TenantRepository } from './tenant.repository';
 import { Cause, isUuid, TenantService } from './tenant.service';
-import { FailedDuring, SuspendCause, SuspendedBy, TenantStatus } from './tenant-status';
+import { canSuspend, FailedDuring, SuspendCause, SuspendedBy, TenantStatus } from './tenant-status';
 import { Tenant } from './tenant.entity';
 import { tenantNotFound } from './tenant.errors';
 import { TierCatalog } from './tier-catalog';
@@ -60,7 +62,7 @@ export class TenantAdminService {
 
   suspend(ref: string, reason?: string): Promise<Tenant> {
     return this.act(ref, (t, m) => {
-      this.assert(this.service.canTransition(t, TenantStatus.Suspended), t, TenantStatus.Suspended);
+      this.assert(t.status === TenantStatus.Suspended || canSuspend(t.status), t, TenantStatus.Suspended);
       return this.service.suspend(t, ADMIN, reason ?? 'suspended by an admin', m, { by: SuspendedBy.Admin, cause: SuspendCause.Admin });
     });
   }
@@ -81,14 +83,47 @@ export class TenantAdminService {
     });
   }
 
+  /**
+   * Cancels an offboarding in any state but `deleted`: a scheduled one is unscheduled; a started
+   * (`deprovisioning`) or failed one returns the tenant to `suspended` with its database, unless a
+   * step that destroys data has started (then 409 OFFBOARDING_IRREVERSIBLE: only retry can finish).
+   */
   cancelOffboarding(ref: string): Promise<Tenant> {
     return this.act(ref, async (t, m) => {
-      if (t.status === TenantStatus.Deprovisioning || t.status === TenantStatus.Deleted) {
-        throw new SiloError(ErrorCode.INVALID_TRANSITION, `Offboarding already started (tenant is ${t.status})`, 409);
+      if (t.status === TenantStatus.Deleted) throw new SiloError(ErrorCode.INVALID_TRANSITION, 'The tenant is deleted: nothing to cancel', 409);
+      if (t.status === TenantStatus.Deprovisioning || (t.status === TenantStatus.Failed && t.failedDuring === FailedDuring.Offboarding)) {
+        await this.stopOffboarding(t, m);
+        return true;
       }
       await this.service.cancelOffboarding(t, ADMIN, m);
       return true;
     });
+  }
+
+  /**
+   * deprovisioning/failed → suspended, in the tenant's row lock. The deprovision handler takes the
+   * same lock before each step, so it stops at its next step; a queued job is cancelled here.
+   */
+  private async stopOffboarding(t: Tenant, m: EntityManager): Promise<void> {
+    const recorded = await this.jobs.completedSteps(t.id, DEPROVISION_OPERATION, m);
+    const gone = (recorded.get(POINT_OF_NO_RETURN) as string | undefined) ?? irreversibleStepDone(recorded.keys());
+    if (gone) {
+      throw new SiloError(ErrorCode.OFFBOARDING_IRREVERSIBLE,
+        `The offboarding already started deleting the tenant's data (step ${gone}): it cannot be cancelled. ${t.status === TenantStatus.Failed ? 'Retry it to finish the deletion.' : 'If it fails, retry it to finish the deletion.'}`,
+        409, { step: gone });
+    }
+    const cancelledJobs = await this.jobs.cancelOpen(t.id, JobType.Deprovision, m);
+    await this.jobs.clearSteps(t.id, DEPROVISION_OPERATION, m);
+    const from = t.status;
+    // An earlier suspension (billing's, an admin's) stands; else the admin's cancel is the suspension.
+    if (!t.suspendedBy) Object.assign(t, { suspendedBy: SuspendedBy.Admin, suspendCause: SuspendCause.Admin, suspendReason: 'offboarding cancelled' });
+    Object.assign(t, { offboardAt: null, failureReason: null, failedDuring: null });
+    await this.service.transition(t, TenantStatus.Suspended, ADMIN, m, { reason: 'offboarding cancelled', from, cancelledJobs });
+    await this.tenants.audit({ tenantId: t.id, action: 'offboarding_cancelled', causeType: ADMIN.type, causeId: ADMIN.id, detail: { from, cancelledJobs } }, m);
+    // Undo the reversible steps (logins blocked; AWS deletion protection) by converging the tenant again.
+    if (await this.tenants.findConnection(t.id, m)) {
+      await this.jobs.enqueue({ type: JobType.Provision, tenantId: t.id, payload: { operation: `reconfigure:${t.version + 1}` }, dedupeKey: `reconfigure:${t.id}` }, m);
+    }
   }
 
   /** Retries whatever failed: provisioning, or an offboarding that failed part-way. */

@@ -45,16 +45,40 @@ export enum FailedDuring {
 
 const S = TenantStatus;
 
-/** Allowed transitions. `deleted` is final; `failed` is retryable back into `provisioning`. */
+/**
+ * Allowed transitions. `deleted` is final; `failed` is retryable back into `provisioning`.
+ * `deprovisioning → suspended` and `failed → suspended` are an admin cancelling an offboarding
+ * (TenantAdminService.cancelOffboarding) before the data is gone; never a suspension (see canSuspend).
+ */
 export const TENANT_TRANSITIONS: Readonly<Record<TenantStatus, readonly TenantStatus[]>> = {
   [S.Pending]: [S.Provisioning, S.Suspended, S.Deprovisioning],
   [S.Provisioning]: [S.Active, S.Failed, S.Suspended, S.Deprovisioning],
   [S.Active]: [S.Suspended, S.Deprovisioning],
   [S.Suspended]: [S.Active, S.Deprovisioning, S.Provisioning],
-  [S.Failed]: [S.Provisioning, S.Deprovisioning],
-  [S.Deprovisioning]: [S.Deleted, S.Failed],
+  [S.Failed]: [S.Provisioning, S.Deprovisioning, S.Suspended],
+  [S.Deprovisioning]: [S.Deleted, S.Failed, S.Suspended],
   [S.Deleted]: [],
 };
+
+/** States whose way to `suspended` is only a cancelled offboarding: billing, grace periods and admin suspends leave them alone. */
+export const SUSPENDED_ONLY_BY_CANCEL: readonly TenantStatus[] = [S.Failed, S.Deprovisioning];
+
+/** Whether a suspension (billing, grace period, admin) may move a tenant in `from` to `suspended`. */
+export function canSuspend(from: TenantStatus): boolean {
+  return canTransition(from, S.Suspended) && !SUSPENDED_ONLY_BY_CANCEL.includes(from);
+}
+
+/**
+ * Whether the retention sweep may start a due offboarding. Not for a tenant whose offboarding
+ * failed: it stays `failed` until an admin retries or cancels (else the sweep restarts it forever).
+ */
+export function sweepMayOffboard(t: { status: TenantStatus; failedDuring: FailedDuring | null }): boolean {
+  if (t.status === S.Failed) return t.failedDuring !== FailedDuring.Offboarding;
+  return OFFBOARDABLE_BY_SWEEP.includes(t.status);
+}
+
+/** States a due `offboard_at` moves into `deprovisioning` (failed ones only if not failed during offboarding). */
+export const OFFBOARDABLE_BY_SWEEP: readonly TenantStatus[] = [S.Pending, S.Active, S.Suspended, S.Failed];
 
 export function canTransition(from: TenantStatus, to: TenantStatus): boolean {
   return TENANT_TRANSITIONS[from].includes(to);

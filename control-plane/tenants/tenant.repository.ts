@@ -4,7 +4,7 @@ import { DATA_SOURCE } from '../common/tokens';
 import { AuditCauseType, AuditEntry } from './audit-entry.entity';
 import { TenantConnection } from './tenant-connection.entity';
 import { TenantSchemaVersion } from './tenant-schema-version.entity';
-import { TenantStatus } from './tenant-status';
+import { FailedDuring, OFFBOARDABLE_BY_SWEEP, TenantStatus } from './tenant-status';
 import { Tenant } from './tenant.entity';
 
 export interface AuditInput {
@@ -63,10 +63,11 @@ export class TenantRepository {
     return m.getRepository(Tenant).save(tenant);
   }
 
-  /** Tenants due for a scheduled change (offboarding or suspension after the grace period). */
+  /** Tenants whose offboarding is due and may start (sweepMayOffboard: never one whose offboarding failed). */
   async dueForOffboarding(now: Date, limit = 50): Promise<Tenant[]> {
     return this.ds.getRepository(Tenant).createQueryBuilder('t')
-      .where('t.offboard_at <= :now', { now }).andWhere('t.status IN (:...s)', { s: [TenantStatus.Suspended, TenantStatus.Active, TenantStatus.Failed, TenantStatus.Pending] })
+      .where('t.offboard_at <= :now', { now }).andWhere('t.status IN (:...s)', { s: OFFBOARDABLE_BY_SWEEP })
+      .andWhere('NOT (t.status = :failed AND t.failed_during IS NOT DISTINCT FROM :offboarding)', { failed: TenantStatus.Failed, offboarding: FailedDuring.Offboarding })
       .orderBy('t.offboard_at').limit(limit).getMany();
   }
 

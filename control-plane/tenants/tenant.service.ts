@@ -11,7 +11,7 @@ import { AuditCauseType } from './audit-entry.entity';
 import { deriveSlug, slugProblem, withSuffix } from './slug';
 import { slugTaken, tenantNotFound, tenantStillActive } from './tenant.errors';
 import { TenantRepository } from './tenant.repository';
-import { assertTransition, canTransition, SuspendCause, SuspendedBy, Suspension, TenantStatus } from './tenant-status';
+import { assertTransition, canSuspend, canTransition, SuspendCause, SuspendedBy, Suspension, sweepMayOffboard, TenantStatus } from './tenant-status';
 import { Tenant } from './tenant.entity';
 import { TierCatalog } from './tier-catalog';
 
@@ -118,7 +118,7 @@ export class TenantService {
       await this.tenants.save(tenant, m);
       return true;
     }
-    if (!canTransition(tenant.status, TenantStatus.Suspended)) return false;
+    if (!canSuspend(tenant.status)) return false;
     Object.assign(tenant, { suspendedBy: suspension.by, suspendCause: suspension.cause, suspendReason: reason });
     return this.transition(tenant, TenantStatus.Suspended, cause, m, { reason, by: suspension.by, cause: suspension.cause });
   }
@@ -171,7 +171,7 @@ export class TenantService {
     }
     for (const due of await this.tenants.dueForOffboarding(now)) {
       changed += await this.locked(due.id, async (t, m) => {
-        if (!t.offboardAt || t.offboardAt > now) return false;
+        if (!t.offboardAt || t.offboardAt > now || !sweepMayOffboard(t)) return false;
         await this.startOffboarding(t, { type: 'system', id: 'retention-expired' }, m);
         return true;
       });

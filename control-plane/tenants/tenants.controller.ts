@@ -79,7 +79,7 @@ export class TenantsController {
   }
 
   @Delete(':id/offboarding')
-  @ApiOperation({ summary: 'Cancel a scheduled offboarding' })
+  @ApiOperation({ summary: 'Cancel an offboarding: scheduled, started (deprovisioning) or failed; a started or failed one returns the tenant to suspended. 409 OFFBOARDING_IRREVERSIBLE once data deletion has started.' })
   async cancelOffboarding(@Param('id') id: string) {
     return tenantView(await this.admin.cancelOffboarding(id));
   }

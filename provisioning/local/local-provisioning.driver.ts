@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdir, stat } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Client, Pool } from 'pg';
 import { ErrorCode } from '../../common/error-codes';
@@ -379,30 +379,63 @@ export class LocalProvisioningDriver implements ProvisioningDriver {
     }
   }
 
+  /**
+   * pg_dump -Fc into `<dir>/<tenant>-<time>.dump`, owner-only: written as `.partial` (created 0600
+   * before pg_dump opens it, so no other user can read it mid-write), synced, then renamed. On any
+   * failure (no tool, version mismatch, non-zero exit, abort) the partial file is removed; partial
+   * files a killed worker left for this tenant are removed first (one job per tenant runs at a time).
+   * A directory this creates is 0700; an existing one keeps its mode (it may be shared), with a warning.
+   */
   private async exportDatabase(name: string, dir: string, ctx: DriverContext): Promise<string> {
-    await mkdir(dir, { recursive: true });
-    const file = join(dir, `${ctx.tenant.id}-${new Date().toISOString().replace(/[:.]/g, '-')}.dump`);
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    const dirMode = (await stat(dir)).mode & 0o777;
+    if (dirMode & 0o077) ctx.log(`export directory ${dir} is ${dirMode.toString(8)}, not 0700: other users can list export names (the files are 0600)`);
+    const prefix = `${ctx.tenant.id}-`;
+    for (const f of await readdir(dir)) if (f.startsWith(prefix) && f.endsWith('.dump.partial')) await rm(join(dir, f), { force: true });
+
+    const file = join(dir, `${prefix}${new Date().toISOString().replace(/[:.]/g, '-')}.dump`);
+    const partial = `${file}.partial`;
     const bin = this.opts.pgDumpBin ?? 'pg_dump';
     const u = new URL(this.adminUrlFor(name));
     // Credentials go through the environment, never argv (visible in ps); nothing else of ours does.
     const env = childEnv(this.opts.parentEnv ?? process.env, {}, { PGHOST: u.hostname, PGPORT: u.port || '5432', PGUSER: decodeURIComponent(u.username || 'postgres'), PGPASSWORD: decodeURIComponent(u.password), PGDATABASE: name });
-    const stderr: string[] = [];
-    const code = await new Promise<number | 'missing'>((resolve) => {
-      const child = spawn(bin, ['--format=custom', '--no-password', `--file=${file}`], { env, stdio: ['ignore', 'ignore', 'pipe'] });
-      child.stderr.on('data', (d: Buffer) => stderr.push(d.toString()));
-      child.on('error', () => resolve('missing'));
-      child.on('close', (c) => resolve(c ?? 1));
-    });
-    if (code === 'missing') {
-      throw new SiloError(ErrorCode.EXPORT_TOOL_UNAVAILABLE, `pg_dump not found (${bin}); set PG_DUMP_BIN. The tenant's data was kept.`, 500);
+    try {
+      await (await open(partial, 'wx', 0o600)).close();
+      const stderr: string[] = [];
+      const { code, error } = await new Promise<{ code: number | null; error?: NodeJS.ErrnoException }>((resolve) => {
+        const child = spawn(bin, ['--format=custom', '--no-password', `--file=${partial}`], { env, stdio: ['ignore', 'ignore', 'pipe'], signal: ctx.signal });
+        let failure: NodeJS.ErrnoException | undefined;
+        child.stderr?.on('data', (d: Buffer) => stderr.push(d.toString()));
+        // Not started (no such binary): no 'close' follows. Aborted: wait for the exit, so nothing writes the file after it is removed.
+        child.on('error', (err: NodeJS.ErrnoException) => (failure = err, child.pid === undefined && resolve({ code: null, error: err })));
+        child.on('close', (c) => resolve({ code: c, error: failure }));
+      });
+      if (error?.code === 'ENOENT' || (error && code === null && !ctx.signal?.aborted)) {
+        throw new SiloError(ErrorCode.EXPORT_TOOL_UNAVAILABLE, `pg_dump not found (${bin}); set PG_DUMP_BIN. The tenant's data was kept.`, 500);
+      }
+      if (ctx.signal?.aborted) throw new SiloError(ErrorCode.EXPORT_FAILED, 'pg_dump aborted (the worker is stopping). The tenant\'s data was kept.', 500);
+      const tail = stderr.join('').trim().split('\n').slice(-3).join(' | ');
+      if (code !== 0) {
+        const versionMismatch = /server version mismatch/i.test(tail);
+        throw new SiloError(versionMismatch ? ErrorCode.EXPORT_TOOL_UNAVAILABLE : ErrorCode.EXPORT_FAILED, `pg_dump failed (exit ${code}): ${tail}. The tenant's data was kept.`, 500);
+      }
+      const h = await open(partial, 'r+');
+      try {
+        await h.chmod(0o600); // pg_dump reopens with O_TRUNC (mode kept); this covers a pg_dump that replaced the file
+        await h.sync();
+      } finally {
+        await h.close();
+      }
+      const { size } = await stat(partial);
+      if (size === 0) throw new SiloError(ErrorCode.EXPORT_FAILED, 'pg_dump exited 0 but wrote nothing. The tenant\'s data was kept.', 500);
+      await rename(partial, file);
+      await syncDir(dir);
+      ctx.log(`exported ${name} to ${file} (${size} bytes)`);
+      return file;
+    } catch (err) {
+      await rm(partial, { force: true });
+      throw err;
     }
-    const tail = stderr.join('').trim().split('\n').slice(-3).join(' | ');
-    if (code !== 0) {
-      const versionMismatch = /server version mismatch/i.test(tail);
-      throw new SiloError(versionMismatch ? ErrorCode.EXPORT_TOOL_UNAVAILABLE : ErrorCode.EXPORT_FAILED, `pg_dump failed (exit ${code}): ${tail}. The tenant's data was kept.`, 500);
-    }
-    ctx.log(`exported ${name} to ${file} (${(await stat(file)).size} bytes)`);
-    return file;
   }
 
   /** DROP DATABASE, after what could stop it: template flag, prepared transactions left in it. */
@@ -462,3 +495,11 @@ function ignore(...codes: string[]) {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** fsync a directory, so a rename in it survives a crash (best effort: not every platform allows it). */
+async function syncDir(dir: string): Promise<void> {
+  const h = await open(dir, 'r').catch(() => null);
+  if (!h) return;
+  await h.sync().catch(() => undefined);
+  await h.close();
+}
