@@ -17,6 +17,10 @@ export const controlShape = {
   DEFAULT_REGION: z.string().default('local'),
   SUSPEND_GRACE_PERIOD_SECONDS: z.coerce.number().int().min(0).default(3 * 24 * 3600),
   OFFBOARD_RETENTION_DAYS: z.coerce.number().min(0).default(30),
+  /** `payment`: a subscription's tenant is provisioned once Stripe says it is paid (active/trialing, invoice.paid, a paid checkout); `subscription`: on any live subscription, e.g. incomplete (trial-first operators). */
+  BILLING_PROVISION_ON: z.enum(['payment', 'subscription']).default('payment'),
+  /** A tenant created from a subscription event waits this long for its checkout session (which names the customer) before provisioning; a checkout or a requested tenant_slug starts it at once. */
+  BILLING_CHECKOUT_WAIT_SECONDS: z.coerce.number().int().min(0).default(15),
   PROVISIONING_DRIVER: z.enum(['local', 'aws']).default('local'),
   TENANT_DATABASE_URL: postgresUrl().optional(),
   /** Host/port tenant apps and the runtime use to reach tenant databases (defaults to TENANT_DATABASE_URL's). */
@@ -52,7 +56,8 @@ export const controlShape = {
   AWS_TENANT_DB_ALLOWED_SECURITY_GROUP_IDS: z.string().optional().transform((v) => (v ? v.split(',').map((s) => s.trim()).filter(Boolean) : [])),
   AURORA_ENGINE_VERSION: z.string().default('16.4'),
   PG_DUMP_BIN: z.string().default('pg_dump'),
-  TENANT_TEMPLATE_DATABASE: z.string().default('silo_tenant_template'),
+  /** Unset: `silo_tenant_template_<hash of the instance id>`, or the legacy shared name for an installation that already uses it (provisioning/local/template-name.ts). */
+  TENANT_TEMPLATE_DATABASE: z.string().optional(),
   /** Marks this installation's tenant databases/roles; default: the control database's name. */
   SILO_INSTANCE_ID: z.string().regex(/^[A-Za-z0-9_.-]{1,63}$/).optional(),
 };

@@ -30,7 +30,8 @@ const BY_SLUG = `
   SELECT t.id, t.slug, t.status, t.tier, t.custom_domain, t.version,
          c.host, c.port, c.database, c.username, c.secret_ref, c.rotated_at
   FROM tenants t LEFT JOIN tenant_connections c ON c.tenant_id = t.id
-  WHERE t.slug = $1`;
+  WHERE t.slug = $1
+  ORDER BY (t.status = 'deleted'), t.created_at DESC LIMIT 1`;
 const BY_DOMAIN = `SELECT slug FROM tenants WHERE custom_domain = $1 AND status <> 'deleted'`;
 
 interface Row {

@@ -121,7 +121,7 @@ describe('Stripe delivery semantics: duplicates, races, out-of-order events', ()
     expect(rows).toHaveLength(1);
     expect(rows[0]).toMatchObject({ status: 'suspended', billing_status: 'canceled', suspend_reason: 'billing: subscription canceled' });
     expect(rows[0].offboard_at).not.toBeNull();
-    expect(await jobsOf(t, rows[0].id)).toEqual([expect.objectContaining({ type: 'provision', status: 'cancelled' })]);
+    expect(await jobsOf(t, rows[0].id)).toEqual([]); // never paid for while live: no provisioning job was ever queued
   });
 
   describe('tenant naming', () => {

@@ -32,6 +32,11 @@ export function nextBillingFacts(f: BillingFacts, be: BillingEvent): BillingFact
     case 'checkout':
       break; // the purchase itself: creating the tenant is its effect
     case 'payment_failed':
+      // The first payment of a subscription never paid for (Elements): Stripe keeps it `incomplete`, nothing is past due.
+      if (n.billingStatus === 'incomplete' || (n.billingStatus === null && be.firstInvoice)) {
+        n.billingStatus = 'incomplete';
+        break;
+      }
       n.billingStatus = n.billingStatus === 'unpaid' ? 'unpaid' : 'past_due';
       n.pastDueSince ??= be.created; // the grace period runs from the first failure
       break;

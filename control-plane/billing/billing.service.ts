@@ -8,11 +8,11 @@ import { JobType } from '../jobs/job.entity';
 import { JobRepository } from '../jobs/job.repository';
 import { TenantRepository } from '../tenants/tenant.repository';
 import { Cause, TenantService } from '../tenants/tenant.service';
-import { PAYMENT_SUSPENSIONS, SuspendCause, SuspendedBy, TenantStatus } from '../tenants/tenant-status';
+import { PAYMENT_SUSPENSIONS, SlugSource, SuspendCause, SuspendedBy, TenantStatus } from '../tenants/tenant-status';
 import { Tenant } from '../tenants/tenant.entity';
 import { TierCatalog } from '../tenants/tier-catalog';
 import { BillingFacts, GOOD_STANDING_STATUSES, NO_BILLING_FACTS, nextBillingFacts, PAST_DUE_STATUSES, replayBillingHistory } from './billing-history';
-import { BillingEvent, BillingSignal, parseStripeEvent, readBillingEvent, StripeEvent, TERMINAL_STATUSES } from './stripe-event';
+import { BillingEvent, BillingSignal, NamingSource, parseStripeEvent, readBillingEvent, StripeEvent, TERMINAL_STATUSES } from './stripe-event';
 import type { SignedPayload } from './stripe-webhook.verifier';
 import { WebhookEventRepository } from './webhook-event.repository';
 import { WebhookOutcome } from './webhook-event.entity';
@@ -42,7 +42,13 @@ const billingState = (t: Tenant) => `${t.status}|${t.suspendedBy}|${t.suspendCau
 interface Applied {
   outcome: WebhookOutcome;
   tenant: Tenant | null;
+  /** The tenant's previous slug when this event renamed it (before its hostname was live). */
+  renamedFrom?: string | null;
 }
+
+/** Statuses of a subscription Stripe has been paid for (or that needs no payment yet: a trial). */
+const PAID_STATUSES: readonly string[] = ['active', 'trialing', 'past_due', 'unpaid', 'paused'];
+const SLUG_SOURCES: Readonly<Record<NamingSource, SlugSource>> = { requested: SlugSource.Requested, name: SlugSource.Name, email: SlugSource.Email, customer: SlugSource.Customer };
 
 /**
  * Stripe events → tenant lifecycle. Each event is stored by its id in the same transaction as the
@@ -108,6 +114,7 @@ export class BillingService {
 
     this.logger.info({ event: 'stripe.webhook', id: be.id, type: be.type, subscriptionId, tenantId: result.tenant?.id, outcome: result.outcome }, 'stripe event processed');
     const tenant = result.tenant;
+    if (tenant && result.renamedFrom) void this.service.unpublishSlug(result.renamedFrom, tenant.id).catch((err: unknown) => this.logger.warn({ err, tenantId: tenant.id }, 'directory removal of a renamed slug failed'));
     if (tenant && result.outcome === WebhookOutcome.Applied) {
       // After commit, without holding the acknowledgement: the change is committed either way, and a
       // failed cache write is only logged (the runtime falls back to the control DB; the next change republishes).
@@ -122,19 +129,28 @@ export class BillingService {
     let tenant = await this.tenants.findBySubscription(subscriptionId, m, true);
     let changed = false;
 
+    let renamedFrom: string | null = null;
     if (!tenant) {
-      // Whichever event of a subscription comes first creates its one tenant (keyed by subscription id).
+      // Whichever event of a subscription comes first creates its one tenant (keyed by subscription id);
+      // provisioning waits for payment, and briefly for the checkout that names the customer.
       tenant = await this.service.create({
         name: be.naming.name ?? be.customerId ?? subscriptionId,
         slug: be.naming.slug,
         slugSource: be.naming.slugSource ?? be.customerId,
+        slugFrom: be.naming.source ? SLUG_SOURCES[be.naming.source] : SlugSource.Customer,
         tier: be.price ? this.tiers.tierForPrice(be.price.id, be.price.lookupKey) : null,
         stripeCustomerId: be.customerId,
         stripeSubscriptionId: subscriptionId,
+        provisionAt: null,
       }, cause, m);
       changed = true;
     } else {
       changed = await this.fillIn(tenant, be, cause, m);
+      // Not live yet and this event knows the customer better (a checkout after the subscription): re-choose the slug.
+      if (be.naming.source) {
+        renamedFrom = await this.service.renameBeforeLive(tenant, { slug: be.naming.slug, slugSource: be.naming.slugSource, name: tenant.name, slugFrom: SLUG_SOURCES[be.naming.source] }, cause, m);
+        changed = changed || renamedFrom !== null;
+      }
       // Cancellation is final whenever it arrives; anything else older than the newest applied event is late.
       const final = TERMINAL_STATUSES.includes(tenant.billingStatus ?? '') || tenant.status === TenantStatus.Deleted;
       const stale = !terminal && tenant.lastEventCreated !== null && be.created < tenant.lastEventCreated;
@@ -153,9 +169,33 @@ export class BillingService {
     }
 
     changed = (await this.applySignal(tenant, be, signal, cause, m)) || changed;
+    changed = (await this.startProvisioningWhenPaid(tenant, be, signal, m)) || changed;
     if (tenant.lastEventCreated === null || be.created > tenant.lastEventCreated) tenant.lastEventCreated = be.created;
     await this.tenants.save(tenant, m);
-    return { outcome: changed ? WebhookOutcome.Applied : WebhookOutcome.Unchanged, tenant };
+    return { outcome: changed ? WebhookOutcome.Applied : WebhookOutcome.Unchanged, tenant, renamedFrom };
+  }
+
+  /**
+   * A pending tenant gets its provisioning job once the subscription is paid for (BILLING_PROVISION_ON),
+   * at once if the slug is final (a checkout named the customer, or a tenant_slug was requested), else
+   * after BILLING_CHECKOUT_WAIT_SECONDS (the checkout usually follows the subscription within seconds).
+   * A checkout arriving while a held job waits starts it now.
+   */
+  private async startProvisioningWhenPaid(tenant: Tenant, be: BillingEvent, signal: BillingSignal, m: EntityManager): Promise<boolean> {
+    if (tenant.status !== TenantStatus.Pending) return false;
+    const paid =
+      (signal.kind === 'status' && (PAID_STATUSES.includes(signal.status) || (this.config.BILLING_PROVISION_ON === 'subscription' && !TERMINAL_STATUSES.includes(signal.status)))) ||
+      signal.kind === 'payment_succeeded' ||
+      (signal.kind === 'checkout' && (be.paid === true || this.config.BILLING_PROVISION_ON === 'subscription'));
+    const final = signal.kind === 'checkout' || tenant.slugSource === SlugSource.Requested;
+    if (!paid) {
+      // A checkout of a subscription already paid for: the name is final now, start a held job.
+      if (final) return (await this.jobs.reschedule(tenant.id, JobType.Provision, this.now(), m)) > 0;
+      return false;
+    }
+    const at = final ? this.now() : new Date(this.now().getTime() + this.config.BILLING_CHECKOUT_WAIT_SECONDS * 1000);
+    if (await this.service.enqueueProvision(tenant.id, m, at)) return true;
+    return final ? (await this.jobs.reschedule(tenant.id, JobType.Provision, at, m)) > 0 : false;
   }
 
   /** Facts a later event may complete without rolling anything back: the customer id, a real name. */
@@ -225,7 +265,7 @@ export class BillingService {
       } else if (next.paused) {
         await this.suspend(tenant, BILLING_SUSPENSIONS.paused, cause, m);
       } else if (next.canceled) {
-        await this.cancel(tenant, cause, m);
+        await this.cancel(tenant, cause, m, signal.status === 'incomplete_expired');
       }
     }
     return before !== billingState(tenant);
@@ -246,9 +286,14 @@ export class BillingService {
   }
 
   /** Suspend now; offboard after the retention period (an admin can cancel or expedite it). */
-  private async cancel(tenant: Tenant, cause: Cause, m: EntityManager): Promise<void> {
+  private async cancel(tenant: Tenant, cause: Cause, m: EntityManager, neverPaid = false): Promise<void> {
     tenant.pastDueSince = null;
     if (tenant.status === TenantStatus.Deprovisioning) return;
+    // An abandoned payment (incomplete_expired) never got a database: offboard now, freeing its slug.
+    if (neverPaid && !(await this.tenants.findConnection(tenant.id, m))) {
+      await this.service.startOffboarding(tenant, cause, m);
+      return;
+    }
     await this.suspend(tenant, BILLING_SUSPENSIONS.canceled, cause, m);
     // Never provisioned: do not build a database nobody pays for (an admin resume re-enqueues it).
     if (!(await this.tenants.findConnection(tenant.id, m))) await this.jobs.cancelOpen(tenant.id, JobType.Provision, m);

@@ -52,7 +52,33 @@ export interface BillingEvent {
   /** The subscription's first item price, when the event carries it. */
   price: { id: string | null; lookupKey: string | null } | null;
   /** How to name a tenant created from this event. */
-  naming: { slug: string | null; name: string | null; slugSource: string | null };
+  naming: Naming;
+  /** Checkout only: Stripe says the session is paid (or needs no payment). */
+  paid?: boolean;
+  /** Invoices only: the subscription's first invoice (`billing_reason: subscription_create`). */
+  firstInvoice?: boolean;
+}
+
+/** Where a slug would come from, best first. */
+export type NamingSource = 'requested' | 'name' | 'email' | 'customer';
+export const NAMING_RANK: Readonly<Record<NamingSource, number>> = { requested: 4, name: 3, email: 2, customer: 1 };
+
+/**
+ * A tenant's name and slug as one event knows them: `slug` a requested `tenant_slug` (normalised
+ * later if it is not a DNS label), else `slugSource` (free text: a name, an email, the customer id)
+ * to derive one from; `source` says which, so a later event can tell whether it knows better.
+ */
+export interface Naming {
+  slug: string | null;
+  name: string | null;
+  slugSource: string | null;
+  source: NamingSource | null;
+}
+
+function naming(requested: string | null, displayName: string | null, customerName: string | null, email: string | null, customerId: string | null): Naming {
+  const name = displayName ?? customerName; // metadata.tenant_name, else the customer's name
+  const source: NamingSource | null = requested ? 'requested' : name ? 'name' : email ? 'email' : customerId ? 'customer' : null;
+  return { slug: requested, name: name ?? email ?? customerId, slugSource: name ?? email ?? customerId, source };
 }
 
 /** Statuses after which a subscription never comes back: its tenant is offboarded, later events are ignored. */
@@ -70,7 +96,7 @@ export function readBillingEvent(event: StripeEvent): BillingEvent {
   const o = event.data.object;
   const base = { id: event.id, type: event.type, created: event.created };
   const none = (why: string, subscriptionId: string | null = null, customerId: string | null = null): BillingEvent =>
-    ({ ...base, subscriptionId, customerId, signal: null, ignoredBecause: why, price: null, naming: { slug: null, name: null, slugSource: null } });
+    ({ ...base, subscriptionId, customerId, signal: null, ignoredBecause: why, price: null, naming: naming(null, null, null, null, null) });
 
   if (event.type === 'checkout.session.completed') {
     const subscriptionId = idOf(o.subscription);
@@ -78,12 +104,12 @@ export function readBillingEvent(event: StripeEvent): BillingEvent {
     if (!subscriptionId) return none('checkout session without a subscription', null, idOf(o.customer));
     const details = obj(o.customer_details);
     const meta = obj(o.metadata);
-    const who = text(details.name) ?? text(details.email) ?? text(o.customer_email);
     const lineItems = obj(o.line_items); // only present when the endpoint expands it
     return {
       ...base, subscriptionId, customerId: idOf(o.customer), signal: { kind: 'checkout' },
       price: priceOf(obj(first(lineItems.data)).price),
-      naming: { slug: text(meta.tenant_slug), name: text(meta.tenant_name) ?? who, slugSource: who },
+      naming: naming(text(meta.tenant_slug), text(meta.tenant_name), text(details.name), text(details.email) ?? text(o.customer_email), idOf(o.customer)),
+      paid: o.payment_status === 'paid' || o.payment_status === 'no_payment_required',
     };
   }
 
@@ -105,14 +131,14 @@ export function readBillingEvent(event: StripeEvent): BillingEvent {
     const subscriptionId = subscriptionOf(o);
     if (!subscriptionId) return none('invoice without a subscription', null, idOf(o.customer));
     const meta = { ...obj(obj(o.subscription_details).metadata), ...obj(parent.metadata) };
-    const who = text(o.customer_name) ?? text(o.customer_email);
     const customerId = idOf(o.customer);
     const pricing = obj(obj(line.pricing).price_details);
     return {
       ...base, subscriptionId, customerId,
       signal: event.type === 'invoice.paid' ? { kind: 'payment_succeeded' } : { kind: 'payment_failed' },
       price: priceOf(line.price) ?? (text(pricing.price) ? { id: text(pricing.price), lookupKey: null } : null),
-      naming: { slug: text(meta.tenant_slug), name: text(meta.tenant_name) ?? who ?? customerId, slugSource: text(meta.tenant_name) ?? who ?? customerId },
+      naming: naming(text(meta.tenant_slug), text(meta.tenant_name), text(o.customer_name), text(o.customer_email), customerId),
+      firstInvoice: o.billing_reason === 'subscription_create',
     };
   }
 
@@ -141,12 +167,10 @@ function subscriptionStatus(type: string, status: string | null): string | null 
   return status;
 }
 
-function subscriptionNaming(o: Obj): BillingEvent['naming'] {
+function subscriptionNaming(o: Obj): Naming {
   const meta = obj(o.metadata);
   const customer = obj(o.customer); // an expanded customer carries a name/email; usually it is just an id
-  const who = text(customer.name) ?? text(customer.email);
-  const customerId = idOf(o.customer);
-  return { slug: text(meta.tenant_slug), name: text(meta.tenant_name) ?? who ?? customerId, slugSource: text(meta.tenant_name) ?? who ?? customerId };
+  return naming(text(meta.tenant_slug), text(meta.tenant_name), text(customer.name), text(customer.email), idOf(o.customer));
 }
 
 function priceOf(v: unknown): BillingEvent['price'] {

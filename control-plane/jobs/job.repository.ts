@@ -164,9 +164,9 @@ export class JobRepository {
     return affected(res);
   }
 
-  /** Moves an open job's run time (e.g. expedite an offboarding). */
+  /** Brings a queued job's run time forward to `runAt` (e.g. expedite an offboarding); never later. Returns how many moved. */
   async reschedule(tenantId: string, type: JobType, runAt: Date, m: EntityManager = this.ds.manager): Promise<number> {
-    const res = await m.query(`UPDATE jobs SET run_at = $3, updated_at = now() WHERE tenant_id = $1 AND type = $2 AND status = 'queued'`, [tenantId, type, runAt]);
+    const res = await m.query(`UPDATE jobs SET run_at = $3, updated_at = now() WHERE tenant_id = $1 AND type = $2 AND status = 'queued' AND run_at > $3`, [tenantId, type, runAt]);
     return affected(res);
   }
 

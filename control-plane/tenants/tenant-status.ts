@@ -37,6 +37,16 @@ export interface Suspension {
 /** Suspensions for missing payment: what a paid invoice lifts. */
 export const PAYMENT_SUSPENSIONS: readonly SuspendCause[] = [SuspendCause.PaymentPastDue, SuspendCause.PaymentUnpaid];
 
+/** Where a tenant's slug came from, best first: billing may rename a tenant not yet live when a later event knows better. */
+export enum SlugSource {
+  Requested = 'requested',
+  Name = 'name',
+  Email = 'email',
+  Customer = 'customer',
+  /** Created through the admin API: never renamed by billing. */
+  Admin = 'admin',
+}
+
 /** The operation a `failed` tenant failed in: an admin retry repeats that operation. */
 export enum FailedDuring {
   Provisioning = 'provisioning',

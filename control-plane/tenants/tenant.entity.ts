@@ -1,10 +1,11 @@
 import { Column, CreateDateColumn, Entity, PrimaryColumn, UpdateDateColumn, VersionColumn } from 'typeorm';
-import { FailedDuring, SuspendCause, SuspendedBy, TenantStatus } from './tenant-status';
+import { FailedDuring, SlugSource, SuspendCause, SuspendedBy, TenantStatus } from './tenant-status';
 
 @Entity('tenants')
 export class Tenant {
   @PrimaryColumn('uuid') id!: string;
   @Column('varchar', { length: 63 }) slug!: string;
+  @Column('text', { name: 'slug_source', nullable: true }) slugSource!: SlugSource | null;
   @Column('text') name!: string;
   @Column('text') status!: TenantStatus;
   @Column('text') tier!: string;

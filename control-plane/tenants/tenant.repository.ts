@@ -1,5 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { DataSource, EntityManager, In } from 'typeorm';
+import { DataSource, EntityManager, In, Not } from 'typeorm';
 import { DATA_SOURCE } from '../common/tokens';
 import { AuditCauseType, AuditEntry } from './audit-entry.entity';
 import { TenantConnection } from './tenant-connection.entity';
@@ -33,8 +33,10 @@ export class TenantRepository {
     return qb.getOne();
   }
 
+  /** The live tenant with this slug, else the newest deleted one (deleted tenants free their slug). */
   findBySlug(slug: string, m: EntityManager = this.ds.manager): Promise<Tenant | null> {
-    return m.getRepository(Tenant).findOne({ where: { slug } });
+    return m.getRepository(Tenant).createQueryBuilder('t').where('t.slug = :slug', { slug })
+      .orderBy(`(t.status = 'deleted')`, 'ASC').addOrderBy('t.created_at', 'DESC').getOne();
   }
 
   findBySubscription(subscriptionId: string, m: EntityManager, lock = false): Promise<Tenant | null> {
@@ -44,7 +46,7 @@ export class TenantRepository {
   }
 
   async slugExists(slug: string, m: EntityManager = this.ds.manager): Promise<boolean> {
-    return (await m.getRepository(Tenant).count({ where: { slug } })) > 0;
+    return (await m.getRepository(Tenant).count({ where: { slug, status: Not(TenantStatus.Deleted) } })) > 0;
   }
 
   async list(filter: { status?: TenantStatus[]; tier?: string; limit: number; offset: number }): Promise<{ items: Tenant[]; total: number }> {

@@ -11,7 +11,7 @@ import { AuditCauseType } from './audit-entry.entity';
 import { deriveSlug, slugProblem, withSuffix } from './slug';
 import { slugTaken, tenantNotFound, tenantStillActive } from './tenant.errors';
 import { TenantRepository } from './tenant.repository';
-import { assertTransition, canSuspend, canTransition, SuspendCause, SuspendedBy, Suspension, sweepMayOffboard, TenantStatus } from './tenant-status';
+import { assertTransition, canSuspend, canTransition, SlugSource, SuspendCause, SuspendedBy, Suspension, sweepMayOffboard, TenantStatus } from './tenant-status';
 import { Tenant } from './tenant.entity';
 import { TierCatalog } from './tier-catalog';
 
@@ -32,6 +32,19 @@ export interface CreateTenantInput {
   stripeSubscriptionId?: string | null;
   /** Manual creation fails on a taken slug instead of falling back. */
   strictSlug?: boolean;
+  /** Where the slug comes from (billing: requested, name, email, customer id); admin creation otherwise. */
+  slugFrom?: SlugSource;
+  /** When provisioning may start: undefined now, null not yet (billing: waiting for payment). */
+  provisionAt?: Date | null;
+}
+
+const SLUG_RANK: Readonly<Record<SlugSource, number>> = { [SlugSource.Admin]: 5, [SlugSource.Requested]: 4, [SlugSource.Name]: 3, [SlugSource.Email]: 2, [SlugSource.Customer]: 1 };
+
+/** A slug choice and, when it is not what was asked for, why. */
+interface SlugChoice {
+  base: string;
+  requested: string | null;
+  fallback: string | null;
 }
 
 /** Lifecycle rules: every status change goes through `transition`, which enforces the state machine and audits it. */
@@ -53,13 +66,27 @@ export class TenantService {
     return t;
   }
 
-  /** Creates a pending tenant and enqueues its provisioning, in the caller's transaction. */
-  async create(input: CreateTenantInput, cause: Cause, m: EntityManager): Promise<Tenant> {
-    const tier = this.tiers.resolveTierName(input.tier);
+  /**
+   * The slug to use: the requested one, else the requested one made a DNS label ("Acme Corp" →
+   * `acme-corp`), else one derived from `slugSource`; the fallback says why when it is not what was asked.
+   */
+  private chooseSlug(input: Pick<CreateTenantInput, 'slug' | 'slugSource' | 'name' | 'strictSlug'>): SlugChoice {
     const requested = input.slug?.trim().toLowerCase() || null;
     const problem = requested ? slugProblem(requested) : null;
     if (requested && problem && input.strictSlug) throw Object.assign(slugTaken(requested), { message: `Slug ${requested} ${problem}`, status: 400, code: 'VALIDATION_FAILED' });
-    const base = requested && !problem ? requested : deriveSlug(input.slugSource ?? input.name);
+    if (requested && !problem) return { base: requested, requested, fallback: null };
+    if (requested) {
+      const normalised = deriveSlug(requested);
+      if (!normalised.startsWith('tenant-')) return { base: normalised, requested, fallback: `normalised to a DNS label (${problem})` };
+    }
+    return { base: deriveSlug(input.slugSource ?? input.name), requested, fallback: problem };
+  }
+
+  /** Creates a pending tenant and enqueues its provisioning (unless `provisionAt` is null), in the caller's transaction. */
+  async create(input: CreateTenantInput, cause: Cause, m: EntityManager): Promise<Tenant> {
+    const tier = this.tiers.resolveTierName(input.tier);
+    const { base, requested, fallback } = this.chooseSlug(input);
+    const problem = fallback;
 
     for (let n = 1; n <= 50; n++) {
       const slug = withSuffix(base, n);
@@ -68,7 +95,7 @@ export class TenantService {
         continue;
       }
       const tenant = Object.assign(new Tenant(), {
-        id: randomUUID(), slug, name: input.name.slice(0, 200) || slug, status: TenantStatus.Pending, tier,
+        id: randomUUID(), slug, slugSource: input.slugFrom ?? SlugSource.Admin, name: input.name.slice(0, 200) || slug, status: TenantStatus.Pending, tier,
         region: input.region ?? this.config.DEFAULT_REGION, stripeCustomerId: input.stripeCustomerId ?? null,
         stripeSubscriptionId: input.stripeSubscriptionId ?? null, billingStatus: null, pastDueSince: null, suspendReason: null, suspendedBy: null, suspendCause: null,
         offboardAt: null, lastEventCreated: null, failureReason: null, failedDuring: null, customDomain: null, deletedAt: null,
@@ -78,16 +105,43 @@ export class TenantService {
       const saved = (await this.tenants.findById(tenant.id, m)) as Tenant;
       await this.tenants.audit({
         tenantId: saved.id, action: 'created', toStatus: TenantStatus.Pending, causeType: cause.type, causeId: cause.id,
-        detail: { slug, tier, ...(requested && slug !== requested ? { requestedSlug: requested, slugFallback: problem ?? 'taken' } : {}) },
+        detail: { slug, slugSource: saved.slugSource, tier, ...(requested && slug !== requested ? { requestedSlug: requested, slugFallback: problem ?? 'taken' } : {}) },
       }, m);
-      await this.enqueueProvision(saved.id, m);
+      if (input.provisionAt !== null) await this.enqueueProvision(saved.id, m, input.provisionAt);
       return saved;
     }
     throw slugTaken(base);
   }
 
-  enqueueProvision(tenantId: string, m: EntityManager): Promise<string | null> {
-    return this.jobs.enqueue({ type: JobType.Provision, tenantId, dedupeKey: `provision:${tenantId}` }, m);
+  enqueueProvision(tenantId: string, m: EntityManager, runAt?: Date): Promise<string | null> {
+    return this.jobs.enqueue({ type: JobType.Provision, tenantId, dedupeKey: `provision:${tenantId}`, runAt }, m);
+  }
+
+  /**
+   * Billing learned a better name for a tenant whose hostname is not live yet (pending or
+   * provisioning): re-choose its slug from it, audited. Never renames an active tenant, an
+   * admin-created one, or from information no better than what the slug came from.
+   * Returns the old slug when it changed (its directory entry must go).
+   */
+  async renameBeforeLive(tenant: Tenant, input: Pick<CreateTenantInput, 'slug' | 'slugSource' | 'name'> & { slugFrom: SlugSource }, cause: Cause, m: EntityManager): Promise<string | null> {
+    if (tenant.status !== TenantStatus.Pending && tenant.status !== TenantStatus.Provisioning) return null;
+    const current = tenant.slugSource ?? SlugSource.Admin;
+    if (SLUG_RANK[input.slugFrom] <= SLUG_RANK[current]) return null;
+    const { base, requested, fallback } = this.chooseSlug(input);
+    for (let n = 1; n <= 50; n++) {
+      const slug = withSuffix(base, n);
+      if (slug === tenant.slug) {
+        tenant.slugSource = input.slugFrom;
+        return null;
+      }
+      if (await this.tenants.slugExists(slug, m)) continue;
+      const from = tenant.slug;
+      await this.tenants.audit({ tenantId: tenant.id, action: 'slug_changed', causeType: cause.type, causeId: cause.id, detail: { from, to: slug, fromSource: current, toSource: input.slugFrom, ...(requested && slug !== requested ? { requestedSlug: requested, slugFallback: fallback ?? 'taken' } : {}) } }, m);
+      Object.assign(tenant, { slug, slugSource: input.slugFrom });
+      await this.tenants.save(tenant, m);
+      return from;
+    }
+    return null;
   }
 
   /** Enforced, audited status change. Returns false (and does nothing) if already in `to`. */
@@ -188,6 +242,11 @@ export class TenantService {
     });
     if (tenant) await this.publish(tenant);
     return tenant ? 1 : 0;
+  }
+
+  /** Drops the directory entry of a slug the tenant no longer has (renamed before it went live). */
+  async unpublishSlug(slug: string, tenantId: string): Promise<void> {
+    await this.directory.removeTenant(slug, tenantId, null);
   }
 
   /**

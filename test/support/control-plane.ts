@@ -45,6 +45,8 @@ export async function startTestControlPlane(env: Record<string, string> = {}, op
     TENANT_TEMPLATE_DATABASE: template,
     JOB_WORKER_ENABLED: 'false',
     LOG_LEVEL: 'silent',
+    // Billing tests that do not test the checkout wait provision as soon as a subscription is paid.
+    BILLING_CHECKOUT_WAIT_SECONDS: '0',
     ...env,
   });
   const logger = createLogger({ name: 'test-control-plane', level: config.LOG_LEVEL });
