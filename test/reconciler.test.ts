@@ -157,7 +157,7 @@ describe('reconciler in the default setup (in-process cache shared with the runt
   it('silo reconcile runs the same checks and says it cannot see the in-process directory cache', async () => {
     const env = {
       DATABASE_URL: t.config.DATABASE_URL, SILO_MASTER_KEY: t.config.SILO_MASTER_KEY as string,
-      TENANT_DATABASE_URL: t.config.TENANT_DATABASE_URL as string, TENANT_TEMPLATE_DATABASE: t.config.TENANT_TEMPLATE_DATABASE,
+      TENANT_DATABASE_URL: t.config.TENANT_DATABASE_URL as string, TENANT_TEMPLATE_DATABASE: t.config.TENANT_TEMPLATE_DATABASE as string,
     };
     const json = await silo(['reconcile', '--json'], env);
     expect(json.code).toBe(0);

@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from 'pg';
 import { JobRepository } from '../control-plane/jobs/job.repository';
-import { defaultMigrationsDir, LEDGER_TABLE, loadMigrations } from '../migrations';
+import { LEDGER_TABLE } from '../migrations';
+import { shippedTenantMigrations } from './support/tenant-migrations';
 import { recordedStepContext } from '../control-plane/operations/step-context';
 import { tenantDbName } from '../provisioning/local/pg-names';
 import { LocalSecretStore } from '../provisioning/secrets/local-secret-store';
@@ -53,10 +54,10 @@ describe('tenant lifecycle through the admin API and the job worker', () => {
     expect(role.rolconnlimit).toBe(DEFAULT_TIERS.pro.connectionLimit);
 
     // Born at the latest tenant migration: ledger in its own database, owned by its role, mirrored in the control DB.
-    const latest = loadMigrations(defaultMigrationsDir()).at(-1)?.version;
+    const latest = shippedTenantMigrations().at(-1)?.version;
     const [ledger] = await adminQuery<{ owner: string; n: number }>(
       `SELECT pg_get_userbyid(c.relowner) AS owner, (SELECT count(*)::int FROM ${LEDGER_TABLE}) AS n FROM pg_class c WHERE c.oid = $1::regclass`, [LEDGER_TABLE], shown.body.connection.database);
-    expect(ledger).toEqual({ owner: shown.body.connection.username, n: loadMigrations(defaultMigrationsDir()).length });
+    expect(ledger).toEqual({ owner: shown.body.connection.username, n: shippedTenantMigrations().length });
     expect(shown.body.schema).toMatchObject({ version: latest, lastError: null });
 
     const history = await t.api('GET', '/v1/tenants/acme/history');

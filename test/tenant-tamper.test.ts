@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { Client } from 'pg';
 import { SECRET_STORE } from '../control-plane/common/tokens';
 import { ReconcilerService } from '../control-plane/operations/reconciler.service';
-import { defaultMigrationsDir, loadMigrations, migrateTenant } from '../migrations';
+import { migrateTenant } from '../migrations';
+import { shippedTenantMigrations } from './support/tenant-migrations';
 import type { TenantMigration } from '../migrations';
 import { tenantDbName } from '../provisioning/local/pg-names';
 import { TenantConnectionInfo } from '../provisioning/provisioning-driver';
@@ -222,7 +223,7 @@ describe('a tenant cannot block its lifecycle or lift its limits (real Postgres,
     for (const sql of ROLE_TAMPERING(connection.database)) await c.query(sql);
     await c.end();
     const migration: TenantMigration = { version: '20990101000000', name: 'tamper_probe', up: 'CREATE TABLE tamper_probe (id int); SELECT pg_sleep(0.05)', down: 'DROP TABLE tamper_probe', transactional: true, checksum: 'x', file: 'x.sql' };
-    const result = await migrateTenant({ id, slug: 'delta', connection }, { secretStore: t.cp.app.get(SECRET_STORE) as SecretStore }, { migrations: [...loadMigrations(defaultMigrationsDir()), migration] });
+    const result = await migrateTenant({ id, slug: 'delta', connection }, { secretStore: t.cp.app.get(SECRET_STORE) as SecretStore }, { migrations: [...shippedTenantMigrations(), migration] });
     expect(result).toMatchObject({ outcome: 'migrated', to: '20990101000000' });
     const [owner] = await adminQuery<{ owner: string; schema: string }>(
       `SELECT pg_get_userbyid(relowner) AS owner, relnamespace::regnamespace::text AS schema FROM pg_class WHERE relname = 'tamper_probe'`, [], connection.database);

@@ -1,4 +1,7 @@
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createLogger } from '../../common/logger';
 import { loadControlPlaneConfig, ControlPlaneConfig } from '../../control-plane/config';
 import { RunningControlPlane, startControlPlane, StartOptions } from '../../control-plane/server';
@@ -8,6 +11,7 @@ import { dropTerminatorRoleSql } from '../../provisioning/local/terminator-role'
 import { testDatabaseUrl, testRedisUrl } from './env';
 import { testRedisPrefix } from './redis';
 import { adminQuery, createTestDatabase, testDatabaseName, TestDatabase } from './test-db';
+import { copyShippedMigrations } from './tenant-migrations';
 
 export const TEST_ADMIN_TOKEN = 'test-admin-token-0123456789abcdef';
 export const TEST_WEBHOOK_SECRET = 'whsec_test_secret_for_silo';
@@ -20,6 +24,8 @@ export interface TestControlPlane {
   db: TestDatabase;
   config: ControlPlaneConfig;
   kvPrefix: string;
+  /** This control plane's own folder (removed on close): tenant migrations (`SILO_TENANT_MIGRATIONS_DIR`) and exports (`EXPORT_DIR`) unless the test set them. */
+  scratchDir: string;
   /** JSON request with the admin token (pass `token: null` for none). */
   api(method: string, path: string, body?: unknown, opts?: { token?: string | null; headers?: Record<string, string> }): Promise<{ status: number; body: any }>;
   /** Runs every due job now (the background worker is off in tests unless asked for). */
@@ -28,12 +34,19 @@ export interface TestControlPlane {
   close(): Promise<void>;
 }
 
-/** Boots the real control plane on port 0 against a fresh control DB, real Redis (own prefix) and the local driver. */
+/**
+ * Boots the real control plane on port 0 against a fresh control DB, real Redis (own prefix) and
+ * the local driver. It never reads the user's `migrations/tenant` (only Silo's shipped migrations,
+ * copied) nor writes to `.silo/exports`: both live in a temp folder removed on close.
+ */
 export async function startTestControlPlane(env: Record<string, string> = {}, opts: Partial<StartOptions> = {}): Promise<TestControlPlane> {
   const db = await createTestDatabase('cp');
   const redis = testRedisPrefix('cp');
   const template = testDatabaseName('tpl');
+  const scratchDir = mkdtempSync(join(tmpdir(), 'silo-test-cp-'));
   const config = loadControlPlaneConfig({
+    SILO_TENANT_MIGRATIONS_DIR: copyShippedMigrations(join(scratchDir, 'tenant-migrations')),
+    EXPORT_DIR: join(scratchDir, 'exports'),
     DATABASE_URL: db.url,
     REDIS_URL: testRedisUrl(),
     ADMIN_TOKEN: TEST_ADMIN_TOKEN,
@@ -67,7 +80,7 @@ export async function startTestControlPlane(env: Record<string, string> = {}, op
     return { status: res.status, body: parsed as never };
   };
   return {
-    url: cp.url, cp, db, config, kvPrefix: redis.prefix, api,
+    url: cp.url, cp, db, config, kvPrefix: redis.prefix, scratchDir, api,
     drainJobs: () => cp.app.get(JobWorker).drain(),
     sql: (q, p) => adminQuery(q, p, db.name),
     close: async () => {
@@ -81,6 +94,7 @@ export async function startTestControlPlane(env: Record<string, string> = {}, op
       await adminQuery(dropTerminatorRoleSql(config.SILO_INSTANCE_ID ?? db.name, new URL(testDatabaseUrl()).pathname.slice(1) || 'postgres'));
       await db.drop();
       await redis.cleanup();
+      rmSync(scratchDir, { recursive: true, force: true });
     },
   };
 }

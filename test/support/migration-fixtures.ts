@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { copyFileSync, mkdtempSync, readdirSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -9,21 +9,18 @@ import { runCli } from '../../cli/program';
 import { prepareTemplate } from '../../migrations';
 import { FleetRunner } from '../../migrations/fleet-runner';
 import { SchemaMirrorRepository } from '../../migrations/schema-mirror.repository';
-import { defaultMigrationsDir } from '../../migrations/tenant-migration';
 import type { TenantConnectionInfo } from '../../provisioning/provisioning-driver';
 import { testDatabaseUrl, withDatabase } from './env';
 import { localProvisioningKit, LocalProvisioningKit, memoryDriverContext } from './provisioning';
+import { copyShippedMigrations } from './tenant-migrations';
 import { createTestDatabase, TestDatabase } from './test-db';
 
-/** A migrations directory in a temp folder, starting with the shipped baseline (the template's lineage). */
+/** A migrations directory in a temp folder, starting with Silo's shipped migrations (the template's lineage), never a user's own. */
 export class MigrationDir {
   readonly path = mkdtempSync(join(tmpdir(), 'silo-tenant-migrations-'));
 
   constructor(withBaseline = true) {
-    if (withBaseline) {
-      const shipped = defaultMigrationsDir();
-      for (const f of readdirSync(shipped).filter((n) => n.endsWith('.sql'))) copyFileSync(join(shipped, f), join(this.path, f));
-    }
+    if (withBaseline) copyShippedMigrations(this.path);
   }
 
   write(file: string, up: string, down = '', opts: { noTransaction?: boolean } = {}): this {
