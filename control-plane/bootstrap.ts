@@ -5,6 +5,7 @@ import { MemoryKvStore } from '../common/memory-kv-store';
 import { RedisKvStore } from '../common/redis-kv-store';
 import { LocalProvisioningDriver } from '../provisioning/local/local-provisioning.driver';
 import { TenantCertIssuer } from '../provisioning/local/tenant-certs';
+import { resolveTemplateDatabase } from '../provisioning/local/template-name';
 import type { ProvisioningDriver } from '../provisioning/provisioning-driver';
 import { LocalSecretStore } from '../provisioning/secrets/local-secret-store';
 import type { SecretStore } from '../provisioning/secrets/secret-store';
@@ -53,17 +54,21 @@ export async function createProvisioningDriver(config: ControlPlaneConfig, secre
     });
   }
   const controlDb = new URL(config.DATABASE_URL).pathname.slice(1);
+  const adminUrl = config.TENANT_DATABASE_URL ?? config.DATABASE_URL;
+  const instanceId = config.SILO_INSTANCE_ID ?? controlDb;
+  // One template per installation unless configured; an older installation keeps the shared name it already uses.
+  const template = await resolveTemplateDatabase(adminUrl, { configured: config.TENANT_TEMPLATE_DATABASE, instanceId });
   return new LocalProvisioningDriver({
-    adminUrl: config.TENANT_DATABASE_URL ?? config.DATABASE_URL,
+    adminUrl,
     publicHost: config.TENANT_DATABASE_PUBLIC_HOST,
-    templateDatabase: config.TENANT_TEMPLATE_DATABASE,
+    templateDatabase: template.name,
     secretStore,
     secretPrefix: config.SILO_TENANT_SECRET_PREFIX,
     protectDatabases: [controlDb],
     pgDumpBin: config.PG_DUMP_BIN,
     secretRecoveryWindowDays: config.SECRET_RECOVERY_WINDOW_DAYS,
     prepareTemplate: extras.prepareTemplate,
-    instanceId: config.SILO_INSTANCE_ID ?? controlDb,
+    instanceId,
     tenantCerts: config.TENANT_DATABASE_CA_DIR ? new TenantCertIssuer(config.TENANT_DATABASE_CA_DIR) : undefined,
   });
 }
