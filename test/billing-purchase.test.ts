@@ -98,6 +98,17 @@ describe('billing: a purchase names and activates its tenant the same way in eve
     expect(await finalState(s)).toMatchObject({ slug: 'paid-later', status: 'active', billing: 'active' });
   });
 
+  it('orders two subscription events of the same second by what they say, not by arrival: created (incomplete) and updated (active) end active and provisioned either way', async () => {
+    for (const [n, createdLast] of [false, true].entries()) {
+      const at = nowSeconds() - 5;
+      const s = newSubscription({ status: 'incomplete', slug: `same-second-${n + 1}` });
+      const created = stripeEvents.subscriptionCreated(s, at);
+      const updated = stripeEvents.subscriptionUpdated({ ...s, status: 'active' }, at, { status: 'incomplete' });
+      await deliverAll(t, createdLast ? [updated, created] : [created, updated]);
+      expect(await finalState(s)).toEqual({ slug: `same-second-${n + 1}`, status: 'active', billing: 'active' });
+    }
+  });
+
   it('provisions an unpaid subscription at once with BILLING_PROVISION_ON=subscription (trial-first operators)', async () => {
     const eager = await startTestControlPlane({ TIERS_FILE: PLANS_FILE, BILLING_PROVISION_ON: 'subscription' });
     try {

@@ -64,6 +64,31 @@ export function nextBillingFacts(f: BillingFacts, be: BillingEvent): BillingFact
   return n;
 }
 
+/** How far along its life a status is: within one second, the later status is the newer event. */
+const STATUS_STAGE: Readonly<Record<string, number>> = { incomplete: 0, trialing: 1, active: 2, past_due: 3, unpaid: 4, paused: 5, canceled: 9, incomplete_expired: 9 };
+const TYPE_STAGE = (type: string): number => (type === 'checkout.session.completed' ? 0 : type === 'customer.subscription.created' ? 1 : 2);
+
+/**
+ * Orders a subscription's events by `created`, and events of the same second by what they say
+ * rather than by arrival (Stripe stamps a subscription's `created` and first `updated` with the
+ * same second): the one whose `previous_attributes.status` is the other's status comes after it;
+ * else `customer.subscription.created` before other events; else the status further along
+ * (incomplete < trialing < active < past_due < unpaid < paused < canceled). Stable otherwise.
+ */
+export function orderHistory(events: readonly BillingEvent[]): BillingEvent[] {
+  const statusOf = (e: BillingEvent) => (e.signal?.kind === 'status' ? e.signal.status : null);
+  const sameSecond = (a: BillingEvent, b: BillingEvent): number => {
+    if (b.previousStatus && b.previousStatus === statusOf(a) && a.previousStatus !== statusOf(b)) return -1;
+    if (a.previousStatus && a.previousStatus === statusOf(b) && b.previousStatus !== statusOf(a)) return 1;
+    const byType = TYPE_STAGE(a.type) - TYPE_STAGE(b.type);
+    if (byType) return byType;
+    const sa = statusOf(a);
+    const sb = statusOf(b);
+    return sa !== null && sb !== null ? (STATUS_STAGE[sa] ?? 2) - (STATUS_STAGE[sb] ?? 2) : 0;
+  };
+  return events.map((e, i) => ({ e, i })).sort((x, y) => x.e.created - y.e.created || sameSecond(x.e, y.e) || x.i - y.i).map((x) => x.e);
+}
+
 /**
  * A subscription's events applied in the order given (`created`, then arrival). Used when an event
  * arrives late, so that the tenant ends where in-order delivery would have left it whatever order

@@ -11,7 +11,7 @@ import { Cause, TenantService } from '../tenants/tenant.service';
 import { PAYMENT_SUSPENSIONS, SlugSource, SuspendCause, SuspendedBy, TenantStatus } from '../tenants/tenant-status';
 import { Tenant } from '../tenants/tenant.entity';
 import { TierCatalog } from '../tenants/tier-catalog';
-import { BillingFacts, GOOD_STANDING_STATUSES, NO_BILLING_FACTS, nextBillingFacts, PAST_DUE_STATUSES, replayBillingHistory } from './billing-history';
+import { BillingFacts, GOOD_STANDING_STATUSES, NO_BILLING_FACTS, nextBillingFacts, orderHistory, PAST_DUE_STATUSES, replayBillingHistory } from './billing-history';
 import { BillingEvent, BillingSignal, NamingSource, parseStripeEvent, readBillingEvent, StripeEvent, TERMINAL_STATUSES } from './stripe-event';
 import type { SignedPayload } from './stripe-webhook.verifier';
 import { WebhookEventRepository } from './webhook-event.repository';
@@ -153,15 +153,21 @@ export class BillingService {
       }
       // Cancellation is final whenever it arrives; anything else older than the newest applied event is late.
       const final = TERMINAL_STATUSES.includes(tenant.billingStatus ?? '') || tenant.status === TenantStatus.Deleted;
-      const stale = !terminal && tenant.lastEventCreated !== null && be.created < tenant.lastEventCreated;
+      // Same second as the newest applied event counts too: the order within a second is decided by content (orderHistory).
+      const stale = !terminal && tenant.lastEventCreated !== null && be.created <= tenant.lastEventCreated;
       if (final) {
         if (changed) await this.tenants.save(tenant, m);
         return { outcome: WebhookOutcome.Final, tenant };
       }
       if (stale) {
-        changed = (await this.replay(tenant, subscriptionId, cause, m)) || changed;
+        const replayed = await this.replay(tenant, subscriptionId, cause, m);
+        changed = replayed.changed || changed;
+        // A status event counts with the status the whole history ends in; other events as themselves.
+        const effective: BillingSignal = signal.kind === 'status' ? { kind: 'status', status: replayed.status ?? signal.status } : signal;
+        changed = (await this.startProvisioningWhenPaid(tenant, be, effective, m)) || changed;
         await this.tenants.save(tenant, m);
-        return { outcome: changed ? WebhookOutcome.Applied : WebhookOutcome.Stale, tenant };
+        const older = be.created < (tenant.lastEventCreated as number);
+        return { outcome: changed ? WebhookOutcome.Applied : older ? WebhookOutcome.Stale : WebhookOutcome.Unchanged, tenant, renamedFrom };
       }
       // Only subscription snapshots change the plan (an invoice line may be a proration of the old one). A
       // cancellation's snapshot too, without reconfiguring, so every delivery order ends on the same tier.
@@ -220,9 +226,9 @@ export class BillingService {
    * subscription's stored events, this one included, in `created` order and brings the tenant to where
    * in-order delivery would have left it. Cancellation never gets here (it is final whenever it arrives).
    */
-  private async replay(tenant: Tenant, subscriptionId: string, cause: Cause, m: EntityManager): Promise<boolean> {
+  private async replay(tenant: Tenant, subscriptionId: string, cause: Cause, m: EntityManager): Promise<{ changed: boolean; status: string | null }> {
     const payloads = await this.events.historyOf(subscriptionId, m);
-    const h = replayBillingHistory(payloads.map((p) => readBillingEvent(parseStripeEvent(p))));
+    const h = replayBillingHistory(orderHistory(payloads.map((p) => readBillingEvent(parseStripeEvent(p)))));
     const before = billingState(tenant);
     const tierChanged = h.price ? await this.changeTier(tenant, h.price, cause, m, true) : false;
     tenant.billingStatus = h.billingStatus;
@@ -234,7 +240,7 @@ export class BillingService {
       const lifted = tenant.suspendCause === SuspendCause.SubscriptionPaused || (isPaymentSuspension(tenant) && !PAST_DUE_STATUSES.includes(h.billingStatus ?? ''));
       if (lifted) await this.service.resume(tenant, cause, m);
     }
-    return tierChanged || before !== billingState(tenant);
+    return { changed: tierChanged || before !== billingState(tenant), status: h.billingStatus };
   }
 
   /** A plan change: record it and re-run provisioning with the new tier (as the admin API's PATCH does). */

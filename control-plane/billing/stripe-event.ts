@@ -57,6 +57,8 @@ export interface BillingEvent {
   paid?: boolean;
   /** Invoices only: the subscription's first invoice (`billing_reason: subscription_create`). */
   firstInvoice?: boolean;
+  /** Subscription snapshots: the status before this change (`previous_attributes.status`), when Stripe says. */
+  previousStatus?: string | null;
 }
 
 /** Where a slug would come from, best first. */
@@ -122,6 +124,7 @@ export function readBillingEvent(event: StripeEvent): BillingEvent {
     return {
       ...base, subscriptionId, customerId: idOf(o.customer), signal: { kind: 'status', status },
       price: priceOf(item.price ?? item.plan), naming: subscriptionNaming(o),
+      previousStatus: text(obj(event.data.previous_attributes).status),
     };
   }
 
