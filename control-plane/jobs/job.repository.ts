@@ -58,7 +58,8 @@ export class JobRepository {
       let res: unknown;
       try {
         res = await this.ds.query(
-          `WITH picked AS (
+          `WITH ts AS (SELECT clock_timestamp() AS t),
+           picked AS (
              SELECT j.id FROM jobs j
              WHERE (j.status = 'queued' AND j.run_at <= now()
                     AND (j.tenant_id IS NULL OR NOT EXISTS (SELECT 1 FROM jobs o WHERE o.tenant_id = j.tenant_id AND o.status = 'running')))
@@ -71,10 +72,11 @@ export class JobRepository {
                FROM picked WHERE jobs.id = picked.id
              RETURNING jobs.id, jobs.attempts),
            lost AS (
-             UPDATE job_runs r SET finished_at = clock_timestamp(), outcome = 'lost', error = 'lease expired'
+             UPDATE job_runs r SET finished_at = (SELECT t FROM ts), outcome = 'lost', error = 'lease expired'
                FROM claimed WHERE r.job_id = claimed.id AND r.finished_at IS NULL),
            started AS (
-             INSERT INTO job_runs (job_id, attempt, worker_id) SELECT id, attempts, $1 FROM claimed)
+             -- The lost attempt ends and the new one starts at the same instant: never an overlap on record.
+             INSERT INTO job_runs (job_id, attempt, worker_id, started_at) SELECT id, attempts, $1, (SELECT t FROM ts) FROM claimed)
            SELECT id FROM claimed`,
           [workerId, leaseSeconds],
         );

@@ -41,10 +41,11 @@ describe('reliability: crash safety (SIGKILL during provisioning from webhooks)'
   it(`provisions ${TENANTS} tenants exactly once through ${KILLS} kills, with no orphan, no drift and no lost webhook`, async () => {
     const started = Date.now();
     const workerEnv = { JOB_LEASE_SECONDS: String(LEASE_SECONDS), JOB_POLL_INTERVAL_MS: '200', JOB_CONCURRENCY: '4', LOG_LEVEL: 'info' };
-    // The control plane runs a worker too: two workers compete for jobs, and killing the control plane kills one of them.
+    // The control plane runs a worker too: three workers compete for jobs (the control plane's, a
+    // standalone worker and `silo worker`), and killing the control plane kills one of them.
     const cp = await stack.controlPlane({ ...workerEnv, JOB_WORKER_ENABLED: 'true' });
-    const worker = stack.worker(workerEnv);
-    await Promise.all([cp.start(), worker.start()]);
+    const workers = [stack.worker(workerEnv), stack.siloWorker(workerEnv)];
+    await Promise.all([cp.start(), ...workers.map((w) => w.start())]);
 
     const subs: SubscriptionState[] = Array.from({ length: TENANTS }, (_, i) => newSubscription({ slug: `crash-${i}`, customerName: `Crash Customer ${i}` }));
     const events: StripeEventFixture[] = shuffle(subs.flatMap((s) => [stripeEvents.checkoutCompleted(s), stripeEvents.subscriptionCreated(s)]), rnd);
@@ -68,7 +69,7 @@ describe('reliability: crash safety (SIGKILL during provisioning from webhooks)'
     // still starting up, without waiting for its restart to finish.
     const kills: Array<{ at: number; target: string; inFlight: boolean; active: number; starting: boolean }> = [];
     const restarting = new Map<ServiceProcess, Promise<void>>();
-    const ready = new Set<ServiceProcess>([cp, worker]);
+    const ready = new Set<ServiceProcess>([cp, ...workers]);
     const restartMs: number[] = [];
     let killedWhileStarting = 0;
     const restart = (p: ServiceProcess, pauseMs: number) => {
@@ -90,6 +91,7 @@ describe('reliability: crash safety (SIGKILL during provisioning from webhooks)'
       await sleep(250 + Math.floor(rnd() * 1_000));
       const r = rnd();
       const duringStartup = rnd() < 0.2;
+      const worker = workers[Math.floor(rnd() * workers.length)] as ServiceProcess;
       const targets = (r < 0.45 ? [worker] : r < 0.85 ? [cp] : [cp, worker]).filter((p) => p.running && (duringStartup || ready.has(p)));
       if (!targets.length) continue;
       const active = Number((await stack.sql<{ n: string }>(`SELECT count(*) AS n FROM tenants WHERE status = 'active'`))[0]?.n);
@@ -101,7 +103,7 @@ describe('reliability: crash safety (SIGKILL during provisioning from webhooks)'
       }
     }
     await Promise.all(restarting.values());
-    for (const p of [cp, worker]) if (!p.running) await p.start();
+    for (const p of [cp, ...workers]) if (!p.running) await p.start();
     const chaosMs = Date.now() - t0;
 
     const logs = await deliveries;
@@ -113,7 +115,7 @@ describe('reliability: crash safety (SIGKILL during provisioning from webhooks)'
       webhooksRetried: retried.length, failedAttempts: logs.reduce((a, l) => a + l.failures, 0), undelivered: undelivered.length,
       kills: kills.length, killsWhileWebhooksInFlight: kills.filter((k) => k.inFlight).length,
       killsBeforeAllActive: kills.filter((k) => k.active < TENANTS).length, killsOfStartingProcess: kills.filter((k) => k.starting).length,
-      controlPlaneKills: cp.kills, workerKills: worker.kills, restarts: cp.starts + worker.starts - 2,
+      workers: 1 + workers.length, controlPlaneKills: cp.kills, workerKills: workers.reduce((a, w) => a + w.kills, 0), restarts: cp.starts + workers.reduce((a, w) => a + w.starts, 0) - 1 - workers.length,
       restartP50Ms: restartMs.length ? percentile(restartMs, 50) : null, killedWhileStarting,
       chaosSeconds: round(chaosMs / 1000), deliveredSeconds: round(deliveredMs / 1000),
     };
@@ -143,6 +145,14 @@ describe('reliability: crash safety (SIGKILL during provisioning from webhooks)'
        FROM audit_log GROUP BY tenant_id`);
     expect(audit.filter((a) => Number(a.created) !== 1 || Number(a.activated) !== 1)).toEqual([]);
     expect(audit).toHaveLength(TENANTS);
+
+    // 1b. No tenant ever had two job attempts running at once, across the three workers and their kills
+    // (a killed attempt ends when its lease expires and it is re-claimed or failed).
+    const runs = await stack.sql<{ tenant_id: string; started_at: Date; finished_at: Date | null }>(
+      `SELECT j.tenant_id, r.started_at, r.finished_at FROM job_runs r JOIN jobs j ON j.id = r.job_id ORDER BY j.tenant_id, r.started_at`);
+    const overlapping = runs.filter((r, i) => i > 0 && runs[i - 1]?.tenant_id === r.tenant_id && (runs[i - 1]?.finished_at === null || r.started_at < (runs[i - 1]?.finished_at as Date)));
+    figures.jobRuns = runs.length;
+    expect(overlapping).toEqual([]);
 
     // 2. Exactly one marked database and role per tenant, one live secret each; nothing else.
     const expectedNames = tenants.map((t) => tenantDbName(t.id)).sort();
