@@ -117,9 +117,12 @@ describe('reconciler in the default setup (in-process cache shared with the runt
     await new Promise((r) => setImmediate(r));
   });
   afterAll(async () => {
-    await rt?.close();
-    await t?.close();
-    await kv?.close();
+    try {
+      await rt?.close();
+    } finally {
+      await t?.close();
+      await kv?.close();
+    }
   });
 
   it('reports nothing on two passes over an unchanged, idle fleet (the runtime dropped every entry it was told changed)', async () => {

@@ -63,7 +63,10 @@ export async function startTestControlPlane(env: Record<string, string> = {}, op
     ...env,
   });
   const logger = createLogger({ name: 'test-control-plane', level: config.LOG_LEVEL });
-  const cp = await startControlPlane(config, { logger, kvPrefix: redis.prefix, ...opts });
+  const cp = await startControlPlane(config, { logger, kvPrefix: redis.prefix, ...opts }).catch((err: unknown) => {
+    rmSync(scratchDir, { recursive: true, force: true });
+    throw err;
+  });
   const api: TestControlPlane['api'] = async (method, path, body, o = {}) => {
     const headers: Record<string, string> = { ...(o.headers ?? {}) };
     const token = o.token === undefined ? TEST_ADMIN_TOKEN : o.token;
@@ -84,17 +87,21 @@ export async function startTestControlPlane(env: Record<string, string> = {}, op
     drainJobs: () => cp.app.get(JobWorker).drain(),
     sql: (q, p) => adminQuery(q, p, db.name),
     close: async () => {
-      const tenants = await adminQuery<{ id: string }>('SELECT id FROM tenants', [], db.name).catch(() => []);
-      await cp.close();
-      for (const { id } of tenants) {
-        await adminQuery(`DROP DATABASE IF EXISTS "${tenantDbName(id)}" WITH (FORCE)`);
-        await adminQuery(`DROP ROLE IF EXISTS "${tenantDbName(id)}"`);
+      try {
+        const tenants = await adminQuery<{ id: string }>('SELECT id FROM tenants', [], db.name).catch(() => []);
+        await cp.close();
+        for (const { id } of tenants) {
+          await adminQuery(`DROP DATABASE IF EXISTS "${tenantDbName(id)}" WITH (FORCE)`);
+          await adminQuery(`DROP ROLE IF EXISTS "${tenantDbName(id)}"`);
+        }
+        await adminQuery(`DROP DATABASE IF EXISTS "${template}" WITH (FORCE)`);
+        await adminQuery(dropTerminatorRoleSql(config.SILO_INSTANCE_ID ?? db.name, new URL(testDatabaseUrl()).pathname.slice(1) || 'postgres'));
+        await db.drop();
+        await redis.cleanup();
+      } finally {
+        // After cp.close (no job can write an export any more), even when a cleanup above failed.
+        rmSync(scratchDir, { recursive: true, force: true });
       }
-      await adminQuery(`DROP DATABASE IF EXISTS "${template}" WITH (FORCE)`);
-      await adminQuery(dropTerminatorRoleSql(config.SILO_INSTANCE_ID ?? db.name, new URL(testDatabaseUrl()).pathname.slice(1) || 'postgres'));
-      await db.drop();
-      await redis.cleanup();
-      rmSync(scratchDir, { recursive: true, force: true });
     },
   };
 }
