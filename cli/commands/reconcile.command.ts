@@ -11,7 +11,7 @@ import { writeLine } from '../io';
 export const registerReconcileCommand: RegisterCommand = (program, { io, context, setExitCode }) => {
   program
     .command('reconcile')
-    .description('Report drift (orphan databases/roles/secrets, missing mappings, missing databases) and apply safe repairs')
+    .description('Report drift (orphan databases/roles/secrets, outdated directory entries, missing databases) and apply safe repairs')
     .option('--apply', 'also apply destructive repairs (drop orphans, suspend tenants whose database is gone)')
     .option('--json', 'print the report as JSON')
     .action(async (opts: { apply?: boolean; json?: boolean }) => {
