@@ -7,6 +7,7 @@
  * supports it, carries a tag condition.
  */
 
+import { CLUSTER_TERMINATOR_ROLE } from '../provisioning/aws/cluster-terminator-role';
 import { TENANT_APP_ROLE } from '../provisioning/aws/tenant-app-role';
 
 export interface PolicyStatement {
@@ -49,6 +50,11 @@ export function tenantAppDbUserArnPattern(s: AccountScope, appRole = TENANT_APP_
   return `arn:aws:rds-db:${s.region}:${s.accountId}:dbuser:*/${appRole}`;
 }
 
+/** `rds-db:connect` as the runtime's terminator role on tenant clusters: the same shape and limits as tenantAppDbUserArnPattern. */
+export function terminatorDbUserArnPattern(s: AccountScope, role = CLUSTER_TERMINATOR_ROLE): string {
+  return tenantAppDbUserArnPattern(s, role);
+}
+
 /** Trust policy for a role assumed by ECS tasks of this account only. */
 export function ecsTasksTrustPolicy(s: AccountScope): unknown {
   return {
@@ -83,7 +89,7 @@ export function tenantMasterSecretCondition(s: AccountScope, tenantResourcePrefi
 /**
  * Runtime task role: read tenant connection secrets (under the tenant prefix, created through the
  * SecretStore; on AWS they hold no password) and log in to tenant clusters as the application role
- * with an IAM token. Not the RDS-managed master secrets: the runtime never logs in as a cluster's
+ * and as the terminator role (ends backends that ignored a cancel) with an IAM token. Not the RDS-managed master secrets: the runtime never logs in as a cluster's
  * master user. KMS decrypt only when Secrets Manager asks on behalf of a tenant secret.
  */
 export function runtimeTaskPolicy(s: AccountScope, tenantSecretPrefix: string, _tenantResourcePrefix: string): PolicyDocument {
@@ -96,6 +102,8 @@ export function runtimeTaskPolicy(s: AccountScope, tenantSecretPrefix: string, _
       Resource: [secrets],
     },
     { Sid: 'ConnectAsTenantAppRole', Effect: 'Allow', Action: ['rds-db:connect'], Resource: [tenantAppDbUserArnPattern(s)] },
+    // The runtime ends backends that ignored a cancel as silo_terminator on the backend's cluster (RUNTIME_TERMINATOR_SECRET_REF=iam:silo_terminator).
+    { Sid: 'ConnectAsTerminatorRole', Effect: 'Allow', Action: ['rds-db:connect'], Resource: [terminatorDbUserArnPattern(s)] },
     {
       Sid: 'DecryptTenantSecrets',
       Effect: 'Allow',

@@ -172,13 +172,15 @@ describe('PlatformStack', () => {
   });
 
   describe('IAM', () => {
-    it('lets the runtime read only tenant connection secrets (not master secrets) and log in only as tenant_app with an IAM token', () => {
+    it('lets the runtime read only tenant connection secrets (not master secrets) and log in only as tenant_app and silo_terminator with an IAM token', () => {
       const tenantSecrets = `arn:aws:secretsmanager:eu-west-1:${ACCOUNT}:secret:silo/tenants/*`;
       const statements = rolePolicy(s, 'runtime_task-policy');
       expect(statements).toEqual([
         { Sid: 'ReadTenantSecrets', Effect: 'Allow', Action: ['secretsmanager:GetSecretValue', 'secretsmanager:DescribeSecret'], Resource: [tenantSecrets] },
         // Any cluster's tenant_app in this account and region: rds-db:connect has no tag or name condition (see iam-policies.ts).
         { Sid: 'ConnectAsTenantAppRole', Effect: 'Allow', Action: ['rds-db:connect'], Resource: [`arn:aws:rds-db:eu-west-1:${ACCOUNT}:dbuser:*/tenant_app`] },
+        // The terminator role the AWS driver creates on each cluster, with the same (not narrowable) shape.
+        { Sid: 'ConnectAsTerminatorRole', Effect: 'Allow', Action: ['rds-db:connect'], Resource: [`arn:aws:rds-db:eu-west-1:${ACCOUNT}:dbuser:*/silo_terminator`] },
         {
           Sid: 'DecryptTenantSecrets',
           Effect: 'Allow',
@@ -193,6 +195,7 @@ describe('PlatformStack', () => {
       expect(JSON.stringify(statements)).not.toContain('rds!cluster');
       // The one user the grant names, and the control database takes no IAM logins at all.
       expect(list(statements[1].Resource).every((r) => r.endsWith('/tenant_app'))).toBe(true);
+      expect(statements.filter((st) => list(st.Action).includes('rds-db:connect')).flatMap((st) => list(st.Resource)).map((r) => r.split('/').pop())).toEqual(['tenant_app', 'silo_terminator']);
       expect(s.resource('aws_rds_cluster', 'control-db_cluster').iam_database_authentication_enabled).not.toBe(true);
     });
 
@@ -315,10 +318,12 @@ describe('PlatformStack', () => {
       }
     });
 
-    it('serves the runtime\'s /metrics on an internal port the load balancer never reaches, and turns the local terminator off', () => {
+    it('serves the runtime\'s /metrics on an internal port the load balancer never reaches, and terminates as silo_terminator with an IAM token', () => {
       const [c] = JSON.parse(s.resource('aws_ecs_task_definition', 'runtime_task').container_definitions as string) as { environment: { name: string; value: string }[]; portMappings: { containerPort: number }[] }[];
       const env = Object.fromEntries(c.environment.map((e) => [e.name, e.value]));
-      expect(env).toMatchObject({ RUNTIME_METRICS_PORT: '9464', RUNTIME_TERMINATOR_SECRET_REF: 'none' });
+      expect(env).toMatchObject({ RUNTIME_METRICS_PORT: '9464', RUNTIME_TERMINATOR_SECRET_REF: 'iam:silo_terminator' });
+      // The worker and control plane end no backends: no terminator grant there.
+      for (const svc of ['control-plane', 'worker']) expect(JSON.stringify(rolePolicy(s, `${svc}_task-policy`))).not.toContain('silo_terminator');
       const tgPorts = Object.values(s.resources('aws_lb_target_group')).map((tg) => tg.port);
       expect(tgPorts).not.toContain(9464);
       const ingressPorts = Object.values(s.resources('aws_vpc_security_group_ingress_rule')).map((r) => r.from_port);

@@ -11,6 +11,7 @@ import { VpcSecurityGroupEgressRule } from '@cdktf/provider-aws/lib/vpc-security
 import { VpcSecurityGroupIngressRule } from '@cdktf/provider-aws/lib/vpc-security-group-ingress-rule';
 import { Fn, LocalBackend, S3Backend, TerraformLocal, TerraformOutput, TerraformStack } from 'cdktf';
 import { Construct } from 'constructs';
+import { CLUSTER_TERMINATOR_ROLE } from '../provisioning/aws/cluster-terminator-role';
 import { InfraConfig } from './config';
 import { CONTROL_DB_NAME, CONTROL_DB_USER, ControlDatabase } from './constructs/control-database';
 import { FargateService, InjectedSecret } from './constructs/fargate-service';
@@ -352,8 +353,8 @@ export class PlatformStack extends TerraformStack {
         // /metrics is served only here; no security group rule opens this port (add one for your scraper).
         RUNTIME_METRICS_HOST: '0.0.0.0',
         RUNTIME_METRICS_PORT: String(RUNTIME_METRICS_PORT),
-        // Aurora has no terminator role yet: abandoned backends are disconnected and stay counted.
-        RUNTIME_TERMINATOR_SECRET_REF: 'none',
+        // Backends that ignore a cancel are ended as silo_terminator (the AWS driver creates it per cluster) with an IAM token.
+        RUNTIME_TERMINATOR_SECRET_REF: `iam:${CLUSTER_TERMINATOR_ROLE}`,
       },
       secrets: { PGPASSWORD: dbSecret, REDIS_URL: redisUrl, SILO_DIRECTORY_KEY: directoryKey },
       securityGroup: runtimeSg,

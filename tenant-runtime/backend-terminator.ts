@@ -1,3 +1,4 @@
+import type { ConnectionOptions } from 'node:tls';
 import { Pool } from 'pg';
 
 /** One server backend the runtime gave up on: its process id, and the role it must still run as. */
@@ -24,12 +25,18 @@ export interface BackendTerminator {
   close(): Promise<void>;
 }
 
-/** Credentials of the privileged role, and the database it logs into (not a tenant's). */
+/** Credentials of the privileged role on one server, and the database it logs into (not a tenant's). */
 export interface TerminatorLogin {
   user: string;
-  password: string;
+  /** A function is called on every connect (an RDS IAM token is signed per connect and lives 15 minutes). */
+  password: string | (() => Promise<string>);
   database: string;
+  /** TLS of the connection (IAM logins: required and verified). Default none. */
+  ssl?: ConnectionOptions;
 }
+
+/** The login for one database server (`host:port` of the backends it will end). */
+export type TerminatorLoginSource = (server: { host: string; port: number }) => Promise<TerminatorLogin>;
 
 // Joined on pid *and* role: a pid the OS reused for someone else's backend is left alone, and a
 // superuser's backend (which pg_signal_backend may not touch, an error for the whole batch) never matches.
@@ -39,14 +46,14 @@ const AUTH_FAILED = new Set(['28P01', '28000']);
 
 /**
  * The PostgreSQL implementation: one small pool per server, logged in as a role that is a member of
- * pg_signal_backend and pg_read_all_stats (never a superuser, never a tenant's role). `login` is read
- * lazily and again after an authentication failure (password rotated).
+ * pg_signal_backend and pg_read_all_stats (never a superuser, never a tenant's role). `login` is
+ * asked per server, when its pool is made, and again after an authentication failure (password
+ * rotated).
  */
 export class PgBackendTerminator implements BackendTerminator {
   private readonly pools = new Map<string, Pool>();
-  private credentials: Promise<TerminatorLogin> | null = null;
 
-  constructor(private readonly login: () => Promise<TerminatorLogin>, private readonly o: { connectTimeoutMs?: number; idleTimeoutMs?: number } = {}) {}
+  constructor(private readonly login: TerminatorLoginSource, private readonly o: { connectTimeoutMs?: number; idleTimeoutMs?: number } = {}) {}
 
   async reap(server: { host: string; port: number }, backends: ReadonlyArray<BackendRef>): Promise<Set<number>> {
     if (!backends.length) return new Set();
@@ -70,15 +77,11 @@ export class PgBackendTerminator implements BackendTerminator {
     const key = `${server.host}:${server.port}`;
     const have = this.pools.get(key);
     if (have) return have;
-    this.credentials ??= this.login().catch((err: unknown) => {
-      this.credentials = null;
-      throw err;
-    });
-    const login = await this.credentials;
+    const login = await this.login({ host: server.host, port: server.port });
     const raced = this.pools.get(key);
     if (raced) return raced;
     const pool = new Pool({
-      host: server.host, port: server.port, user: login.user, password: login.password, database: login.database,
+      host: server.host, port: server.port, user: login.user, password: login.password, database: login.database, ssl: login.ssl,
       // One connection is enough (batches are per server); it stays a while so a crisis (server
       // slots scarce) finds it open.
       max: 1, idleTimeoutMillis: this.o.idleTimeoutMs ?? 60_000, connectionTimeoutMillis: this.o.connectTimeoutMs ?? 3_000,
@@ -90,7 +93,6 @@ export class PgBackendTerminator implements BackendTerminator {
   }
 
   private async forgetLogin(): Promise<void> {
-    this.credentials = null;
     await this.close();
   }
 }

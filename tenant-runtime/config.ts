@@ -35,8 +35,12 @@ const schema = z
     RUNTIME_CANCEL_GRACE_MS: ms(250),
     /** A statement still running this long after that cancel is abandoned: socket closed, backend terminated, counted until the server shows it gone. */
     RUNTIME_TERMINATE_GRACE_MS: ms(750),
-    /** Secret ref of the role that terminates abandoned backends (the local driver creates it); `none`: no terminator (abandoned backends are only disconnected and may run on uncounted). */
-    RUNTIME_TERMINATOR_SECRET_REF: z.string().default('local:silo/system/backend-terminator'),
+    /**
+     * Secret ref of the role that terminates abandoned backends (the local driver creates it);
+     * `iam:<user>`: that user on each backend's own cluster with an RDS IAM token (AWS: `iam:silo_terminator`, the AWS driver creates it);
+     * `none`: no terminator (abandoned backends are only disconnected and may run on uncounted).
+     */
+    RUNTIME_TERMINATOR_SECRET_REF: z.string().regex(/^(?!iam:)|^iam:[a-z_][a-z0-9_]{0,62}$/, 'iam:<lowercase role name>').default('local:silo/system/backend-terminator'),
     RUNTIME_MAX_BODY_BYTES: positiveInt(1024 * 1024),
     RUNTIME_MAX_RESULT_ROWS: positiveInt(10_000),
     RUNTIME_MAX_RESULT_BYTES: positiveInt(10 * 1024 * 1024),

@@ -23,6 +23,7 @@ import { RequestHandler } from './request-handler';
 import { runtimeErrors } from './runtime-errors';
 import { RuntimeMetrics } from './runtime-metrics';
 import { TenantResolver } from './tenant-resolver';
+import { terminatorLoginFor } from './terminator-login';
 import { RuntimeTier, RuntimeTiers } from './tiers';
 
 export interface TenantRuntimeOptions {
@@ -212,16 +213,14 @@ export async function startTenantRuntime(config: RuntimeConfig, opts: TenantRunt
 }
 
 /**
- * The privileged path that ends abandoned backends: the role whose login is in the secret store
- * under RUNTIME_TERMINATOR_SECRET_REF (the local driver creates it), read on first use.
+ * The privileged path that ends abandoned backends, by RUNTIME_TERMINATOR_SECRET_REF: the role whose
+ * login is in the secret store under that ref (the local driver creates it), or with `iam:<user>`
+ * that user on each backend's own cluster with an IAM token (the AWS driver creates it). See
+ * terminatorLoginFor.
  */
 function terminatorFor(config: RuntimeConfig, secrets: SecretStore): BackendTerminator | null {
-  const ref = config.RUNTIME_TERMINATOR_SECRET_REF;
-  if (ref === 'none') return null;
-  return new PgBackendTerminator(async () => {
-    const s = (await secrets.get(ref)) as { username: string; password: string; database?: string };
-    return { user: s.username, password: s.password, database: s.database ?? 'postgres' };
-  }, { connectTimeoutMs: config.RUNTIME_CONNECT_TIMEOUT_MS });
+  const login = terminatorLoginFor(config.RUNTIME_TERMINATOR_SECRET_REF, { secrets, region: config.AWS_REGION });
+  return login && new PgBackendTerminator(login, { connectTimeoutMs: config.RUNTIME_CONNECT_TIMEOUT_MS });
 }
 
 /** Listens and returns the URL to reach the listener at (a wildcard host becomes loopback). */

@@ -17,10 +17,12 @@ import { Client } from 'pg';
 import { ErrorCode } from '../../common/error-codes';
 import { LocalTenantCluster, localTenantCluster } from '../../test/support/aws-tenant-cluster';
 import { adminQuery } from '../../test/support/test-db';
+import { PgBackendTerminator } from '../../tenant-runtime/backend-terminator';
 import { DriverContext, DriverTenant, TenantConnectionInfo } from '../provisioning-driver';
 import { AwsSecretStore } from '../secrets/aws-secret-store';
 import { DEFAULT_TIERS } from '../tiers';
 import { AwsProvisioningDriver } from './aws-provisioning.driver';
+import { CLUSTER_TERMINATOR_CONNECTION_LIMIT, CLUSTER_TERMINATOR_DATABASE } from './cluster-terminator-role';
 import { IDLE_IN_TRANSACTION_TIMEOUT_MS } from './tenant-app-role';
 import { TerraformRunner } from './terraform-runner';
 import { FAKE_TERRAFORM_ENV, TEST_TENANT_ID, testBackend, testNetwork, writeFakeTerraform } from './testing';
@@ -85,11 +87,15 @@ describe('AwsProvisioningDriver (fake terraform, real synth, mocked Secrets Mana
   let cluster: LocalTenantCluster;
   let secrets: ReturnType<typeof fakeSecretsManager>;
   let driver: AwsProvisioningDriver;
+  // Roles are server-wide: a unique name per run, as for the application role.
+  const terminatorRole = `silo_terminator_t${process.pid}_${Date.now().toString(36)}`;
 
   beforeAll(async () => {
     cluster = await localTenantCluster('awsdriver');
   });
   afterAll(async () => {
+    await adminQuery(`DO $$ BEGIN IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '${terminatorRole}') THEN
+      REVOKE ALL ON DATABASE ${CLUSTER_TERMINATOR_DATABASE} FROM "${terminatorRole}"; DROP ROLE "${terminatorRole}"; END IF; END $$`);
     await cluster.cleanup();
   });
 
@@ -124,11 +130,12 @@ describe('AwsProvisioningDriver (fake terraform, real synth, mocked Secrets Mana
       backend: testBackend(),
       outdir,
       appRole: cluster.appRole,
+      terminatorRole,
       masterTls: false,
     });
   afterEach(() => rmSync(root, { recursive: true, force: true }));
 
-  it('provisions: synth, init, apply, outputs, the tenant role, its connection secret; the connection is the role, not the master user', async () => {
+  it('provisions: synth, init, apply, outputs, the tenant role, the terminator role, its connection secret; the connection is the role, not the master user', async () => {
     const { ctx, lines, ran } = fakeContext(tenant);
     const info = await driver.provision(ctx);
 
@@ -145,7 +152,7 @@ describe('AwsProvisioningDriver (fake terraform, real synth, mocked Secrets Mana
     expect(secrets.created).toHaveLength(1);
     expect(JSON.parse(secrets.created[0].SecretString as string)).toEqual({ username: cluster.appRole, password: '', auth: 'iam', region: 'eu-west-1', masterSecretRef: MASTER_ARN });
     expect(secrets.created[0].Tags).toEqual(expect.arrayContaining([{ Key: 'silo:tenant-id', Value: TEST_TENANT_ID }, { Key: 'managed-by', Value: 'silo' }]));
-    expect(ran).toEqual(['synth', 'init', 'apply', 'outputs', 'tenant-role', 'tenant-secret']);
+    expect(ran).toEqual(['synth', 'init', 'apply', 'outputs', 'tenant-role', 'terminator-role', 'tenant-secret']);
     expect(lines.join('\n')).not.toContain(cluster.master.password || 'no-password-in-this-run');
     expect(commands()).toEqual(['init', 'apply', 'output']);
     expect(readFileSync(callLog, 'utf8')).toContain(`"cwd":${JSON.stringify(stackDir())}`);
@@ -218,11 +225,11 @@ describe('AwsProvisioningDriver (fake terraform, real synth, mocked Secrets Mana
     expect(calls()).toEqual([]);
   });
 
-  it('rotates an IAM connection: converges the role again, then rotates the master secret its secret names (the role has no password)', async () => {
+  it('rotates an IAM connection: converges the roles again, then rotates the master secret its secret names (the role has no password)', async () => {
     const connection = await driver.provision(fakeContext(tenant).ctx);
     const { ctx, ran } = fakeContext(tenant);
     await driver.rotateCredentials(ctx, connection);
-    expect(ran).toEqual(['tenant-role', 'rotate-managed-secret']);
+    expect(ran).toEqual(['tenant-role', 'terminator-role', 'rotate-managed-secret']);
     expect(secrets.rotated).toEqual([MASTER_ARN]);
     expect(secrets.created).toHaveLength(1);
   });
@@ -265,7 +272,7 @@ describe('AwsProvisioningDriver (fake terraform, real synth, mocked Secrets Mana
       const before = await roleRow();
       const again = fakeContext(tenant);
       await driver.provision(again.ctx);
-      expect(again.ran).toEqual(['synth', 'init', 'apply', 'outputs', 'tenant-role', 'tenant-secret']);
+      expect(again.ran).toEqual(['synth', 'init', 'apply', 'outputs', 'tenant-role', 'terminator-role', 'tenant-secret']);
       await driver.rotateCredentials(fakeContext(tenant).ctx, connection);
       expect(await roleRow()).toEqual(before);
       expect(secrets.created).toHaveLength(1);
@@ -320,6 +327,108 @@ describe('AwsProvisioningDriver (fake terraform, real synth, mocked Secrets Mana
       expect((await roleRow()).rolconfig.sort()).toEqual([`idle_in_transaction_session_timeout=${IDLE_IN_TRANSACTION_TIMEOUT_MS}`, `statement_timeout=${tier.statementTimeoutMs}`, `temp_file_limit=${tier.tempFileLimitMb}MB`]);
       const perDb = await adminQuery(`SELECT 1 FROM pg_db_role_setting s JOIN pg_database d ON d.oid = s.setdatabase WHERE d.datname = $1 AND s.setrole <> 0`, [cluster.database]);
       expect(perDb).toEqual([]);
+    });
+  });
+
+  describe('the terminator role on the cluster', () => {
+    let connection: TenantConnectionInfo;
+    /** A session as `user` (trust auth on the test server stands in for the IAM login). */
+    const session = async <T>(user: string, database: string, fn: (c: Client) => Promise<T>): Promise<T> => {
+      const c = new Client({ host: cluster.host, port: cluster.port, database, user });
+      c.on('error', () => undefined);
+      await c.connect();
+      try {
+        return await fn(c);
+      } finally {
+        await c.end().catch(() => undefined);
+      }
+    };
+    const roleRow = async () => (await adminQuery<Record<string, unknown>>(
+      `SELECT r.rolsuper, r.rolcreaterole, r.rolcreatedb, r.rolreplication, r.rolbypassrls, r.rolcanlogin, r.rolinherit, r.rolconnlimit,
+              a.rolpassword IS NOT NULL AS haspassword,
+              ARRAY(SELECT g.rolname::text FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid WHERE m.member = r.oid ORDER BY 1) AS member_of,
+              ARRAY(SELECT u.rolname::text FROM pg_auth_members m JOIN pg_roles u ON u.oid = m.member WHERE m.roleid = r.oid ORDER BY 1) AS members,
+              has_database_privilege(r.oid, $2, 'CONNECT') AS connect_maintenance
+       FROM pg_roles r JOIN pg_authid a ON a.oid = r.oid WHERE r.rolname = $1`, [terminatorRole, CLUSTER_TERMINATOR_DATABASE]))[0];
+    const expected = {
+      rolsuper: false, rolcreaterole: false, rolcreatedb: false, rolreplication: false, rolbypassrls: false, rolcanlogin: true, rolinherit: true,
+      rolconnlimit: CLUSTER_TERMINATOR_CONNECTION_LIMIT, haspassword: false,
+      member_of: ['pg_read_all_stats', 'pg_signal_backend', 'rds_iam'], members: [], connect_maintenance: true,
+    };
+
+    beforeEach(async () => {
+      connection = await driver.provision(fakeContext(tenant).ctx);
+    });
+
+    it('is a login role without a password in exactly rds_iam, pg_signal_backend and pg_read_all_stats, with no members and nothing else', async () => {
+      expect(await roleRow()).toEqual(expected);
+      const tenantApp = await adminQuery<{ member: boolean; usage: boolean }>(
+        `SELECT pg_has_role($1, $2, 'MEMBER') AS member, pg_has_role($1, $2, 'USAGE') AS usage`, [cluster.appRole, terminatorRole]);
+      expect(tenantApp).toEqual([{ member: false, usage: false }]);
+    });
+
+    it('is converged idempotently, and a member someone added is removed at the next convergence (rotation)', async () => {
+      const again = fakeContext(tenant);
+      await driver.provision(again.ctx);
+      expect(again.recorded.get('terminator-role')).toEqual({ role: terminatorRole, revokedMembers: [] });
+      expect(await roleRow()).toEqual(expected);
+      await adminQuery(`GRANT "${terminatorRole}" TO "${cluster.appRole}"; ALTER ROLE "${terminatorRole}" SUPERUSER PASSWORD 'pw' CONNECTION LIMIT -1`);
+      const rotation = fakeContext(tenant);
+      await driver.rotateCredentials(rotation.ctx, connection);
+      expect(rotation.recorded.get('terminator-role')).toEqual({ role: terminatorRole, revokedMembers: [cluster.appRole] });
+      expect(rotation.lines).toContain(`removed from ${terminatorRole}: ${cluster.appRole}`);
+      expect(await roleRow()).toEqual(expected);
+    });
+
+    it('cannot be become, granted, altered, dropped or signalled by the tenant role', async () => {
+      await session(terminatorRole, CLUSTER_TERMINATOR_DATABASE, async (terminatorSession) => {
+        const pid = (await terminatorSession.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0].pid;
+        const t = JSON.stringify(terminatorRole);
+        const attempts = [
+          `SET ROLE ${t}`,
+          `SET SESSION AUTHORIZATION ${t}`,
+          `GRANT ${t} TO current_user`,
+          `GRANT pg_signal_backend TO current_user`,
+          `ALTER ROLE ${t} PASSWORD 'taken-over'`,
+          `ALTER ROLE ${t} NOLOGIN`,
+          `ALTER ROLE ${t} SET statement_timeout = 1`,
+          `ALTER ROLE ${t} RENAME TO evil`,
+          `DROP ROLE ${t}`,
+          `SELECT pg_terminate_backend(${pid})`,
+          `SELECT pg_cancel_backend(${pid})`,
+        ];
+        const codes = await session(cluster.appRole, cluster.database, async (c) => {
+          const out: Record<string, string> = {};
+          for (const sql of attempts) out[sql] = await c.query(sql).then(() => 'ran', (e: { code?: string }) => e.code ?? 'error');
+          return out;
+        });
+        for (const sql of attempts) expect({ sql, code: codes[sql] }).toEqual({ sql, code: '42501' });
+        // Its session survived all of it.
+        expect((await terminatorSession.query('SELECT 1 AS one')).rows).toEqual([{ one: 1 }]);
+      });
+      expect(await roleRow()).toEqual(expected);
+    });
+
+    it('ends a tenant backend that ignores cancels, through the runtime\'s terminator logged in as it', async () => {
+      const tenantSession = new Client({ host: cluster.host, port: cluster.port, database: cluster.database, user: cluster.appRole });
+      tenantSession.on('error', () => undefined);
+      await tenantSession.connect();
+      const pid = (await tenantSession.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0].pid;
+      const trap = tenantSession.query(`DO $$ BEGIN LOOP BEGIN PERFORM pg_sleep(0.05); EXCEPTION WHEN query_canceled THEN NULL; END; END LOOP; END $$`).catch((e: { code?: string }) => e.code);
+      const terminator = new PgBackendTerminator(async () => ({ user: terminatorRole, password: '', database: CLUSTER_TERMINATOR_DATABASE }));
+      const server = { host: cluster.host, port: cluster.port };
+      const ref = { ...server, pid, role: cluster.appRole };
+      try {
+        expect(await terminator.reap(server, [ref])).toEqual(new Set([pid]));
+        expect(await trap).toBe('57P01'); // admin_shutdown: terminated
+        const deadline = Date.now() + 2_000;
+        let left = await terminator.reap(server, [ref]);
+        while (left.size && Date.now() < deadline) left = await new Promise((r) => setTimeout(r, 50)).then(() => terminator.reap(server, [ref]));
+        expect(left).toEqual(new Set());
+      } finally {
+        await terminator.close();
+        await tenantSession.end().catch(() => undefined);
+      }
     });
   });
 });

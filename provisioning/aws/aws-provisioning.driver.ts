@@ -11,6 +11,7 @@ import {
   TenantConnectionInfo,
 } from '../provisioning-driver';
 import type { SecretStore, TenantSecret } from '../secrets/secret-store';
+import { CLUSTER_TERMINATOR_ROLE, ensureClusterTerminatorRole } from './cluster-terminator-role';
 import { RDS_IAM_TLS } from './rds-iam-token';
 import { ensureTenantAppRole, TENANT_APP_ROLE } from './tenant-app-role';
 import { tenantNames } from './tenant-names';
@@ -46,6 +47,8 @@ export interface AwsProvisioningDriverOptions {
   tags?: Record<string, string>;
   /** The role tenant SQL runs as on its cluster. Default `tenant_app`; tests use a unique name on a shared server. */
   appRole?: string;
+  /** The role the runtime terminates abandoned backends as. Default `silo_terminator`; tests use a unique name on a shared server. */
+  terminatorRole?: string;
   /** TLS of the worker's master login to a cluster. Default verified (RDS CA via NODE_EXTRA_CA_CERTS); `false` only for a local test server. */
   masterTls?: ConnectionOptions | false;
   /** Recovery window of the tenant's connection secret when it is deleted on deprovision. Default 7 days (the AWS minimum). */
@@ -61,20 +64,22 @@ const KEY_ADDRESSES = ['aws_kms_key.kms_key', 'aws_kms_alias.kms_alias'];
 /**
  * Provisions a tenant as its own Terraform stack: synthesize with cdktf, then
  * `terraform init` / `apply` / `output -json` in the stack directory, then (as the cluster's
- * master user) the tenant's application role, each a recorded step. Tenant SQL never runs as the
- * master user: the connection info names the application role (IAM-token login only) and a
- * connection secret without a password. The master password stays in the RDS-managed secret,
- * read here only to converge the role.
+ * master user) the tenant's application role and the runtime's terminator role, each a recorded
+ * step. Tenant SQL never runs as the master user: the connection info names the application role
+ * (IAM-token login only) and a connection secret without a password. The master password stays in
+ * the RDS-managed secret, read here only to converge the roles.
  */
 export class AwsProvisioningDriver implements ProvisioningDriver {
   readonly name = 'aws' as const;
   private readonly outdir: string;
 
   private readonly appRole: string;
+  private readonly terminatorRole: string;
 
   constructor(private readonly options: AwsProvisioningDriverOptions) {
     this.outdir = options.outdir ?? 'cdktf.out';
     this.appRole = options.appRole ?? TENANT_APP_ROLE;
+    this.terminatorRole = options.terminatorRole ?? CLUSTER_TERMINATOR_ROLE;
   }
 
   async provision(ctx: DriverContext): Promise<TenantConnectionInfo> {
@@ -98,6 +103,7 @@ export class AwsProvisioningDriver implements ProvisioningDriver {
       return connectionFromOutputs(await this.options.runner.output(dir, this.runOptions(ctx, 'output')));
     });
     await ctx.step('tenant-role', async () => this.convergeAppRole(ctx, cluster, cluster.secretRef));
+    await ctx.step('terminator-role', async () => this.convergeTerminatorRole(ctx, cluster, cluster.secretRef));
     const secretRef = await ctx.step('tenant-secret', async () => {
       const value: TenantSecret = { username: this.appRole, password: '', auth: 'iam', region: tenant.region, masterSecretRef: cluster.secretRef };
       return this.options.secrets.create(connectionSecretName(tenant.id), value, { tenantId: tenant.id });
@@ -177,6 +183,8 @@ export class AwsProvisioningDriver implements ProvisioningDriver {
       }
       masterRef = app.masterSecretRef;
       await ctx.step('tenant-role', async () => this.convergeAppRole(ctx, connection, masterRef));
+      // Also how a cluster provisioned before the terminator role gets it.
+      await ctx.step('terminator-role', async () => this.convergeTerminatorRole(ctx, connection, masterRef));
     }
     await ctx.step('rotate-managed-secret', async () => {
       ctx.log('rotating the RDS-managed master secret');
@@ -228,6 +236,18 @@ export class AwsProvisioningDriver implements ProvisioningDriver {
       ssl: this.options.masterTls ?? RDS_IAM_TLS,
     }, ctx.tenant.tier, this.appRole);
     if (result.tempFileLimit === 'refused') ctx.log(`temp_file_limit refused for ${this.appRole}: the master user may not set it; no per-role temp file limit`);
+    return result;
+  }
+
+  /** As the master user, converges the role the runtime ends abandoned backends as (IAM login, pg_signal_backend; no tenant role a member). */
+  private async convergeTerminatorRole(ctx: DriverContext, cluster: Pick<TenantConnectionInfo, 'host' | 'port' | 'database'>, masterSecretRef: string) {
+    const master = await this.options.secrets.get(masterSecretRef);
+    ctx.log(`converging role ${this.terminatorRole} on ${cluster.host}:${cluster.port} as ${master.username}`);
+    const result = await ensureClusterTerminatorRole({
+      host: cluster.host, port: cluster.port, database: cluster.database, user: master.username, password: master.password,
+      ssl: this.options.masterTls ?? RDS_IAM_TLS,
+    }, this.terminatorRole);
+    if (result.revokedMembers.length) ctx.log(`removed from ${this.terminatorRole}: ${result.revokedMembers.join(', ')}`);
     return result;
   }
 

@@ -64,3 +64,11 @@ export async function tenantLogin(
   const password = await tokens.token({ host: target.host, port: target.port, username: target.user, region: secret.region as string });
   return { password, ssl: RDS_IAM_TLS };
 }
+
+/**
+ * The region in an RDS endpoint name (`<cluster>.cluster-<id>.<region>.rds.amazonaws.com`, and
+ * `….rds.amazonaws.com.cn`), or null for any other host name.
+ */
+export function rdsRegionOf(host: string): string | null {
+  return /\.([a-z]{2}(?:-[a-z]+)+-\d+)\.rds\.amazonaws\.com(?:\.cn)?\.?$/i.exec(host)?.[1]?.toLowerCase() ?? null;
+}
