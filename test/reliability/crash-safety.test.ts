@@ -182,7 +182,7 @@ describe('reliability: crash safety (SIGKILL during provisioning from webhooks)'
     figures.reconcileDrift = report.drift?.map((d) => `${d.kind}:${d.object}`) ?? reconcile.stderr;
     recordFigures('Crash safety', figures);
     expect({ code: reconcile.code, drift: report.drift }).toEqual({ code: 0, drift: [] });
-    expect(report.checked).toEqual({ tenants: TENANTS, databases: TENANTS, secrets: TENANTS });
+    expect(report.checked).toEqual({ tenants: TENANTS, databases: TENANTS, secrets: TENANTS, directory: true });
 
     // 5. Each tenant is usable: its secret decrypts, its role logs in to its own database, and a
     // query through a runtime with a freshly issued API key reaches it.

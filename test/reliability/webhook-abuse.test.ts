@@ -340,7 +340,8 @@ describe('webhook abuse: Stripe events redelivered, shuffled and mixed with forg
              (SELECT count(*)::int FROM tenants t WHERE NOT EXISTS (
                 SELECT 1 FROM audit_log a JOIN webhook_events w ON w.id = a.cause_id AND w.subscription_id = t.stripe_subscription_id
                 WHERE a.tenant_id = t.id AND a.action = 'created' AND a.cause_type = 'stripe_event')) AS without_created,
-             (SELECT count(*)::int FROM tenants t WHERE NOT EXISTS (SELECT 1 FROM jobs j WHERE j.tenant_id = t.id AND j.type = 'provision')) AS without_job,
+             -- A subscription canceled before any paid-for event arrived never gets a provisioning job (payment-gated provisioning).
+             (SELECT count(*)::int FROM tenants t WHERE t.billing_status IS DISTINCT FROM 'canceled' AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.tenant_id = t.id AND j.type = 'provision')) AS without_job,
              (SELECT count(*)::int FROM audit_log a WHERE a.cause_type = 'stripe_event' AND NOT EXISTS (SELECT 1 FROM webhook_events w WHERE w.id = a.cause_id)) AS foreign_causes,
              (SELECT count(*)::int FROM webhook_events w WHERE w.outcome <> 'ignored' AND w.tenant_id IS NULL) AS events_without_tenant,
              (SELECT count(*)::int FROM webhook_events w JOIN tenants t ON t.id = w.tenant_id WHERE t.stripe_subscription_id IS DISTINCT FROM w.subscription_id) AS misattributed`);
