@@ -11,6 +11,12 @@ export const controlShape = {
   LOG_LEVEL: logLevel(),
   STRIPE_WEBHOOK_SECRET: z.string().optional().transform((v) => (v ? v.split(',').map((s) => s.trim()).filter(Boolean) : [])),
   STRIPE_WEBHOOK_TOLERANCE_SECONDS: positiveInt(300),
+  /** Stripe API key (`sk_…`, or a restricted `rk_…` that may read subscriptions and customers). Optional: only the billing reconciler calls the API. */
+  STRIPE_SECRET_KEY: z.string().optional(),
+  /** For tests and mocks only (a local fake, stripe-mock): the Stripe API's base URL, e.g. `http://127.0.0.1:12111`. Unset: Stripe's own. */
+  STRIPE_API_BASE_URL: z.string().url().optional(),
+  /** How often one worker of the fleet reconciles billing with Stripe when STRIPE_SECRET_KEY is set (0: never). */
+  BILLING_RECONCILE_INTERVAL_SECONDS: z.coerce.number().int().min(0).default(3600),
   WEBHOOK_MAX_BODY_BYTES: positiveInt(1024 * 1024),
   TIERS_FILE: z.string().optional(),
   DEFAULT_TIER: z.string().default('starter'),
@@ -93,7 +99,7 @@ const schema = z
 export type ControlPlaneConfig = z.infer<typeof schema>;
 
 /** Names whose values must never be logged or echoed. */
-export const SECRET_CONFIG_KEYS = ['ADMIN_TOKEN', 'STRIPE_WEBHOOK_SECRET', 'SILO_MASTER_KEY', 'DATABASE_URL', 'TENANT_DATABASE_URL', 'REDIS_URL', 'SILO_DIRECTORY_KEY'] as const;
+export const SECRET_CONFIG_KEYS = ['ADMIN_TOKEN', 'STRIPE_WEBHOOK_SECRET', 'STRIPE_SECRET_KEY', 'SILO_MASTER_KEY', 'DATABASE_URL', 'TENANT_DATABASE_URL', 'REDIS_URL', 'SILO_DIRECTORY_KEY'] as const;
 
 export function loadControlPlaneConfig(env: Record<string, string | undefined>): ControlPlaneConfig {
   return parseEnv(schema, env, 'control plane');

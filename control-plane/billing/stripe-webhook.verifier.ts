@@ -4,6 +4,7 @@ import type { ControlPlaneConfig } from '../config';
 import { CLOCK, CONFIG } from '../common/tokens';
 import { webhookPayloadInvalid, webhookSignatureInvalid, webhooksNotConfigured } from './billing.errors';
 import { jsonbDocument } from './jsonb-document';
+import type { WebhookSource } from './webhook-event.entity';
 
 /** A verified delivery as it is stored (webhook_events.raw_body, signature, payload). */
 export interface SignedPayload {
@@ -13,6 +14,8 @@ export interface SignedPayload {
   signature: string;
   /** The body as JSON text jsonb accepts (see jsonbDocument): the queryable copy. */
   document: string;
+  /** Who made it (absent: a delivery Stripe signed). The billing reconciler's snapshots carry no signature (`''`, stored as null). */
+  source?: WebhookSource;
 }
 
 export interface VerifiedDelivery {

@@ -14,6 +14,14 @@ export enum WebhookOutcome {
   Ignored = 'ignored',
 }
 
+/** Who made a stored event. */
+export enum WebhookSource {
+  /** A webhook delivery Stripe signed. */
+  Stripe = 'stripe',
+  /** The billing reconciler: the subscription as Stripe's API returned it, replayed through the webhook rules (no signature). */
+  Reconciler = 'reconciler',
+}
+
 @Entity('webhook_events')
 export class WebhookEvent {
   /** Stripe's event id (evt_...): the primary key is what makes delivery idempotent. */
@@ -29,6 +37,7 @@ export class WebhookEvent {
   @Column('text', { name: 'subscription_id', nullable: true }) subscriptionId!: string | null;
   @Column('uuid', { name: 'tenant_id', nullable: true }) tenantId!: string | null;
   @Column('text') outcome!: string;
+  @Column('text', { default: WebhookSource.Stripe }) source!: WebhookSource;
   @Column('timestamptz', { name: 'received_at', default: () => 'now()' }) receivedAt!: Date;
   @Column('timestamptz', { name: 'processed_at', nullable: true }) processedAt!: Date | null;
 }

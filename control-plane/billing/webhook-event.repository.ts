@@ -2,7 +2,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import { DataSource, EntityManager } from 'typeorm';
 import { DATA_SOURCE } from '../common/tokens';
 import type { SignedPayload } from './stripe-webhook.verifier';
-import { WebhookEvent } from './webhook-event.entity';
+import { WebhookEvent, WebhookSource } from './webhook-event.entity';
 
 export interface WebhookEventRecord {
   id: string;
@@ -47,8 +47,8 @@ export class WebhookEventRepository {
    */
   async insert(rec: WebhookEventRecord, m: EntityManager = this.ds.manager): Promise<boolean> {
     const rows: unknown[] = await m.query(
-      `INSERT INTO webhook_events (id, type, payload, stripe_created_at, subscription_id, tenant_id, outcome, processed_at, raw_body, signature)
-       VALUES ($1, $2, $3::jsonb, to_timestamp($4), $5, $6, $7, now(), $8::bytea, $9::text)
+      `INSERT INTO webhook_events (id, type, payload, stripe_created_at, subscription_id, tenant_id, outcome, processed_at, raw_body, signature, source)
+       VALUES ($1, $2, $3::jsonb, to_timestamp($4), $5, $6, $7, now(), $8::bytea, $9::text, $10::text)
        ON CONFLICT (id) DO NOTHING RETURNING 1`,
       params(rec),
     );
@@ -64,8 +64,8 @@ export class WebhookEventRepository {
    */
   async insertLocked(rec: WebhookEventRecord & { subscriptionId: string }, m: EntityManager): Promise<boolean> {
     const rows: unknown[] = await m.query(
-      `INSERT INTO webhook_events (id, type, payload, stripe_created_at, subscription_id, tenant_id, outcome, processed_at, raw_body, signature)
-       SELECT $1, $2, $3::jsonb, to_timestamp($4), $5, $6, $7, now(), $8::bytea, $9::text
+      `INSERT INTO webhook_events (id, type, payload, stripe_created_at, subscription_id, tenant_id, outcome, processed_at, raw_body, signature, source)
+       SELECT $1, $2, $3::jsonb, to_timestamp($4), $5, $6, $7, now(), $8::bytea, $9::text, $10::text
        FROM (SELECT pg_advisory_xact_lock(hashtextextended($5, ${SUBSCRIPTION_LOCK_SEED}))) AS subscription_lock
        ON CONFLICT (id) DO NOTHING RETURNING 1`,
       params(rec),
@@ -93,7 +93,7 @@ export class WebhookEventRepository {
   /** Newest first, without payloads. */
   recent(f: WebhookEventFilter): Promise<WebhookEvent[]> {
     const qb = this.ds.getRepository(WebhookEvent).createQueryBuilder('e')
-      .select(['e.id', 'e.type', 'e.stripeCreatedAt', 'e.subscriptionId', 'e.tenantId', 'e.outcome', 'e.receivedAt', 'e.processedAt']);
+      .select(['e.id', 'e.type', 'e.stripeCreatedAt', 'e.subscriptionId', 'e.tenantId', 'e.outcome', 'e.source', 'e.receivedAt', 'e.processedAt']);
     if (f.subscriptionId) qb.andWhere('e.subscription_id = :s', { s: f.subscriptionId });
     if (f.tenantId) qb.andWhere('e.tenant_id = :t', { t: f.tenantId });
     if (f.type) qb.andWhere('e.type = :type', { type: f.type });
@@ -112,5 +112,5 @@ export class WebhookEventRepository {
 }
 
 function params(rec: WebhookEventRecord): unknown[] {
-  return [rec.id, rec.type, rec.payload.document, rec.created, rec.subscriptionId, rec.tenantId, rec.outcome, rec.payload.body, rec.payload.signature];
+  return [rec.id, rec.type, rec.payload.document, rec.created, rec.subscriptionId, rec.tenantId, rec.outcome, rec.payload.body, rec.payload.signature || null, rec.payload.source ?? WebhookSource.Stripe];
 }

@@ -9,7 +9,7 @@ import { WebhookEventRepository } from './webhook-event.repository';
 
 const view = (e: WebhookEvent) => ({
   id: e.id, type: e.type, created: e.stripeCreatedAt, subscriptionId: e.subscriptionId, tenantId: e.tenantId,
-  outcome: e.outcome, receivedAt: e.receivedAt, processedAt: e.processedAt,
+  outcome: e.outcome, source: e.source, receivedAt: e.receivedAt, processedAt: e.processedAt,
 });
 
 /** Stored Stripe events, to see what billing received and what each one did. */

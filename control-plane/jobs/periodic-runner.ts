@@ -1,5 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
+import { ModuleRef } from '@nestjs/core';
 import type { Logger } from '../../common/logger';
+import { BillingReconciler } from '../billing/billing-reconciler';
 import type { ControlPlaneConfig } from '../config';
 import { CONFIG, LOGGER } from '../common/tokens';
 import { driftSummary, ReconcilerService } from '../operations/reconciler.service';
@@ -35,6 +37,7 @@ export class PeriodicRunner {
     private readonly storage: StorageQuotaService,
     @Inject(CONFIG) private readonly config: ControlPlaneConfig,
     @Inject(LOGGER) private readonly logger: Logger,
+    private readonly modules: ModuleRef,
   ) {}
 
   private tasks(): PeriodicTaskSpec[] {
@@ -54,6 +57,18 @@ export class PeriodicRunner {
     }
     if (c.STORAGE_SWEEP_INTERVAL_SECONDS > 0) {
       tasks.push({ name: 'storage-sweep', intervalMs: c.STORAGE_SWEEP_INTERVAL_SECONDS * 1000, firstDelayMs: c.STORAGE_SWEEP_INTERVAL_SECONDS * 1000, run: () => this.storage.sweep() });
+    }
+    if (c.STRIPE_SECRET_KEY && c.BILLING_RECONCILE_INTERVAL_SECONDS > 0) {
+      const every = c.BILLING_RECONCILE_INTERVAL_SECONDS * 1000;
+      tasks.push({
+        name: 'billing-reconcile', intervalMs: every, firstDelayMs: every,
+        // BillingModule's (it imports this module): looked up at run time, not injected.
+        run: async () => {
+          const r = await this.modules.get(BillingReconciler, { strict: false }).run({ repair: true });
+          const pending = r.differences.filter((d) => !d.repaired);
+          return { checked: r.checked, differences: r.differences.length, repaired: r.differences.length - pending.length, kinds: [...new Set(r.differences.map((d) => d.kind))], pending: pending.slice(0, 20).map((d) => ({ kind: d.kind, subscriptionId: d.subscriptionId, slug: d.slug })) };
+        },
+      });
     }
     return tasks;
   }

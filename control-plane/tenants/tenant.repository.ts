@@ -1,5 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { DataSource, EntityManager, In, Not } from 'typeorm';
+import { DataSource, EntityManager, In, IsNull, Not } from 'typeorm';
 import { DATA_SOURCE } from '../common/tokens';
 import { AuditCauseType, AuditEntry } from './audit-entry.entity';
 import { TenantConnection } from './tenant-connection.entity';
@@ -39,10 +39,15 @@ export class TenantRepository {
       .orderBy(`(t.status = 'deleted')`, 'ASC').addOrderBy('t.created_at', 'DESC').getOne();
   }
 
-  findBySubscription(subscriptionId: string, m: EntityManager, lock = false): Promise<Tenant | null> {
+  findBySubscription(subscriptionId: string, m: EntityManager = this.ds.manager, lock = false): Promise<Tenant | null> {
     const qb = m.getRepository(Tenant).createQueryBuilder('t').where('t.stripe_subscription_id = :s', { s: subscriptionId });
     if (lock) qb.setLock('pessimistic_write');
     return qb.getOne();
+  }
+
+  /** Tenants billed through a Stripe subscription, deleted ones included (the billing reconciler compares them with Stripe). */
+  withSubscription(): Promise<Tenant[]> {
+    return this.ds.getRepository(Tenant).find({ where: { stripeSubscriptionId: Not(IsNull()) }, order: { createdAt: 'ASC', id: 'ASC' } });
   }
 
   async slugExists(slug: string, m: EntityManager = this.ds.manager): Promise<boolean> {
