@@ -1,20 +1,13 @@
 import 'reflect-metadata';
 import { isSiloError } from '../common/errors';
-import { exitOnSignal } from '../common/shutdown';
 import { createLogger } from '../common/logger';
 import { loadControlPlaneConfig } from '../control-plane/config';
-import { startControlPlane } from '../control-plane/server';
+import { runWorkerUntilSignal } from '../control-plane/worker-process';
 
-/** The job worker as its own process (ECS service): same code and config as the control plane, no HTTP listener. */
+/** The job worker as its own process (same code and config as the control plane, no HTTP listener); `silo worker` does the same. */
 async function main(): Promise<void> {
   const config = loadControlPlaneConfig({ ...process.env, JOB_WORKER_ENABLED: 'true' });
-  const logger = createLogger({ name: 'job-worker', level: config.LOG_LEVEL });
-  const cp = await startControlPlane(config, { logger, listen: false });
-  exitOnSignal(async (signal) => {
-    logger.info({ signal }, 'job worker stopping: finishing running jobs');
-    await cp.close();
-    logger.info('job worker stopped');
-  }, { say: (line) => logger.warn(line) });
+  await runWorkerUntilSignal(config, createLogger({ name: 'job-worker', level: config.LOG_LEVEL }));
 }
 
 main().catch((err) => {

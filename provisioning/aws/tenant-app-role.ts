@@ -2,6 +2,7 @@ import type { ConnectionOptions } from 'node:tls';
 import { Client } from 'pg';
 import { ADMIN_SESSION_OPTIONS, ident, literal } from '../local/pg-names';
 import type { TierSettings } from '../tiers';
+import { resetRoleSelfSettings } from '../role-settings';
 
 /** The role tenant SQL runs as on an Aurora tenant cluster (one tenant per cluster, so one fixed name). */
 export const TENANT_APP_ROLE = 'tenant_app';
@@ -76,13 +77,7 @@ async function converge(c: Client, database: string, tier: TierSettings, name: s
     // Everything interpolated here is generated (role name, database name, tier numbers), not tenant input.
     await c.query(`${create ? 'CREATE' : 'ALTER'} ROLE ${role} WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS `
       + `CONNECTION LIMIT ${Math.floor(tier.connectionLimit)} PASSWORD NULL`);
-    const settings = await c.query<{ datname: string | null; param: string }>(
-      `SELECT d.datname, split_part(e.entry, '=', 1) AS param
-       FROM pg_db_role_setting s JOIN pg_roles r ON r.oid = s.setrole LEFT JOIN pg_database d ON d.oid = s.setdatabase CROSS JOIN LATERAL unnest(s.setconfig) AS e(entry)
-       WHERE r.rolname = $1 AND NOT EXISTS (SELECT 1 FROM pg_settings p WHERE lower(p.name) = lower(split_part(e.entry, '=', 1)) AND p.context <> 'user')`, [name]);
-    for (const { datname, param } of settings.rows) {
-      await c.query(`ALTER ROLE ${role}${datname === null ? '' : ` IN DATABASE ${ident(datname)}`} RESET ${ident(param)}`);
-    }
+    await resetRoleSelfSettings(c, name);
     await c.query([
       `GRANT ${ident(RDS_IAM_ROLE)} TO ${role}`,
       `ALTER ROLE ${role} SET statement_timeout = ${Math.floor(tier.statementTimeoutMs)}`,

@@ -14,6 +14,7 @@ import { ensureTenantGroup, grantTenantGroup, TenantCertIssuer } from './tenant-
 import { ensureTerminatorRole } from './terminator-role';
 import { childEnv } from '../child-env';
 import { freezeWrites, frozenRoleName, isWriteFrozen, measureDatabaseSizes, reassertWriteFreeze, unfreezeWrites } from './write-freeze';
+import { resetRoleSelfSettings } from '../role-settings';
 
 export interface LocalDriverOptions {
   /** Superuser URL of the Postgres server that hosts tenant databases (its maintenance database). */
@@ -312,15 +313,7 @@ export class LocalProvisioningDriver implements ProvisioningDriver {
         await inTransaction(c, async () => {
           const login = create || opts.login !== undefined ? ((opts.login ?? true) ? 'LOGIN ' : 'NOLOGIN ') : '';
           await c.query(`${create ? 'CREATE' : 'ALTER'} ROLE ${role} WITH ${login}${attrs}`);
-          // What the role may have set on itself: every parameter but those only a superuser can set
-          // (a limit set on the role by the platform, e.g. temp_file_limit, stays).
-          const settings = await c.query<{ datname: string | null; param: string }>(
-            `SELECT d.datname, split_part(e.entry, '=', 1) AS param
-             FROM pg_db_role_setting s JOIN pg_roles r ON r.oid = s.setrole LEFT JOIN pg_database d ON d.oid = s.setdatabase CROSS JOIN LATERAL unnest(s.setconfig) AS e(entry)
-             WHERE r.rolname = $1 AND NOT EXISTS (SELECT 1 FROM pg_settings p WHERE lower(p.name) = lower(split_part(e.entry, '=', 1)) AND p.context <> 'user')`, [name]);
-          for (const { datname, param } of settings.rows) {
-            await c.query(`ALTER ROLE ${role}${datname === null ? '' : ` IN DATABASE ${ident(datname)}`} RESET ${ident(param)}`);
-          }
+          await resetRoleSelfSettings(c, name);
           // Everything here is generated, not user input.
           await c.query([
             `COMMENT ON ROLE ${role} IS ${literal(this.marker)}`,
