@@ -62,7 +62,7 @@ export class CliContext {
   secretStore(): Promise<SecretStore> {
     this.secrets ??= (async () => {
       const pool = await this.controlPool();
-      const { createSecretStore } = lazy<typeof import('../control-plane/bootstrap')>('../control-plane/bootstrap');
+      const { createSecretStore } = lazy<typeof import('../provisioning/secrets/create-secret-store')>('../provisioning/secrets/create-secret-store');
       return createSecretStore(this.config, pool);
     })();
     return this.secrets;

@@ -1,34 +1,12 @@
-import { Pool } from 'pg';
-import { decodeKey } from '../common/config-schema';
-import type { KvStore } from '../common/kv-store';
-import { MemoryKvStore } from '../common/memory-kv-store';
-import { RedisKvStore } from '../common/redis-kv-store';
 import { LocalProvisioningDriver } from '../provisioning/local/local-provisioning.driver';
 import { TenantCertIssuer } from '../provisioning/local/tenant-certs';
 import { resolveTemplateDatabase } from '../provisioning/local/template-name';
 import type { ProvisioningDriver } from '../provisioning/provisioning-driver';
-import { LocalSecretStore } from '../provisioning/secrets/local-secret-store';
 import type { SecretStore } from '../provisioning/secrets/secret-store';
 import type { ControlPlaneConfig } from './config';
 
-/** Adapter factories picked by config: shared by main.ts, scripts/start.ts, the CLI and tests. */
-export function createKvStore(redisUrl: string | undefined, prefix = ''): KvStore {
-  return redisUrl ? new RedisKvStore(redisUrl, prefix) : new MemoryKvStore(prefix);
-}
-
-type StoreConfig = Pick<ControlPlaneConfig, 'SECRET_STORE' | 'SILO_MASTER_KEY' | 'AWS_REGION' | 'SILO_TENANT_SECRET_PREFIX'>;
-
-/** `controlPool` holds the local store's ciphertexts (the control database). */
-export async function createSecretStore(config: StoreConfig, controlPool: Pool): Promise<SecretStore> {
-  if (config.SECRET_STORE === 'aws') {
-    const { SecretsManagerClient } = lazy<typeof import('@aws-sdk/client-secrets-manager')>('@aws-sdk/client-secrets-manager');
-    const { AwsSecretStore } = lazy<typeof import('../provisioning/secrets/aws-secret-store')>('../provisioning/secrets/aws-secret-store');
-    return new AwsSecretStore(new SecretsManagerClient({ region: config.AWS_REGION }), { prefix: config.SILO_TENANT_SECRET_PREFIX });
-  }
-  const key = config.SILO_MASTER_KEY ? decodeKey(config.SILO_MASTER_KEY) : null;
-  if (!key) throw new Error('SILO_MASTER_KEY is required for the local secret store');
-  return new LocalSecretStore(controlPool, key);
-}
+export { createKvStore } from '../common/create-kv-store';
+export { createSecretStore } from '../provisioning/secrets/create-secret-store';
 
 export interface DriverExtras {
   /** Brings the tenant template database to the latest tenant schema (the migration runner). */
