@@ -26,6 +26,11 @@ export function directoryRevision(version: number, rotatedAt: Date | null): stri
   return `${version}:${rotatedAt?.getTime() ?? 0}`;
 }
 
+/** The part of a revision that changes with the credentials (their rotation time), not with every tenant update. */
+export function credentialsRevision(revision: string): string {
+  return revision.slice(revision.indexOf(':') + 1);
+}
+
 const BY_SLUG = `
   SELECT t.id, t.slug, t.status, t.tier, t.custom_domain, t.version,
          c.host, c.port, c.database, c.username, c.secret_ref, c.rotated_at

@@ -10,7 +10,7 @@ import { tenantLogin } from '../provisioning/aws/rds-iam-token';
 import { ApiKeyVerifier, bearerToken } from './api-key-verifier';
 import type { RuntimeConfig } from './config';
 import type { CredentialCache } from './credentials';
-import type { TenantDirectory } from './directory';
+import { credentialsRevision, TenantDirectory } from './directory';
 import { parseJson, readBody, sendJson } from './http-io';
 import { neonCredentials, neonErrorBody, parseNeonRequest } from './neon-protocol';
 import type { PoolManager, PoolTarget } from './pool-manager';
@@ -230,7 +230,9 @@ export class RequestHandler {
       tenantId: entry.tenantId,
       label: entry.slug,
       server: `${entry.host}:${entry.port ?? 5432}`,
-      identity: `${entry.host}:${entry.port}/${entry.database}|${entry.username}|${entry.secretRef}|${entry.revision}|${tier.name}:${tier.connectionLimit}:${tier.statementTimeoutMs}`,
+      // Only what changes a connection: a renamed tenant or a new custom domain keeps its pool
+      // (retiring it would briefly double the tenant's connections); rotated credentials or a new tier do not.
+      identity: `${entry.host}:${entry.port}/${entry.database}|${entry.username}|${entry.secretRef}|${credentialsRevision(entry.revision)}|${tier.name}:${tier.connectionLimit}:${tier.statementTimeoutMs}`,
       max: Math.max(1, Math.min(tier.connectionLimit, c.RUNTIME_MAX_CONNECTIONS_PER_TENANT)),
       secretRef: entry.secretRef as string,
       client: async (): Promise<ClientConfig> => {

@@ -156,9 +156,9 @@ export async function startTenantRuntime(config: RuntimeConfig, opts: TenantRunt
     if (msg.kind === 'api-key' && typeof msg.prefix === 'string') {
       keys.invalidate(msg.prefix);
     } else if (msg.kind === 'tenant' && typeof msg.slug === 'string') {
+      // The next request reads the new entry; its pool is replaced only if the connection identity
+      // changed (credentials, tier, database), never for a rename or a status change alone.
       directory.invalidate(msg);
-      // Status, tier or credentials may have changed: new requests get a fresh pool.
-      if (typeof msg.tenantId === 'string') pools?.retire(msg.tenantId);
     }
   });
   kv.onReconnect(() => {

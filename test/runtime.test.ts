@@ -211,6 +211,23 @@ describe('tenant runtime', () => {
       expect(r.body.error.code).toBe('TENANT_UNAVAILABLE');
     });
 
+    it('keeps a tenant\'s pool across a change that does not touch its connections (a custom domain), on every replica', async () => {
+      const pidOf = async (url: string) => {
+        const r = await q('acme', keyAcme, { sql: 'SELECT pg_backend_pid() AS pid' }, url);
+        if (r.status !== 200) throw new Error(`${r.status} ${JSON.stringify(r.body)}`);
+        return r.body.rows[0].pid as number;
+      };
+      const before = [await pidOf(rt.url), await pidOf(rt2.url)];
+      const version = (await cp.api('GET', `/v1/tenants/${acme.id}`)).body.version as number;
+      expect((await cp.api('PATCH', `/v1/tenants/${acme.id}`, { customDomain: 'db2.acme-corp.test' })).status).toBe(200);
+      // The change was announced (the entry's revision moved on) and each replica read it...
+      await waitFor(() => call(rt.url, '/v1/query', { host: 'db2.acme-corp.test', key: keyBusy, body: { sql: 'SELECT 1' } }), (r) => r.status === 200, 2_000, 20);
+      expect((await cp.api('GET', `/v1/tenants/${acme.id}`)).body.version).toBeGreaterThan(version);
+      // ...and both still serve the tenant on the same backends: no retired pool, no second set of connections.
+      expect([await pidOf(rt.url), await pidOf(rt2.url)]).toEqual(before);
+      expect((await cp.api('PATCH', `/v1/tenants/${acme.id}`, { customDomain: null })).status).toBe(200);
+    });
+
     it('reconnects with the new password after credentials are rotated', async () => {
       const before = await q('globex', keyGlobex, { sql: 'SELECT pg_backend_pid() AS pid' });
       expect((await cp.api('POST', `/v1/tenants/${globex.id}/rotate-credentials`)).status).toBe(202);
