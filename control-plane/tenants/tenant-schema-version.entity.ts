@@ -8,5 +8,7 @@ export class TenantSchemaVersion {
   @Column('integer', { name: 'applied_count' }) appliedCount!: number;
   @Column('text', { name: 'last_error', nullable: true }) lastError!: string | null;
   @Column('text', { nullable: true }) drift!: string | null;
+  /** Digest of the tenant's own ledger when last mirrored (`silo migrate status --check` compares it). */
+  @Column('text', { name: 'ledger_digest', nullable: true }) ledgerDigest!: string | null;
   @UpdateDateColumn({ name: 'updated_at', type: 'timestamptz' }) updatedAt!: Date;
 }
