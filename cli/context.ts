@@ -90,7 +90,7 @@ export class CliContext {
       const v = await p.catch(() => null);
       if (v !== null) await Promise.resolve(fn(v)).catch(() => undefined);
     };
-    await settle(this.drv, (d) => (d as { close?: () => Promise<void> }).close?.());
+    await settle(this.drv, (d) => d.close?.());
     await settle(this.ds, (ds) => (ds.isInitialized ? ds.destroy() : undefined));
     await settle(this.pool, (p) => p.end());
     this.drv = this.ds = this.pool = this.secrets = null;

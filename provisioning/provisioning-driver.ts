@@ -36,6 +36,21 @@ export interface DeprovisionOptions {
   connection: TenantConnectionInfo | null;
 }
 
+export interface DriverInventory {
+  databases: string[];
+  roles: string[];
+  /** Databases whose owner, flags, settings or grants are not what Silo sets (e.g. still owned by the tenant). */
+  unsealed?: string[];
+}
+
+export interface TemplateDatabase {
+  /** Superuser URL of the template database itself. */
+  adminUrl: string;
+  database: string;
+  /** The NOLOGIN role that owns its schema objects (migrations run as it). */
+  owner: string;
+}
+
 /** Port: one implementation per platform (`local`, `aws`), picked from config. */
 export interface ProvisioningDriver {
   readonly name: 'local' | 'aws';
@@ -52,4 +67,14 @@ export interface ProvisioningDriver {
   measureStorage?(databases: string[]): Promise<Map<string, number>>;
   /** Refuses writes by the tenant's own SQL (true) or restores them exactly (false). */
   setWriteFreeze?(connection: TenantConnectionInfo, frozen: boolean): Promise<void>;
+  /** Drift checks (the reconciler): what exists on the platform under this installation's marker. */
+  inventory?(): Promise<DriverInventory>;
+  /** Removes a database or role the inventory found with no tenant (`silo reconcile --apply`). */
+  dropOrphan?(name: string): Promise<void>;
+  /** Brings a database the inventory reported `unsealed` back to what Silo sets. */
+  sealDatabase?(name: string): Promise<void>;
+  /** The database new tenants are cloned from, when the driver has one (fleet migrations migrate it first). */
+  templateInfo?(): TemplateDatabase;
+  /** Releases the pools and connections the driver holds. */
+  close?(): Promise<void>;
 }

@@ -5,7 +5,6 @@ import { DEFAULT_TEMPLATE_OWNER } from '../../migrations';
 import type { TemplateTarget } from '../../migrations/fleet-runner';
 import { SchemaMirrorRepository, TenantSelection } from '../../migrations/schema-mirror.repository';
 import { loadMigrations, TenantMigration } from '../../migrations/tenant-migration';
-import { LocalProvisioningDriver } from '../../provisioning/local/local-provisioning.driver';
 import type { SecretStore } from '../../provisioning/secrets/secret-store';
 import type { CommandDeps } from '../command';
 import { tenantMigrationsDir } from '../config';
@@ -53,10 +52,10 @@ export async function templateTarget(deps: CommandDeps, selection: TenantSelecti
   if (!('all' in selection)) return { skip: 'only --all runs migrate the template' };
   if (deps.context.config.PROVISIONING_DRIVER !== 'local') return { skip: `the ${deps.context.config.PROVISIONING_DRIVER} driver has no template database` };
   const driver = await deps.context.driver();
-  if (!(driver instanceof LocalProvisioningDriver)) return { skip: 'the driver has no template database' };
-  const adminUrl = driver.adminUrlFor(driver.templateDatabase);
-  if (!(await databaseExists(adminUrl))) return { skip: `${driver.templateDatabase} does not exist yet: the driver creates and migrates it on the first provisioning` };
-  return { adminUrl, owner: driver.templateOwner ?? DEFAULT_TEMPLATE_OWNER, database: driver.templateDatabase };
+  const template = driver.templateInfo?.();
+  if (!template) return { skip: 'the driver has no template database' };
+  if (!(await databaseExists(template.adminUrl))) return { skip: `${template.database} does not exist yet: the driver creates and migrates it on the first provisioning` };
+  return { adminUrl: template.adminUrl, owner: template.owner || DEFAULT_TEMPLATE_OWNER, database: template.database };
 }
 
 async function databaseExists(url: string): Promise<boolean> {

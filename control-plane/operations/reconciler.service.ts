@@ -28,13 +28,6 @@ export interface Drift {
   repaired: boolean;
 }
 
-interface Inventory {
-  /** `unsealed`: databases whose owner, flags, settings or grants are not what Silo sets (e.g. still owned by the tenant). */
-  inventory(): Promise<{ databases: string[]; roles: string[]; unsealed?: string[] }>;
-  dropOrphan(name: string): Promise<void>;
-  sealDatabase?(name: string): Promise<void>;
-}
-
 const LIVE = new Set<string>([TenantStatus.Active, TenantStatus.Suspended]);
 /** Slugs named in the drift warning; the rest are counted. */
 const LOGGED_SLUGS = 20;
@@ -117,7 +110,7 @@ export class ReconcilerService {
     const drift: Drift[] = [];
     const add = (d: Omit<Drift, 'repaired' | 'slug'>) => drift.push({ ...d, slug: (d.tenantId && byId.get(d.tenantId)?.slug) || null, repaired: false });
 
-    const inv = isInventory(this.driver) ? await this.driver.inventory() : null;
+    const inv = this.driver.inventory ? await this.driver.inventory() : null;
     if (inv) {
       const dbs = new Set(inv.databases);
       for (const name of inv.databases) {
@@ -193,10 +186,10 @@ export class ReconcilerService {
     switch (d.kind) {
       case 'orphan_database':
       case 'orphan_role':
-        if (isInventory(this.driver)) await this.driver.dropOrphan(d.object);
+        await this.driver.dropOrphan?.(d.object);
         return;
       case 'unsealed_database':
-        if (isInventory(this.driver)) await this.driver.sealDatabase?.(d.object);
+        await this.driver.sealDatabase?.(d.object);
         return;
       case 'orphan_secret':
         await this.secrets.delete(d.object, { recoveryWindowDays: this.config.SECRET_RECOVERY_WINDOW_DAYS });
@@ -225,8 +218,4 @@ function domainSlug(raw: string): string | null {
   } catch {
     return null;
   }
-}
-
-function isInventory(d: unknown): d is Inventory {
-  return typeof (d as Inventory).inventory === 'function' && typeof (d as Inventory).dropOrphan === 'function';
 }

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { Client, Pool } from 'pg';
 import { ErrorCode } from '../../common/error-codes';
 import { SiloError } from '../../common/errors';
-import { DeprovisionOptions, DriverContext, ProvisioningDriver, TenantConnectionInfo } from '../provisioning-driver';
+import { DeprovisionOptions, DriverContext, ProvisioningDriver, TemplateDatabase, TenantConnectionInfo } from '../provisioning-driver';
 import { TierSettings } from '../tiers';
 import { SecretStore } from '../secrets/secret-store';
 import { ADMIN_SESSION_OPTIONS, ident, literal, TENANT_DB_PATTERN, tenantDbName } from './pg-names';
@@ -201,6 +201,10 @@ export class LocalProvisioningDriver implements ProvisioningDriver {
    * `unsealed`: those of its databases a tenant could still ALTER (owned by the tenant, from before
    * Silo owned them) or whose flags, settings or grants are not the ones Silo sets.
    */
+  templateInfo(): TemplateDatabase {
+    return { adminUrl: this.adminUrlFor(this.templateDatabase), database: this.templateDatabase, owner: this.templateOwner };
+  }
+
   async inventory(): Promise<{ databases: string[]; roles: string[]; unsealed: string[] }> {
     const dbs = await this.admin.query<{ datname: string; unsealed: boolean }>(
       `SELECT d.datname, ${unsealedSql('$2')} AS unsealed FROM pg_database d WHERE d.datname ~ '^t_[0-9a-f]{32}$' AND ${oursDatabaseSql('$1', '$2')}`,
