@@ -355,8 +355,13 @@ describe('tenant runtime', () => {
       // after the statement ended, on the connection's next one (a flaky failure here, now and then):
       // the connection that overflowed is retired, so the next request runs on another backend.
       const pid = async () => (await q('acme', keyAcme, { sql: 'SELECT pg_backend_pid() AS pid' })).body.rows[0].pid;
+      // A released connection is reset (DISCARD ALL) before it goes back idle: give that a moment,
+      // or a loaded machine serves the next request from another idle connection.
+      const settled = () => new Promise((r) => setTimeout(r, 100));
       const before = await pid();
+      await settled();
       expect(await pid()).toBe(before); // sequential requests reuse the same warm connection
+      await settled();
       expect((await q('acme', keyAcme, { sql: "SELECT repeat('x', 600000) FROM generate_series(1, 3)" })).body.error.code).toBe('RESULT_TOO_LARGE');
       expect(await pid()).not.toBe(before);
     });
