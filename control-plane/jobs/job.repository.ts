@@ -204,10 +204,6 @@ export class JobRepository {
 }
 
 /** TypeORM's postgres driver returns [rows, count] for UPDATE/DELETE via query(). */
-function updatedRows<T>(res: unknown): T[] {
-  return Array.isArray(res) && Array.isArray(res[0]) ? (res[0] as T[]) : [];
-}
-
 function affected(res: unknown): number {
   return Array.isArray(res) && typeof res[1] === 'number' ? res[1] : 0;
 }
