@@ -77,7 +77,8 @@ describe('billing: a purchase names and activates its tenant the same way in eve
     await deliverAll(t, [stripeEvents.subscriptionCreated(s), stripeEvents.invoicePaymentFailed(s)]);
     await t.sql(`UPDATE jobs SET run_at = now() WHERE status = 'queued'`);
     const pending = await tenantOf(t, s.subscriptionId);
-    expect(await finalState(s)).toMatchObject({ slug: 'abandoned-co', status: 'pending', billing: 'incomplete' });
+    // Unpaid: a placeholder slug, so the requested one stays free for whoever pays.
+    expect(await finalState(s)).toMatchObject({ slug: expect.stringMatching(/^pending-[0-9a-f]{16}$/), status: 'pending', billing: 'incomplete' });
     expect(await jobsOf(t, pending.id)).toEqual([]); // nothing provisions an unpaid subscription
     expect(await t.sql('SELECT 1 FROM tenant_connections WHERE tenant_id = $1', [pending.id])).toEqual([]);
 
@@ -87,6 +88,30 @@ describe('billing: a purchase names and activates its tenant the same way in eve
     const again = newSubscription({ slug: 'abandoned-co' });
     await deliverAll(t, checkoutPurchase(again, nowSeconds()));
     expect(await finalState(again)).toMatchObject({ slug: 'abandoned-co', status: 'active' });
+  });
+
+  it('lets no number of unpaid subscriptions reserve a slug: 60 abandoned payments asking for "wanted", then a paying customer gets exactly "wanted"', async () => {
+    for (let i = 0; i < 60; i++) {
+      const unpaid = newSubscription({ status: 'incomplete', slug: 'wanted' });
+      await deliver(t, stripeEvents.subscriptionCreated(unpaid));
+    }
+    expect(await t.sql(`SELECT 1 FROM tenants WHERE slug LIKE 'wanted%'`)).toEqual([]);
+    const payer = newSubscription({ slug: 'wanted' });
+    await deliverAll(t, checkoutPurchase(payer, nowSeconds()));
+    expect(await finalState(payer)).toMatchObject({ slug: 'wanted', status: 'active' });
+  });
+
+  it('names an unpaid tenant when it is paid, from the best name any of its events carried, in either order of the paying events', async () => {
+    for (const [n, checkoutFirst] of [false, true].entries()) {
+      const s = newSubscription({ status: 'incomplete', customerName: `Late Payer ${n + 1}` });
+      await deliver(t, stripeEvents.subscriptionCreated(s));
+      const paid = { ...s, status: 'active' };
+      const events = [stripeEvents.invoicePaid(paid, nowSeconds() + 1, 'subscription_create'), stripeEvents.checkoutCompleted(paid, nowSeconds() + 1)];
+      await deliverAll(t, checkoutFirst ? events.reverse() : events);
+      const row = await tenantOf(t, s.subscriptionId);
+      expect(row.slug).toBe(`late-payer-${n + 1}`);
+      expect(await auditOf(t, row.id)).toEqual(expect.arrayContaining([expect.objectContaining({ action: 'slug_changed' })]));
+    }
   });
 
   it('provisions an Elements subscription once it is paid (incomplete, then invoice.paid and active)', async () => {

@@ -12,7 +12,7 @@ import { PAYMENT_SUSPENSIONS, SlugSource, SuspendCause, SuspendedBy, TenantStatu
 import { Tenant } from '../tenants/tenant.entity';
 import { TierCatalog } from '../tenants/tier-catalog';
 import { BillingFacts, GOOD_STANDING_STATUSES, NO_BILLING_FACTS, nextBillingFacts, orderHistory, PAST_DUE_STATUSES, replayBillingHistory } from './billing-history';
-import { BillingEvent, BillingSignal, NamingSource, parseStripeEvent, readBillingEvent, StripeEvent, TERMINAL_STATUSES } from './stripe-event';
+import { BillingEvent, BillingSignal, Naming, NAMING_RANK, NamingSource, parseStripeEvent, readBillingEvent, StripeEvent, TERMINAL_STATUSES } from './stripe-event';
 import type { SignedPayload } from './stripe-webhook.verifier';
 import { WebhookEventRepository } from './webhook-event.repository';
 import { WebhookOutcome } from './webhook-event.entity';
@@ -133,11 +133,13 @@ export class BillingService {
     if (!tenant) {
       // Whichever event of a subscription comes first creates its one tenant (keyed by subscription id);
       // provisioning waits for payment, and briefly for the checkout that names the customer.
+      // Not paid for yet: a placeholder slug, so abandoned payments reserve no name a paying customer wants.
+      const paid = this.isPaid(be, signal);
       tenant = await this.service.create({
         name: be.naming.name ?? be.customerId ?? subscriptionId,
         slug: be.naming.slug,
         slugSource: be.naming.slugSource ?? be.customerId,
-        slugFrom: be.naming.source ? SLUG_SOURCES[be.naming.source] : SlugSource.Customer,
+        slugFrom: !paid ? SlugSource.Unpaid : be.naming.source ? SLUG_SOURCES[be.naming.source] : SlugSource.Customer,
         tier: be.price ? this.tiers.tierForPrice(be.price.id, be.price.lookupKey) : null,
         stripeCustomerId: be.customerId,
         stripeSubscriptionId: subscriptionId,
@@ -147,7 +149,7 @@ export class BillingService {
     } else {
       changed = await this.fillIn(tenant, be, cause, m);
       // Not live yet and this event knows the customer better (a checkout after the subscription): re-choose the slug.
-      if (be.naming.source) {
+      if (be.naming.source && tenant.slugSource !== SlugSource.Unpaid) {
         renamedFrom = await this.service.renameBeforeLive(tenant, { slug: be.naming.slug, slugSource: be.naming.slugSource, name: tenant.name, slugFrom: SLUG_SOURCES[be.naming.source] }, cause, m);
         changed = changed || renamedFrom !== null;
       }
@@ -164,7 +166,8 @@ export class BillingService {
         changed = replayed.changed || changed;
         // A status event counts with the status the whole history ends in; other events as themselves.
         const effective: BillingSignal = signal.kind === 'status' ? { kind: 'status', status: replayed.status ?? signal.status } : signal;
-        changed = (await this.startProvisioningWhenPaid(tenant, be, effective, m)) || changed;
+        renamedFrom = (await this.claimSlugWhenPaid(tenant, be, effective, subscriptionId, cause, m)) ?? renamedFrom;
+        changed = (await this.startProvisioningWhenPaid(tenant, be, effective, m)) || renamedFrom !== null || changed;
         await this.tenants.save(tenant, m);
         const older = be.created < (tenant.lastEventCreated as number);
         return { outcome: changed ? WebhookOutcome.Applied : older ? WebhookOutcome.Stale : WebhookOutcome.Unchanged, tenant, renamedFrom };
@@ -175,7 +178,8 @@ export class BillingService {
     }
 
     changed = (await this.applySignal(tenant, be, signal, cause, m)) || changed;
-    changed = (await this.startProvisioningWhenPaid(tenant, be, signal, m)) || changed;
+    renamedFrom = (await this.claimSlugWhenPaid(tenant, be, signal, subscriptionId, cause, m)) ?? renamedFrom;
+    changed = (await this.startProvisioningWhenPaid(tenant, be, signal, m)) || renamedFrom !== null || changed;
     if (tenant.lastEventCreated === null || be.created > tenant.lastEventCreated) tenant.lastEventCreated = be.created;
     await this.tenants.save(tenant, m);
     return { outcome: changed ? WebhookOutcome.Applied : WebhookOutcome.Unchanged, tenant, renamedFrom };
@@ -189,10 +193,7 @@ export class BillingService {
    */
   private async startProvisioningWhenPaid(tenant: Tenant, be: BillingEvent, signal: BillingSignal, m: EntityManager): Promise<boolean> {
     if (tenant.status !== TenantStatus.Pending) return false;
-    const paid =
-      (signal.kind === 'status' && (PAID_STATUSES.includes(signal.status) || (this.config.BILLING_PROVISION_ON === 'subscription' && !TERMINAL_STATUSES.includes(signal.status)))) ||
-      signal.kind === 'payment_succeeded' ||
-      (signal.kind === 'checkout' && (be.paid === true || this.config.BILLING_PROVISION_ON === 'subscription'));
+    const paid = this.isPaid(be, signal);
     const final = signal.kind === 'checkout' || tenant.slugSource === SlugSource.Requested;
     if (!paid) {
       // A checkout of a subscription already paid for: the name is final now, start a held job.
@@ -202,6 +203,33 @@ export class BillingService {
     const at = final ? this.now() : new Date(this.now().getTime() + this.config.BILLING_CHECKOUT_WAIT_SECONDS * 1000);
     if (await this.service.enqueueProvision(tenant.id, m, at)) return true;
     return final ? (await this.jobs.reschedule(tenant.id, JobType.Provision, at, m)) > 0 : false;
+  }
+
+  /** This event says the subscription is paid for (or, with BILLING_PROVISION_ON=subscription, exists and is not over). */
+  private isPaid(be: BillingEvent, signal: BillingSignal): boolean {
+    return (
+      (signal.kind === 'status' && (PAID_STATUSES.includes(signal.status) || (this.config.BILLING_PROVISION_ON === 'subscription' && !TERMINAL_STATUSES.includes(signal.status)))) ||
+      signal.kind === 'payment_succeeded' ||
+      (signal.kind === 'checkout' && (be.paid === true || this.config.BILLING_PROVISION_ON === 'subscription'))
+    );
+  }
+
+  /**
+   * The first paid event of a tenant created unpaid gives it its real slug, from the best naming any
+   * stored event of the subscription carries (this one included), so delivery order does not matter.
+   * Returns the placeholder slug it replaced.
+   */
+  private async claimSlugWhenPaid(tenant: Tenant, be: BillingEvent, signal: BillingSignal, subscriptionId: string, cause: Cause, m: EntityManager): Promise<string | null> {
+    if (tenant.slugSource !== SlugSource.Unpaid || tenant.status !== TenantStatus.Pending || !this.isPaid(be, signal)) return null;
+    let best: Naming = be.naming;
+    for (const p of await this.events.historyOf(subscriptionId, m)) {
+      const n = readBillingEvent(parseStripeEvent(p)).naming;
+      if (n.source && (!best.source || NAMING_RANK[n.source] > NAMING_RANK[best.source])) best = n;
+    }
+    const input = best.source
+      ? { slug: best.slug, slugSource: best.slugSource, slugFrom: SLUG_SOURCES[best.source] }
+      : { slug: null, slugSource: tenant.stripeCustomerId ?? subscriptionId, slugFrom: SlugSource.Customer };
+    return this.service.renameBeforeLive(tenant, { ...input, name: tenant.name }, cause, m);
   }
 
   /** Facts a later event may complete without rolling anything back: the customer id, a real name. */

@@ -37,3 +37,8 @@ export function withSuffix(base: string, n: number): string {
   const suffix = `-${n}`;
   return base.slice(0, 63 - suffix.length).replace(/-+$/, '') + suffix;
 }
+
+/** A slug that names nobody: held by a tenant billing created before payment (see SlugSource.Unpaid). */
+export function placeholderSlug(): string {
+  return `pending-${randomBytes(8).toString('hex')}`;
+}

@@ -45,6 +45,11 @@ export enum SlugSource {
   Customer = 'customer',
   /** Created through the admin API: never renamed by billing. */
   Admin = 'admin',
+  /**
+   * Billing created it before the subscription was paid for: a random `pending-…` slug that reserves
+   * nothing a paying customer might want; the real slug is chosen when payment arrives.
+   */
+  Unpaid = 'unpaid',
 }
 
 /** The operation a `failed` tenant failed in: an admin retry repeats that operation. */

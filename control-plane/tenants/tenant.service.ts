@@ -8,7 +8,7 @@ import { CLOCK, CONFIG, DIRECTORY, LOGGER } from '../common/tokens';
 import { JobType } from '../jobs/job.entity';
 import { JobRepository } from '../jobs/job.repository';
 import { AuditCauseType } from './audit-entry.entity';
-import { deriveSlug, slugProblem, withSuffix } from './slug';
+import { deriveSlug, placeholderSlug, slugProblem, withSuffix } from './slug';
 import { slugTaken, tenantNotFound, tenantStillActive } from './tenant.errors';
 import { TenantRepository } from './tenant.repository';
 import { assertTransition, canSuspend, canTransition, SlugSource, SuspendCause, SuspendedBy, Suspension, sweepMayOffboard, TenantStatus } from './tenant-status';
@@ -38,7 +38,7 @@ export interface CreateTenantInput {
   provisionAt?: Date | null;
 }
 
-const SLUG_RANK: Readonly<Record<SlugSource, number>> = { [SlugSource.Admin]: 5, [SlugSource.Requested]: 4, [SlugSource.Name]: 3, [SlugSource.Email]: 2, [SlugSource.Customer]: 1 };
+const SLUG_RANK: Readonly<Record<SlugSource, number>> = { [SlugSource.Admin]: 5, [SlugSource.Requested]: 4, [SlugSource.Name]: 3, [SlugSource.Email]: 2, [SlugSource.Customer]: 1, [SlugSource.Unpaid]: 0 };
 
 /** A slug choice and, when it is not what was asked for, why. */
 interface SlugChoice {
@@ -85,7 +85,7 @@ export class TenantService {
   /** Creates a pending tenant and enqueues its provisioning (unless `provisionAt` is null), in the caller's transaction. */
   async create(input: CreateTenantInput, cause: Cause, m: EntityManager): Promise<Tenant> {
     const tier = this.tiers.resolveTierName(input.tier);
-    const { base, requested, fallback } = this.chooseSlug(input);
+    const { base, requested, fallback } = input.slugFrom === SlugSource.Unpaid ? { base: placeholderSlug(), requested: null, fallback: null } : this.chooseSlug(input);
     const problem = fallback;
 
     for (let n = 1; n <= 50; n++) {
