@@ -87,7 +87,7 @@ describe('job queue with concurrent workers', () => {
       const claimed = await repos[attempt % 4].claim(`doomed-${attempt}`, 60);
       expect(claimed).toMatchObject({ id, attempts: attempt });
       await sources[0].query(`UPDATE jobs SET locked_until = now() - interval '1 second' WHERE id = $1`, [id]);
-      expect(await repos[0].failLostJobs()).toEqual(attempt < 3 ? [] : [expect.objectContaining({ id, status: 'failed', attempts: 3 })]);
+      expect(await repos[0].reapLostJobs()).toEqual(attempt < 3 ? [] : [expect.objectContaining({ id, status: 'failed', attempts: 3 })]);
     }
     expect(await repos[1].claim('anyone', 60)).toBeNull();
     const [job] = await sources[0].query('SELECT status, attempts, last_error FROM jobs WHERE id = $1', [id]);
@@ -97,15 +97,97 @@ describe('job queue with concurrent workers', () => {
     expect(runs.every((r) => r.finishedAt !== null && r.finishedAt >= r.startedAt)).toBe(true);
   });
 
-  it('hands a job back at once when its worker shuts down mid-run: another worker claims it without waiting for the lease', async () => {
+  it('hands a job back at once when its worker shuts down mid-run: another worker claims it without waiting for the lease, and the attempt is not counted', async () => {
     const tenantId = randomUUID();
     const id = await repos[0].enqueue({ type: JobType.RotateCredentials, tenantId });
-    expect(await repos[0].claim('exiting', 300)).toMatchObject({ id, attempts: 1 });
+    const first = await repos[0].claim('exiting', 300);
+    expect(first).toMatchObject({ id, attempts: 1, run: 1 });
     expect(await repos[1].claim('other', 300)).toBeNull(); // held: its lease runs for 5 minutes
-    await repos[0].release(id as string, 'exiting', 'worker shut down');
-    expect(await repos[1].claim('other', 300)).toMatchObject({ id, attempts: 2, lockedBy: 'other' });
+    expect(await repos[0].release(id as string, 'exiting', 'worker shut down', first?.run)).toEqual({ status: 'queued', counted: false });
+    expect(await repos[1].claim('other', 300)).toMatchObject({ id, attempts: 1, run: 2, lockedBy: 'other' });
     const runs = await repos[0].runsOf([id as string]);
-    expect(runs.map((r) => [r.workerId, r.outcome, r.error])).toEqual([['exiting', 'retry', 'worker shut down'], ['other', null, null]]);
-    await repos[1].succeed(id as string, 'other');
+    expect(runs.map((r) => [r.attempt, r.workerId, r.outcome, r.error])).toEqual([[1, 'exiting', 'retry', 'worker shut down (attempt not counted)'], [2, 'other', null, null]]);
+    expect(await repos[1].succeed(id as string, 'other', 2)).toBe(true);
+  });
+
+  it('never counts more than max_attempts attempts whatever the mix of failure, crash and shutdown hand-backs, and bounds the free hand-backs too', async () => {
+    const id = (await repos[0].enqueue({ type: JobType.Provision, tenantId: randomUUID() })) as string;
+    const attemptsSeen: number[] = [];
+    const claim = async (worker: string) => {
+      const job = await repos[1].claim(worker, 60);
+      expect(job?.id).toBe(id);
+      attemptsSeen.push(job?.attempts as number);
+      return job as NonNullable<typeof job>;
+    };
+    // 1: fails, retried. 2: its worker is SIGKILLed (lease expires, reaped).
+    const a = await claim('w-fail');
+    expect(await repos[1].fail(id, 'w-fail', 'boom', new Date(), a.run)).toBe(true);
+    await claim('w-crash');
+    await sources[0].query(`UPDATE jobs SET locked_until = now() - interval '1 second' WHERE id = $1`, [id]);
+    expect(await repos[0].reapLostJobs()).toEqual([]);
+    // 3 (the last attempt): its worker shuts down, again and again. The first 3 hand-backs are free,
+    // the 4th counts, and on the last attempt that fails the job instead of queueing a 4th attempt.
+    const outcomes = [];
+    for (let i = 0; i < 4; i++) {
+      const last = await claim(`w-term-${i}`);
+      outcomes.push(await repos[1].release(id, `w-term-${i}`, 'worker shut down', last.run));
+    }
+    expect(outcomes).toEqual([
+      { status: 'queued', counted: false }, { status: 'queued', counted: false }, { status: 'queued', counted: false }, { status: 'failed', counted: true },
+    ]);
+    expect(attemptsSeen).toEqual([1, 2, 3, 3, 3, 3]);
+    expect(await repos[2].claim('anyone', 60)).toBeNull();
+    const [job] = await sources[0].query('SELECT status, attempts, max_attempts FROM jobs WHERE id = $1', [id]);
+    expect(job).toEqual({ status: 'failed', attempts: 3, max_attempts: 3 });
+    const runs = await repos[0].runsOf([id]);
+    expect(runs.map((r) => [r.attempt, r.outcome])).toEqual([[1, 'retry'], [2, 'lost'], [3, 'retry'], [4, 'retry'], [5, 'retry'], [6, 'failed']]);
+  });
+
+  it('fails, at the next reap, a queued job left with no attempts (as releases on the last attempt used to leave them)', async () => {
+    const id = (await repos[0].enqueue({ type: JobType.Provision, tenantId: randomUUID() })) as string;
+    await sources[0].query(`UPDATE jobs SET attempts = max_attempts, last_error = 'worker shut down' WHERE id = $1`, [id]);
+    expect(await repos[1].claim('anyone', 60)).toBeNull();
+    expect(await repos[0].reapLostJobs()).toEqual([expect.objectContaining({ id, status: 'failed', lastError: 'attempts used up (3 of 3): worker shut down' })]);
+  });
+
+  it('ends a lost run when the loss is detected, not when the job is next claimed; the next run gets its own row', async () => {
+    const id = (await repos[0].enqueue({ type: JobType.Provision, tenantId: randomUUID() })) as string;
+    await repos[0].claim('crashed', 60);
+    // The worker died long ago: its lease ran out an hour back.
+    await sources[0].query(`UPDATE jobs SET locked_until = now() - interval '1 hour' WHERE id = $1`, [id]);
+    const [{ before }] = await sources[0].query('SELECT clock_timestamp() AS before');
+    expect(await repos[2].reapLostJobs()).toEqual([]);
+    const [{ after }] = await sources[0].query('SELECT clock_timestamp() AS after');
+    const [lost] = await repos[0].runsOf([id]);
+    expect(lost).toMatchObject({ attempt: 1, workerId: 'crashed', outcome: 'lost', error: 'lease expired' });
+    expect(lost.finishedAt!.getTime()).toBeGreaterThanOrEqual(before.getTime());
+    expect(lost.finishedAt!.getTime()).toBeLessThanOrEqual(after.getTime());
+    expect(await sources[0].query('SELECT status, attempts, last_error FROM jobs WHERE id = $1', [id])).toEqual([{ status: 'queued', attempts: 1, last_error: 'worker lost during attempt 1 of 3 (lease expired)' }]);
+    await new Promise((r) => setTimeout(r, 20));
+    const next = await repos[3].claim('next', 60);
+    expect(next).toMatchObject({ id, attempts: 2, run: 2 });
+    expect(await repos[3].succeed(id, 'next', 2)).toBe(true);
+    const runs = await repos[0].runsOf([id]);
+    expect(runs.map((r) => [r.attempt, r.workerId, r.outcome])).toEqual([[1, 'crashed', 'lost'], [2, 'next', 'succeeded']]);
+    expect(runs[0].finishedAt).toEqual(lost.finishedAt); // the new run did not rewrite the lost one
+    expect(runs[1].startedAt.getTime()).toBeGreaterThan(runs[0].finishedAt!.getTime());
+  });
+
+  it('lets no stale run touch a newer one of the same job, even when the same worker re-claims it', async () => {
+    const id = (await repos[0].enqueue({ type: JobType.Provision, tenantId: randomUUID() })) as string;
+    const old = await repos[0].claim('same-worker', 60);
+    await sources[0].query(`UPDATE jobs SET locked_until = now() - interval '1 second' WHERE id = $1`, [id]);
+    await repos[0].reapLostJobs();
+    const fresh = await repos[0].claim('same-worker', 60);
+    expect([old?.run, fresh?.run]).toEqual([1, 2]);
+    // The first run, still going in this worker after its lease was lost, finishes or renews: refused.
+    expect(await repos[0].extendLease(id, 'same-worker', 60, 1)).toBe(false);
+    expect(await repos[0].succeed(id, 'same-worker', 1)).toBe(false);
+    expect(await repos[0].fail(id, 'same-worker', 'late failure', null, 1)).toBe(false);
+    expect(await repos[0].release(id, 'same-worker', 'worker shut down', 1)).toBeNull();
+    expect(await sources[0].query('SELECT status, attempts FROM jobs WHERE id = $1', [id])).toEqual([{ status: 'running', attempts: 2 }]);
+    expect((await repos[0].runsOf([id])).map((r) => [r.attempt, r.outcome, r.finishedAt === null])).toEqual([[1, 'lost', false], [2, null, true]]);
+    expect(await repos[0].extendLease(id, 'same-worker', 60, 2)).toBe(true);
+    expect(await repos[0].succeed(id, 'same-worker', 2)).toBe(true);
   });
 });

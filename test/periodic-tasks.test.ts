@@ -1,6 +1,9 @@
 import { DataSource } from 'typeorm';
 import { createControlDataSource } from '../control-plane/db/data-source';
-import { PeriodicClaim, PeriodicTaskRepository } from '../control-plane/jobs/periodic-task.repository';
+import { createLogger } from '../common/logger';
+import type { ControlPlaneConfig } from '../control-plane/config';
+import { PeriodicRunner, runPeriodicTaskIfDue } from '../control-plane/jobs/periodic-runner';
+import { MAX_PERIODIC_INTERVAL_MS, PeriodicClaim, PeriodicTaskRepository } from '../control-plane/jobs/periodic-task.repository';
 import { startTestControlPlane } from './support/control-plane';
 import { createTestDatabase, TestDatabase } from './support/test-db';
 
@@ -20,6 +23,7 @@ describe('periodic tasks', () => {
     replicas = sources.map((ds) => new PeriodicTaskRepository(ds));
   });
   afterAll(async () => {
+    for (const r of replicas ?? []) await r.close();
     for (const ds of sources) await ds.destroy();
     await db?.drop();
   });
@@ -64,6 +68,40 @@ describe('periodic tasks', () => {
     await replicas[1].finish(first as PeriodicClaim, 'ok'); // a late finish of run 1
     const flaky = (await replicas[0].list()).find((t) => t.name === 'flaky');
     expect(flaky).toMatchObject({ runCount: '2', lastWorker: 'c', lastOutcome: 'failed', lastError: 'reconciler: driver unreachable' });
+  });
+
+  it('never overlaps two runs of a task on different replicas when a run lasts longer than its interval: the next starts when it ends', async () => {
+    const logger = createLogger({ name: 'test-periodic', level: 'silent' });
+    const spans: Array<{ replica: number; start: number; end: number }> = [];
+    const until = Date.now() + 2_500;
+    await Promise.all(replicas.map(async (schedule, replica) => {
+      const task = {
+        name: 'slow', intervalMs: 100, firstDelayMs: 0,
+        run: async () => {
+          const start = Date.now();
+          await new Promise((r) => setTimeout(r, 400)); // four intervals long
+          spans.push({ replica, start, end: Date.now() });
+        },
+      };
+      // As PeriodicRunner does: one lane per task per replica, checked again as soon as the last check ends.
+      while (Date.now() < until) {
+        await runPeriodicTaskIfDue(schedule, task, `replica-${replica}`, logger);
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    }));
+    spans.sort((a, b) => a.start - b.start);
+    const overlapping = spans.filter((s, i) => i > 0 && s.start < spans[i - 1].end);
+    expect(overlapping).toEqual([]);
+    expect(spans.length).toBeGreaterThanOrEqual(4); // it kept running, back to back
+    expect(new Set(spans.map((s) => s.replica)).size).toBeGreaterThanOrEqual(2);
+  });
+
+  it('refuses at start-up an interval longer than the schedule can store, naming the setting (it used to fail every claim, quietly)', async () => {
+    const config = { RECONCILE_INTERVAL_SECONDS: Math.floor(MAX_PERIODIC_INTERVAL_MS / 1000) + 1, STORAGE_SWEEP_INTERVAL_SECONDS: 300, BILLING_RECONCILE_INTERVAL_SECONDS: 0 } as ControlPlaneConfig;
+    const build = (c: ControlPlaneConfig) => new PeriodicRunner(replicas[0], null as never, null as never, null as never, c, createLogger({ name: 'test-periodic', level: 'silent' }), null as never);
+    expect(() => build(config)).toThrow('RECONCILE_INTERVAL_SECONDS is too long: periodic intervals are at most 2147483 seconds (about 24 days)');
+    expect(() => build({ ...config, RECONCILE_INTERVAL_SECONDS: 2_147_483 })).not.toThrow();
+    await expect(replicas[0].claimDue('huge', MAX_PERIODIC_INTERVAL_MS + 1, 'a')).rejects.toThrow(RangeError);
   });
 
   it('shows the worker\'s periodic tasks and their last run in GET /v1/periodic-tasks', async () => {

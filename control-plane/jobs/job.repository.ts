@@ -21,6 +21,19 @@ const MAX_LOG_CHARS = 64 * 1024;
 const UNIQUE_VIOLATION = '23505';
 export const JOBS_CHANNEL = 'silo_jobs';
 
+/** A claimed job and the number of its run (`job_runs.attempt`: 1, 2, … per job, every run counted, handed back or not). */
+export type ClaimedJob = Job & { run: number };
+
+/** How a hand-back at shutdown left the job: queued again, or failed (no attempts and no free hand-backs left); `counted`: it used an attempt. */
+export interface ReleaseOutcome {
+  status: JobStatus.Queued | JobStatus.Failed;
+  counted: boolean;
+}
+
+/** SQL: run `param` (when not null) of the job row `alias` is still open, i.e. not reaped, re-claimed or finished. */
+const RUN_IS_OPEN = (param: string, alias = 'jobs') =>
+  `(${param}::int IS NULL OR EXISTS (SELECT 1 FROM job_runs o WHERE o.job_id = ${alias}.id AND o.attempt = ${param} AND o.finished_at IS NULL))`;
+
 /**
  * A Postgres queue (FOR UPDATE SKIP LOCKED) rather than pg-boss: jobs must be enqueued in the
  * same transaction as the webhook event and tenant change that cause them, through TypeORM.
@@ -47,108 +60,155 @@ export class JobRepository {
   }
 
   /**
-   * Claims the next due job: queued ones of tenants with no running job, and running ones whose
-   * lease expired (their worker died) with attempts left. A tenant never has two jobs running at
-   * once: the partial unique index `jobs_one_running_per_tenant` refuses the second claim even
-   * when two workers race (the NOT EXISTS alone cannot see an uncommitted claim); the loser
-   * retries with the next job. The claim, the lost run's end and the new run's start are one statement.
+   * Claims the next due queued job of a tenant with no running job, with attempts left, and
+   * records its run (numbered 1, 2, … per job). A tenant never has two jobs running at once: the
+   * partial unique index `jobs_one_running_per_tenant` refuses the second claim even when two
+   * workers race (the NOT EXISTS alone cannot see an uncommitted claim); the loser retries with
+   * the next job. Jobs whose worker died are not claimed here: {@link reapLostJobs} ends their
+   * run as lost and queues them (or fails them) first.
    */
-  async claim(workerId: string, leaseSeconds: number): Promise<Job | null> {
+  async claim(workerId: string, leaseSeconds: number): Promise<ClaimedJob | null> {
     for (let tries = 0; tries < 5; tries++) {
       let res: unknown;
       try {
         res = await this.ds.query(
-          `WITH ts AS (SELECT clock_timestamp() AS t),
-           picked AS (
+          `WITH picked AS (
              SELECT j.id FROM jobs j
-             WHERE (j.status = 'queued' AND j.run_at <= now()
-                    AND (j.tenant_id IS NULL OR NOT EXISTS (SELECT 1 FROM jobs o WHERE o.tenant_id = j.tenant_id AND o.status = 'running')))
-                OR (j.status = 'running' AND j.locked_until < now() AND j.attempts < j.max_attempts)
+             WHERE j.status = 'queued' AND j.run_at <= now() AND j.attempts < j.max_attempts
+               AND (j.tenant_id IS NULL OR NOT EXISTS (SELECT 1 FROM jobs o WHERE o.tenant_id = j.tenant_id AND o.status = 'running'))
              ORDER BY j.run_at, j.created_at
              LIMIT 1 FOR UPDATE SKIP LOCKED),
            claimed AS (
              UPDATE jobs SET status = 'running', attempts = jobs.attempts + 1, locked_by = $1,
                     locked_until = now() + make_interval(secs => $2), updated_at = now()
                FROM picked WHERE jobs.id = picked.id
-             RETURNING jobs.id, jobs.attempts),
-           lost AS (
-             UPDATE job_runs r SET finished_at = (SELECT t FROM ts), outcome = 'lost', error = 'lease expired'
-               FROM claimed WHERE r.job_id = claimed.id AND r.finished_at IS NULL),
+             RETURNING jobs.id),
            started AS (
-             -- The lost attempt ends and the new one starts at the same instant: never an overlap on record.
-             INSERT INTO job_runs (job_id, attempt, worker_id, started_at) SELECT id, attempts, $1, (SELECT t FROM ts) FROM claimed)
-           SELECT id FROM claimed`,
+             -- The job's row lock (held by this claim) serialises run numbers of one job.
+             INSERT INTO job_runs (job_id, attempt, worker_id, started_at)
+             SELECT c.id, (SELECT coalesce(max(r.attempt), 0) + 1 FROM job_runs r WHERE r.job_id = c.id), $1, clock_timestamp() FROM claimed c
+             RETURNING job_id, attempt)
+           SELECT job_id AS id, attempt AS run FROM started`,
           [workerId, leaseSeconds],
         );
       } catch (err) {
         if ((err as { code?: string }).code === UNIQUE_VIOLATION) continue; // another worker just claimed this tenant's job
         throw err;
       }
-      const id = (res as Array<{ id: string }>)[0]?.id;
-      return id ? this.ds.getRepository(Job).findOneBy({ id }) : null;
+      const row = (res as Array<{ id: string; run: number }>)[0];
+      if (!row) return null;
+      const job = await this.ds.getRepository(Job).findOneBy({ id: row.id });
+      return job && Object.assign(job, { run: row.run });
     }
     return null;
   }
 
   /**
-   * Ends, as failed, running jobs whose lease expired with no attempts left (their worker died on
-   * the last one): otherwise a job that kills its worker would be re-claimed forever. Returns them
-   * so the worker can run the type's onExhausted hook.
+   * Running jobs whose lease expired (their worker died, or stopped renewing): their open run
+   * ends now as `lost` (the time the loss was seen), and the job is queued again at its old place
+   * if it has attempts left, else failed ("worker lost during attempt N of N") so that a job that
+   * kills its worker is not re-claimed forever. Also fails queued jobs left with no attempts
+   * (none are made so any more; older releases could). Returns the jobs failed here so the worker
+   * can run the type's onExhausted hook.
    */
-  async failLostJobs(): Promise<Job[]> {
+  async reapLostJobs(): Promise<Job[]> {
     const rows: Array<{ id: string }> = await this.ds.query(
-      `WITH lost AS (
-         UPDATE jobs SET status = 'failed', locked_by = NULL, locked_until = NULL, finished_at = now(), updated_at = now(),
-                last_error = 'worker lost during attempt ' || attempts || ' of ' || max_attempts || ' (lease expired)'
-          WHERE id IN (SELECT id FROM jobs WHERE status = 'running' AND locked_until < now() AND attempts >= max_attempts FOR UPDATE SKIP LOCKED)
-         RETURNING id, attempts),
+      `WITH expired AS (
+         SELECT id FROM jobs WHERE status = 'running' AND locked_until < now() FOR UPDATE SKIP LOCKED),
+       reaped AS (
+         UPDATE jobs j SET status = CASE WHEN j.attempts >= j.max_attempts THEN 'failed' ELSE 'queued' END,
+                finished_at = CASE WHEN j.attempts >= j.max_attempts THEN now() END,
+                locked_by = NULL, locked_until = NULL, updated_at = now(),
+                last_error = 'worker lost during attempt ' || j.attempts || ' of ' || j.max_attempts || ' (lease expired)'
+           FROM expired WHERE j.id = expired.id AND j.status = 'running'
+         RETURNING j.id, j.status),
        ended AS (
          UPDATE job_runs r SET finished_at = clock_timestamp(), outcome = 'lost', error = 'lease expired'
-           FROM lost WHERE r.job_id = lost.id AND r.finished_at IS NULL)
-       SELECT id FROM lost`,
+           FROM reaped WHERE r.job_id = reaped.id AND r.finished_at IS NULL),
+       used_up AS (
+         UPDATE jobs SET status = 'failed', finished_at = now(), updated_at = now(),
+                last_error = 'attempts used up (' || attempts || ' of ' || max_attempts || ')' || coalesce(': ' || last_error, '')
+          WHERE id IN (SELECT id FROM jobs WHERE status = 'queued' AND attempts >= max_attempts FOR UPDATE SKIP LOCKED)
+         RETURNING id)
+       SELECT id FROM reaped WHERE status = 'failed' UNION ALL SELECT id FROM used_up`,
     );
     return rows.length ? this.ds.getRepository(Job).findBy({ id: In(rows.map((r) => r.id)) }) : [];
   }
 
-  async extendLease(id: string, workerId: string, leaseSeconds: number): Promise<boolean> {
+  /**
+   * Renews the lease of run `run` (when given) held by `workerId`. False once the job is no
+   * longer this run's: reaped, re-claimed (even by the same worker), finished.
+   */
+  async extendLease(id: string, workerId: string, leaseSeconds: number, run?: number): Promise<boolean> {
     const res = await this.ds.query(
-      `UPDATE jobs SET locked_until = now() + make_interval(secs => $3) WHERE id = $1 AND locked_by = $2 AND status = 'running'`,
-      [id, workerId, leaseSeconds],
+      `UPDATE jobs SET locked_until = now() + make_interval(secs => $3) WHERE id = $1 AND locked_by = $2 AND status = 'running' AND ${RUN_IS_OPEN('$4')}`,
+      [id, workerId, leaseSeconds, run ?? null],
     );
     return affected(res) > 0;
   }
 
-  async succeed(id: string, workerId: string): Promise<void> {
-    await this.ds.query(
+  /** Marks the job succeeded if run `run` of `workerId` still holds it. Returns whether it did. */
+  async succeed(id: string, workerId: string, run?: number): Promise<boolean> {
+    const rows: unknown[] = await this.ds.query(
       `WITH done AS (
          UPDATE jobs SET status = 'succeeded', locked_by = NULL, locked_until = NULL, finished_at = now(), updated_at = now(), last_error = NULL
-          WHERE id = $1 AND locked_by = $2 AND status = 'running' RETURNING id, attempts)
-       UPDATE job_runs r SET finished_at = clock_timestamp(), outcome = 'succeeded' FROM done WHERE r.job_id = done.id AND r.attempt = done.attempts`,
-      [id, workerId],
+          WHERE id = $1 AND locked_by = $2 AND status = 'running' AND ${RUN_IS_OPEN('$3')} RETURNING id),
+       ended AS (
+         UPDATE job_runs r SET finished_at = clock_timestamp(), outcome = 'succeeded' FROM done
+          WHERE r.job_id = done.id AND r.finished_at IS NULL AND ($3::int IS NULL OR r.attempt = $3))
+       SELECT id FROM done`,
+      [id, workerId, run ?? null],
     );
+    return rows.length > 0;
   }
 
-  /** Schedules a retry at `retryAt`, or fails the job for good when retryAt is null. */
-  async fail(id: string, workerId: string, error: string, retryAt: Date | null): Promise<void> {
-    await this.ds.query(
+  /**
+   * Schedules a retry at `retryAt`, or fails the job for good when retryAt is null, if run `run`
+   * of `workerId` still holds it. Returns whether it did.
+   */
+  async fail(id: string, workerId: string, error: string, retryAt: Date | null, run?: number): Promise<boolean> {
+    const rows: unknown[] = await this.ds.query(
       `WITH done AS (
          UPDATE jobs SET status = $3, last_error = $4, run_at = COALESCE($5, run_at), locked_by = NULL, locked_until = NULL,
                 finished_at = CASE WHEN $3 = 'failed' THEN now() END, updated_at = now()
-          WHERE id = $1 AND locked_by = $2 AND status = 'running' RETURNING id, attempts)
-       UPDATE job_runs r SET finished_at = clock_timestamp(), outcome = $6, error = $4 FROM done WHERE r.job_id = done.id AND r.attempt = done.attempts`,
-      [id, workerId, retryAt ? JobStatus.Queued : JobStatus.Failed, error.slice(0, 2000), retryAt, retryAt ? JobRunOutcome.Retry : JobRunOutcome.Failed],
+          WHERE id = $1 AND locked_by = $2 AND status = 'running' AND ${RUN_IS_OPEN('$7')} RETURNING id),
+       ended AS (
+         UPDATE job_runs r SET finished_at = clock_timestamp(), outcome = $6, error = $4 FROM done
+          WHERE r.job_id = done.id AND r.finished_at IS NULL AND ($7::int IS NULL OR r.attempt = $7))
+       SELECT id FROM done`,
+      [id, workerId, retryAt ? JobStatus.Queued : JobStatus.Failed, error.slice(0, 2000), retryAt, retryAt ? JobRunOutcome.Retry : JobRunOutcome.Failed, run ?? null],
     );
+    return rows.length > 0;
   }
 
-  /** Hands a running job back to the queue at once (this worker is exiting); the attempt counts as a retry. */
-  async release(id: string, workerId: string, reason: string): Promise<void> {
-    await this.ds.query(
-      `WITH released AS (
-         UPDATE jobs SET status = 'queued', run_at = now(), locked_by = NULL, locked_until = NULL, last_error = $3, updated_at = now()
-          WHERE id = $1 AND locked_by = $2 AND status = 'running' RETURNING id, attempts)
-       UPDATE job_runs r SET finished_at = clock_timestamp(), outcome = 'retry', error = $3 FROM released WHERE r.job_id = released.id AND r.attempt = released.attempts`,
-      [id, workerId, reason],
+  /**
+   * Hands a running job back to the queue at once because its worker is shutting down (the
+   * handler has stopped). A shutdown is not the job's fault: the attempt is not counted, even on
+   * the last one. Bounded all the same: a job gets at most `max_attempts` such free hand-backs
+   * (runs minus counted attempts); after that a hand-back counts, and one on the last attempt
+   * fails the job. Returns the job's new status, or null if this run no longer held it.
+   */
+  async release(id: string, workerId: string, reason: string, run?: number): Promise<ReleaseOutcome | null> {
+    const rows: Array<{ status: JobStatus.Queued | JobStatus.Failed; counted: boolean }> = await this.ds.query(
+      `WITH cur AS (
+         SELECT j.id, (SELECT count(*) FROM job_runs r WHERE r.job_id = j.id)::int - j.attempts < j.max_attempts AS free
+           FROM jobs j WHERE j.id = $1 AND j.locked_by = $2 AND j.status = 'running' AND ${RUN_IS_OPEN('$4', 'j')}
+           FOR UPDATE OF j),
+       released AS (
+         UPDATE jobs SET attempts = CASE WHEN cur.free THEN jobs.attempts - 1 ELSE jobs.attempts END,
+                status = CASE WHEN cur.free OR jobs.attempts < jobs.max_attempts THEN 'queued' ELSE 'failed' END,
+                finished_at = CASE WHEN cur.free OR jobs.attempts < jobs.max_attempts THEN NULL ELSE now() END,
+                run_at = now(), locked_by = NULL, locked_until = NULL, last_error = $3, updated_at = now()
+           FROM cur WHERE jobs.id = cur.id AND jobs.locked_by = $2 AND jobs.status = 'running'
+         RETURNING jobs.id, jobs.status, NOT cur.free AS counted),
+       ended AS (
+         UPDATE job_runs r SET finished_at = clock_timestamp(), outcome = CASE WHEN released.status = 'failed' THEN 'failed' ELSE 'retry' END,
+                error = $3 || CASE WHEN released.counted THEN '' ELSE ' (attempt not counted)' END
+           FROM released WHERE r.job_id = released.id AND r.finished_at IS NULL AND ($4::int IS NULL OR r.attempt = $4))
+       SELECT status, counted FROM released`,
+      [id, workerId, reason.slice(0, 2000), run ?? null],
     );
+    return rows[0] ?? null;
   }
 
   async appendLog(id: string, line: string): Promise<void> {

@@ -7,11 +7,13 @@ import { CONFIG, LOGGER } from '../common/tokens';
 import { driftSummary, ReconcilerService } from '../operations/reconciler.service';
 import { StorageQuotaService } from '../tenants/storage-quota.service';
 import { TenantService } from '../tenants/tenant.service';
-import { PeriodicTaskRepository } from './periodic-task.repository';
+import { MAX_PERIODIC_INTERVAL_MS, PeriodicTaskRepository } from './periodic-task.repository';
 
-interface PeriodicTaskSpec {
+export interface PeriodicTaskSpec {
   name: string;
   intervalMs: number;
+  /** The setting the interval comes from, named when it is out of range. */
+  setting?: string;
   /** Delay before the first run on a fresh installation. */
   firstDelayMs: number;
   run: () => Promise<unknown>;
@@ -38,7 +40,14 @@ export class PeriodicRunner {
     @Inject(CONFIG) private readonly config: ControlPlaneConfig,
     @Inject(LOGGER) private readonly logger: Logger,
     private readonly modules: ModuleRef,
-  ) {}
+  ) {
+    // Checked at start-up: an interval the schedule cannot store would fail every claim, quietly.
+    for (const t of this.tasks()) {
+      if (t.intervalMs > MAX_PERIODIC_INTERVAL_MS) {
+        throw new Error(`${t.setting ?? t.name} is too long: periodic intervals are at most ${Math.floor(MAX_PERIODIC_INTERVAL_MS / 1000)} seconds (about 24 days)`);
+      }
+    }
+  }
 
   private tasks(): PeriodicTaskSpec[] {
     const c = this.config;
@@ -47,7 +56,7 @@ export class PeriodicRunner {
     ];
     if (c.RECONCILE_INTERVAL_SECONDS > 0) {
       tasks.push({
-        name: 'reconcile', intervalMs: c.RECONCILE_INTERVAL_SECONDS * 1000, firstDelayMs: c.RECONCILE_INTERVAL_SECONDS * 1000,
+        name: 'reconcile', intervalMs: c.RECONCILE_INTERVAL_SECONDS * 1000, setting: 'RECONCILE_INTERVAL_SECONDS', firstDelayMs: c.RECONCILE_INTERVAL_SECONDS * 1000,
         // Report + safe repairs only; destructive ones need `silo reconcile --apply`.
         run: async () => {
           const r = await this.reconciler.run({ apply: false });
@@ -56,12 +65,12 @@ export class PeriodicRunner {
       });
     }
     if (c.STORAGE_SWEEP_INTERVAL_SECONDS > 0) {
-      tasks.push({ name: 'storage-sweep', intervalMs: c.STORAGE_SWEEP_INTERVAL_SECONDS * 1000, firstDelayMs: c.STORAGE_SWEEP_INTERVAL_SECONDS * 1000, run: () => this.storage.sweep() });
+      tasks.push({ name: 'storage-sweep', intervalMs: c.STORAGE_SWEEP_INTERVAL_SECONDS * 1000, setting: 'STORAGE_SWEEP_INTERVAL_SECONDS', firstDelayMs: c.STORAGE_SWEEP_INTERVAL_SECONDS * 1000, run: () => this.storage.sweep() });
     }
     if (c.STRIPE_SECRET_KEY && c.BILLING_RECONCILE_INTERVAL_SECONDS > 0) {
       const every = c.BILLING_RECONCILE_INTERVAL_SECONDS * 1000;
       tasks.push({
-        name: 'billing-reconcile', intervalMs: every, firstDelayMs: every,
+        name: 'billing-reconcile', intervalMs: every, firstDelayMs: every, setting: 'BILLING_RECONCILE_INTERVAL_SECONDS',
         // BillingModule's (it imports this module): looked up at run time, not injected.
         run: async () => {
           const r = await this.modules.get(BillingReconciler, { strict: false }).run({ repair: true });
@@ -105,22 +114,41 @@ export class PeriodicRunner {
     }
   }
 
-  private async runIfDue(task: PeriodicTaskSpec): Promise<void> {
-    let claim;
+  private runIfDue(task: PeriodicTaskSpec): Promise<void> {
+    return runPeriodicTaskIfDue(this.schedule, task, this.workerId, this.logger);
+  }
+}
+
+/**
+ * Runs `task` here if it is due and no replica is running it: the task's run lock is taken
+ * before the claim and held until the run is recorded, so a run longer than the interval delays
+ * the next one (it starts when this one ends) instead of overlapping it on another replica.
+ */
+export async function runPeriodicTaskIfDue(schedule: PeriodicTaskRepository, task: PeriodicTaskSpec, workerId: string, logger: Logger): Promise<void> {
+  let claim;
+  try {
+    if (!(await schedule.tryLock(task.name))) return;
+  } catch (err) {
+    logger.warn({ err, task: task.name }, 'periodic task schedule unavailable');
+    return;
+  }
+  try {
     try {
-      claim = await this.schedule.claimDue(task.name, task.intervalMs, this.workerId, task.firstDelayMs);
+      claim = await schedule.claimDue(task.name, task.intervalMs, workerId, task.firstDelayMs);
     } catch (err) {
-      this.logger.warn({ err, task: task.name }, 'periodic task schedule unavailable');
+      logger.warn({ err, task: task.name }, 'periodic task schedule unavailable');
       return;
     }
     if (!claim) return;
     try {
       const result = await task.run();
-      await this.schedule.finish(claim, 'ok', { result });
+      await schedule.finish(claim, 'ok', { result });
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);
-      this.logger.warn({ event: 'periodic.failed', task: task.name, error: message }, 'periodic task failed');
-      await this.schedule.finish(claim, 'failed', { error: message }).catch(() => undefined);
+      logger.warn({ event: 'periodic.failed', task: task.name, error: message }, 'periodic task failed');
+      await schedule.finish(claim, 'failed', { error: message }).catch(() => undefined);
     }
+  } finally {
+    await schedule.unlock(task.name).catch((err: unknown) => logger.warn({ err, task: task.name }, 'periodic task lock release failed'));
   }
 }

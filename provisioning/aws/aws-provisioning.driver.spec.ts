@@ -199,10 +199,10 @@ describe('AwsProvisioningDriver (fake terraform, real synth, mocked Secrets Mana
     expect(calls()).toEqual([
       ['init', '-input=false', '-no-color'],
       ['state', 'list'],
-      ['apply', '-auto-approve', '-input=false', '-no-color', '-target=aws_rds_cluster.cluster'],
+      ['apply', '-auto-approve', '-input=false', '-no-color', '-lock-timeout=300s', '-target=aws_rds_cluster.cluster'],
       ['state', 'list'],
       ['state', 'rm', 'aws_kms_key.kms_key', 'aws_kms_alias.kms_alias'],
-      ['destroy', '-auto-approve', '-input=false', '-no-color'],
+      ['destroy', '-auto-approve', '-input=false', '-no-color', '-lock-timeout=300s'],
     ]);
     expect(synthesized().resource.aws_rds_cluster.cluster.deletion_protection).toBe(false);
   });

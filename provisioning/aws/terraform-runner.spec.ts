@@ -93,15 +93,27 @@ describe('TerraformRunner', () => {
     const recorded = calls();
     expect(recorded.map((c) => c.argv)).toEqual([
       ['init', '-input=false', '-no-color'],
-      ['apply', '-auto-approve', '-input=false', '-no-color'],
+      ['apply', '-auto-approve', '-input=false', '-no-color', '-lock-timeout=300s'],
       ['output', '-json'],
-      ['destroy', '-auto-approve', '-input=false', '-no-color'],
-      ['apply', '-auto-approve', '-input=false', '-no-color', '-target=aws_rds_cluster.cluster'],
+      ['destroy', '-auto-approve', '-input=false', '-no-color', '-lock-timeout=300s'],
+      ['apply', '-auto-approve', '-input=false', '-no-color', '-lock-timeout=300s', '-target=aws_rds_cluster.cluster'],
     ]);
     for (const c of recorded) {
       expect(c.cwd).toBe(stackDir);
       expect(c.tfInAutomation).toBe('1');
     }
+  });
+
+  it('makes apply and destroy wait for a state lock held by another run (-lock-timeout) instead of failing at once', async () => {
+    const tf = new TerraformRunner({ binary, lockTimeoutSeconds: 90, env: { PATH: process.env.PATH, FAKE_TF_LOG: log }, passEnv: FAKE_TERRAFORM_ENV });
+    await tf.apply(stackDir, { targets: ['aws_rds_cluster.cluster'] });
+    await tf.destroy(stackDir);
+    await tf.init(stackDir);
+    expect(calls().map((c) => c.argv)).toEqual([
+      ['apply', '-auto-approve', '-input=false', '-no-color', '-lock-timeout=90s', '-target=aws_rds_cluster.cluster'],
+      ['destroy', '-auto-approve', '-input=false', '-no-color', '-lock-timeout=90s'],
+      ['init', '-input=false', '-no-color'],
+    ]);
   });
 
   it('hands terraform only the OS basics, AWS_* and TF_* variables: none of Silo\'s secrets or URLs', async () => {

@@ -25,6 +25,13 @@ export interface TerraformRunnerOptions {
    */
   killGraceMs?: number;
   /**
+   * How long apply and destroy wait for the state lock another run holds (`-lock-timeout`)
+   * before failing. Default 300 s: longer than the kill grace, so a run whose worker was stopped
+   * (terraform still finishing, detached, after SIGTERM) releases the lock before the next run
+   * of the same stack gives up.
+   */
+  lockTimeoutSeconds?: number;
+  /**
    * Environment the child's is filtered from (AWS credentials come from here). Default: this
    * process's. Only the OS basics and what terraform needs pass (childEnv's TERRAFORM_ENV: AWS_*,
    * TF_*, proxies, CA bundle), plus `passEnv`; `TF_IN_AUTOMATION=1` is always added.
@@ -64,12 +71,14 @@ export class TerraformRunner {
   private readonly binary: string;
   private readonly timeouts: Record<TerraformCommand, number>;
   private readonly killGraceMs: number;
+  private readonly lockTimeout: string;
   private readonly env: NodeJS.ProcessEnv;
 
   constructor(options: TerraformRunnerOptions = {}) {
     this.binary = options.binary ?? 'terraform';
     this.timeouts = { ...DEFAULT_TIMEOUTS_MS, ...options.timeoutsMs };
     this.killGraceMs = options.killGraceMs ?? 60_000;
+    this.lockTimeout = `-lock-timeout=${Math.max(0, Math.round(options.lockTimeoutSeconds ?? 300))}s`;
     const rule = { ...TERRAFORM_ENV, names: [...(TERRAFORM_ENV.names ?? []), ...(options.passEnv ?? [])] };
     this.env = childEnv(options.env ?? process.env, rule, { TF_IN_AUTOMATION: '1' });
   }
@@ -79,15 +88,15 @@ export class TerraformRunner {
     await this.run('init', ['init', '-input=false', '-no-color'], dir, opts);
   }
 
-  /** `terraform apply -auto-approve -input=false -no-color [-target=…]` */
+  /** `terraform apply -auto-approve -input=false -no-color -lock-timeout=<n>s [-target=…]` */
   async apply(dir: string, opts: TerraformRunOptions & { targets?: string[] } = {}): Promise<void> {
     const targets = (opts.targets ?? []).map((t) => `-target=${t}`);
-    await this.run('apply', ['apply', '-auto-approve', '-input=false', '-no-color', ...targets], dir, opts);
+    await this.run('apply', ['apply', '-auto-approve', '-input=false', '-no-color', this.lockTimeout, ...targets], dir, opts);
   }
 
-  /** `terraform destroy -auto-approve -input=false -no-color` */
+  /** `terraform destroy -auto-approve -input=false -no-color -lock-timeout=<n>s` */
   async destroy(dir: string, opts: TerraformRunOptions = {}): Promise<void> {
-    await this.run('destroy', ['destroy', '-auto-approve', '-input=false', '-no-color'], dir, opts);
+    await this.run('destroy', ['destroy', '-auto-approve', '-input=false', '-no-color', this.lockTimeout], dir, opts);
   }
 
   /**
