@@ -108,7 +108,7 @@ export class JobWorker implements OnApplicationShutdown {
     const listener = this.listener;
     this.listener = null;
     await listener?.end().catch(() => undefined);
-    await this.ticking; // a claim in progress lands in inFlight before we look
+    if (this.ticking) await within(this.ticking, graceMs); // a claim in progress lands in inFlight before we look
     const settled = () => Promise.allSettled([...this.inFlight.values()].map((e) => e.promise));
     await within(settled(), graceMs);
     if (this.inFlight.size) {
@@ -226,7 +226,7 @@ export class JobWorker implements OnApplicationShutdown {
       }
       checkLease();
     };
-    const heartbeat = setInterval(() => void renew(), leaseMs / 3);
+    const heartbeat = setInterval(() => void renew(), Math.min(leaseMs / 3, MAX_TIMER_MS));
     heartbeat.unref();
     checkLease();
     const stopRenewing = () => {
