@@ -61,7 +61,12 @@ export const controlShape = {
   AWS_TENANT_SUBNET_IDS: z.string().optional().transform((v) => (v ? v.split(',').map((s) => s.trim()).filter(Boolean) : [])),
   AWS_TENANT_DB_ALLOWED_SECURITY_GROUP_IDS: z.string().optional().transform((v) => (v ? v.split(',').map((s) => s.trim()).filter(Boolean) : [])),
   AURORA_ENGINE_VERSION: z.string().default('16.4'),
-  PG_DUMP_BIN: z.string().default('pg_dump'),
+  /**
+   * pg_dump for offboarding exports (local driver). `auto`: the one on PATH, or, when PATH has none
+   * or one older than the server, the WebAssembly pg_dump 18 from npm (@electric-sql/pglite-tools;
+   * the embedded PostgreSQL ships no pg_dump). `bundled`: that one always. Anything else: that binary only.
+   */
+  PG_DUMP_BIN: z.string().default('auto'),
   /** Unset: `silo_tenant_template_<hash of the instance id>`, or the legacy shared name for an installation that already uses it (provisioning/local/template-name.ts). */
   TENANT_TEMPLATE_DATABASE: z.string().optional(),
   /** Marks this installation's tenant databases/roles; default: the control database's name. */

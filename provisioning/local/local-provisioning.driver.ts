@@ -13,6 +13,7 @@ import { generatePassword, scramVerifier } from './scram';
 import { ensureTenantGroup, grantTenantGroup, TenantCertIssuer } from './tenant-certs';
 import { ensureTerminatorRole } from './terminator-role';
 import { childEnv } from '../child-env';
+import { BUNDLED_PG_DUMP, BUNDLED_PG_DUMP_MAJOR, bundledPgDump, PG_DUMP_AUTO } from './bundled-pg-dump';
 import { freezeWrites, frozenRoleName, isWriteFrozen, measureDatabaseSizes, reassertWriteFreeze, unfreezeWrites } from './write-freeze';
 import { resetRoleSelfSettings } from '../role-settings';
 
@@ -36,6 +37,10 @@ export interface LocalDriverOptions {
   secretPrefix: string;
   /** Databases tenant roles must never connect to (the control database, the maintenance db). */
   protectDatabases?: string[];
+  /**
+   * pg_dump for offboarding exports: `auto` (default) the one on PATH, or the bundled WebAssembly
+   * pg_dump 18 when PATH has none or one older than the server; `bundled` that one only; else a path.
+   */
   pgDumpBin?: string;
   /** Environment pg_dump's is filtered from (childEnv: OS basics only). Default: this process's. */
   parentEnv?: NodeJS.ProcessEnv;
@@ -377,7 +382,7 @@ export class LocalProvisioningDriver implements ProvisioningDriver {
   }
 
   /**
-   * pg_dump -Fc into `<dir>/<tenant>-<time>.dump`, owner-only: written as `.partial` (created 0600
+   * pg_dump -Fc (the tool pgDumpBin picks) into `<dir>/<tenant>-<time>.dump`, owner-only: written as `.partial` (created 0600
    * before pg_dump opens it, so no other user can read it mid-write), synced, then renamed. On any
    * failure (no tool, version mismatch, non-zero exit, abort) the partial file is removed; partial
    * files a killed worker left for this tenant are removed first (one job per tenant runs at a time).
@@ -392,12 +397,12 @@ export class LocalProvisioningDriver implements ProvisioningDriver {
 
     const file = join(dir, `${prefix}${new Date().toISOString().replace(/[:.]/g, '-')}.dump`);
     const partial = `${file}.partial`;
-    const bin = this.opts.pgDumpBin ?? 'pg_dump';
+    const configured = this.opts.pgDumpBin ?? PG_DUMP_AUTO;
+    type DumpOutcome = { tool: string; code: number | null; notFound: boolean; tail: string };
     const u = new URL(this.adminUrlFor(name));
     // Credentials go through the environment, never argv (visible in ps); nothing else of ours does.
     const env = childEnv(this.opts.parentEnv ?? process.env, {}, { PGHOST: u.hostname, PGPORT: u.port || '5432', PGUSER: decodeURIComponent(u.username || 'postgres'), PGPASSWORD: decodeURIComponent(u.password), PGDATABASE: name });
-    try {
-      await (await open(partial, 'wx', 0o600)).close();
+    const native = async (bin: string): Promise<DumpOutcome> => {
       const stderr: string[] = [];
       const { code, error } = await new Promise<{ code: number | null; error?: NodeJS.ErrnoException }>((resolve) => {
         const child = spawn(bin, ['--format=custom', '--no-password', `--file=${partial}`], { env, stdio: ['ignore', 'ignore', 'pipe'], signal: ctx.signal });
@@ -407,14 +412,30 @@ export class LocalProvisioningDriver implements ProvisioningDriver {
         child.on('error', (err: NodeJS.ErrnoException) => (failure = err, child.pid === undefined && resolve({ code: null, error: err })));
         child.on('close', (c) => resolve({ code: c, error: failure }));
       });
-      if (error?.code === 'ENOENT' || (error && code === null && !ctx.signal?.aborted)) {
-        throw new SiloError(ErrorCode.EXPORT_TOOL_UNAVAILABLE, `pg_dump not found (${bin}); set PG_DUMP_BIN. The tenant's data was kept.`, 500);
+      const notFound = error?.code === 'ENOENT' || (!!error && code === null && !ctx.signal?.aborted);
+      return { tool: bin, code, notFound, tail: stderr.join('').trim().split('\n').slice(-3).join(' | ') };
+    };
+    // The WebAssembly pg_dump 18 from npm (bundled-pg-dump.ts): no PostgreSQL client needed on the machine.
+    const bundled = async (): Promise<DumpOutcome> => {
+      const r = await bundledPgDump({ url: u.toString(), file: partial, args: ['--format=custom'], signal: ctx.signal });
+      return { tool: `bundled pg_dump ${BUNDLED_PG_DUMP_MAJOR}`, code: r.code, notFound: false, tail: r.stderr.trim().split('\n').slice(-3).join(' | ') };
+    };
+    const mismatch = (o: DumpOutcome) => o.code !== 0 && /server version mismatch/i.test(o.tail);
+    try {
+      await (await open(partial, 'wx', 0o600)).close();
+      let outcome = configured === BUNDLED_PG_DUMP ? await bundled() : await native(configured === PG_DUMP_AUTO ? 'pg_dump' : configured);
+      // auto: the machine's pg_dump when it can dump this server, else the bundled one.
+      if (configured === PG_DUMP_AUTO && !ctx.signal?.aborted && (outcome.notFound || mismatch(outcome))) {
+        ctx.log(`pg_dump on PATH ${outcome.notFound ? 'not found' : 'is older than the server'}; exporting ${name} with the bundled pg_dump ${BUNDLED_PG_DUMP_MAJOR}`);
+        outcome = await bundled();
+      }
+      const { tool, code, tail } = outcome;
+      if (outcome.notFound) {
+        throw new SiloError(ErrorCode.EXPORT_TOOL_UNAVAILABLE, `pg_dump not found (${tool}); set PG_DUMP_BIN (a path, or ${BUNDLED_PG_DUMP}). The tenant's data was kept.`, 500);
       }
       if (ctx.signal?.aborted) throw new SiloError(ErrorCode.EXPORT_FAILED, 'pg_dump aborted (the worker is stopping). The tenant\'s data was kept.', 500);
-      const tail = stderr.join('').trim().split('\n').slice(-3).join(' | ');
       if (code !== 0) {
-        const versionMismatch = /server version mismatch/i.test(tail);
-        throw new SiloError(versionMismatch ? ErrorCode.EXPORT_TOOL_UNAVAILABLE : ErrorCode.EXPORT_FAILED, `pg_dump failed (exit ${code}): ${tail}. The tenant's data was kept.`, 500);
+        throw new SiloError(mismatch(outcome) ? ErrorCode.EXPORT_TOOL_UNAVAILABLE : ErrorCode.EXPORT_FAILED, `pg_dump failed (${tool}, exit ${code}): ${tail}. The tenant's data was kept.`, 500);
       }
       const h = await open(partial, 'r+');
       try {
