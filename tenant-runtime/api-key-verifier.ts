@@ -4,7 +4,6 @@ import type { DirectorySigner } from '../common/directory-signer';
 import type { KvStore } from '../common/kv-store';
 import { ApiKeyRecord, directoryCodec, directoryKeys } from '../common/tenant-directory';
 import { apiKeyPrefix } from '../control-plane/api-keys';
-import { runtimeErrors } from './runtime-errors';
 import { CacheSource, TieredCache } from './tiered-cache';
 
 type KeyRecord = ApiKeyRecord;
@@ -27,9 +26,9 @@ const BY_PREFIX = 'SELECT tenant_id, hash, revoked_at, expires_at FROM api_keys 
 const DUMMY_HASH = createHash('sha256').update('silo:no-such-key').digest();
 
 /**
- * Checks `Authorization: Bearer silo_<prefix>_<secret>` for one tenant. Whatever the reason
- * (malformed, unknown, revoked, expired, or another tenant's key) the refusal is the same
- * error after the same work, so a response never tells whether a key or tenant exists.
+ * Checks `Authorization: Bearer silo_<prefix>_<secret>` and says which tenant it belongs to. The
+ * caller then compares that tenant with the one the request names, so a refusal (whatever the
+ * reason) is the same answer after work that does not depend on whether the named tenant exists.
  */
 export class ApiKeyVerifier {
   private readonly cache: TieredCache<KeyRecord>;
@@ -48,19 +47,19 @@ export class ApiKeyVerifier {
     });
   }
 
-  /** Starts the lookup early (in parallel with the directory); `verify` awaits it. */
-  lookup(key: string | null): Promise<KeyRecord | null> {
+  /**
+   * The tenant id of a live key, or null: malformed, unknown, revoked or expired, all refused after
+   * the same hash and compare (a missing key is compared against a dummy hash). Nothing here
+   * depends on the tenant a request names. Throws only when no source can answer (an outage).
+   */
+  async owner(key: string | null): Promise<string | null> {
     const prefix = key ? apiKeyPrefix(key) : null;
-    return prefix ? this.cache.get(prefix) : Promise.resolve(null);
-  }
-
-  /** Throws API_KEY_INVALID unless `key` is a live key of `tenantId` (null: no such tenant, always refused after the same work). */
-  verify(key: string | null, record: KeyRecord | null, tenantId: string | null): void {
+    const record = prefix ? await this.cache.get(prefix) : null;
     const given = createHash('sha256').update(key ?? '').digest();
     const expected = record && /^[0-9a-f]{64}$/.test(record.hash) ? Buffer.from(record.hash, 'hex') : DUMMY_HASH;
     const matches = timingSafeEqual(given, expected);
     const live = record !== null && !record.revoked && (record.expiresAt === null || record.expiresAt > Date.now());
-    if (!(matches && live && tenantId !== null && record.tenantId === tenantId)) throw runtimeErrors.apiKeyInvalid();
+    return matches && live ? record.tenantId : null;
   }
 
   invalidate(prefix: string): void {

@@ -3,7 +3,6 @@ import type { DirectorySigner } from '../common/directory-signer';
 import type { KvStore } from '../common/kv-store';
 import { directoryCodec, DirectoryEntry, directoryKeys, Invalidation } from '../common/tenant-directory';
 import { CacheSource, TieredCache } from './tiered-cache';
-import type { TenantRef } from './tenant-resolver';
 
 export interface DirectoryOptions {
   control: Pool;
@@ -37,7 +36,23 @@ const BY_SLUG = `
   FROM tenants t LEFT JOIN tenant_connections c ON c.tenant_id = t.id
   WHERE t.slug = $1
   ORDER BY (t.status = 'deleted'), t.created_at DESC LIMIT 1`;
-const BY_DOMAIN = `SELECT slug FROM tenants WHERE custom_domain = $1 AND status <> 'deleted'`;
+const SLUG_BY_ID = `SELECT slug FROM tenants WHERE id = $1 AND status <> 'deleted'`;
+
+/**
+ * Tenant id → slug in the KvStore. Only runtimes write it (on a database hit) and drop it (on a
+ * tenant invalidation): the control plane publishes by slug. Signed like every other record; a
+ * mapping is never trusted on its own anyway, the slug's entry must carry the same tenant id.
+ */
+const idKey = (tenantId: string) => `silo:tenant:id:${tenantId}`;
+const encodeSlugOf = (signer: DirectorySigner, tenantId: string, slug: string) => JSON.stringify({ slug, sig: signer.sign('tenant-id', tenantId, [slug]) });
+function decodeSlugOf(signer: DirectorySigner, tenantId: string, raw: string): string | null {
+  try {
+    const o = JSON.parse(raw) as { slug?: unknown; sig?: unknown } | null;
+    return o && typeof o.slug === 'string' && o.slug && signer.verify('tenant-id', tenantId, [o.slug], o.sig) ? o.slug : null;
+  } catch {
+    return null;
+  }
+}
 
 interface Row {
   id: string; slug: string; status: string; tier: string; custom_domain: string | null; version: number;
@@ -45,13 +60,16 @@ interface Row {
 }
 
 /**
- * The runtime's read side of the tenant directory: slug or custom domain → DirectoryEntry.
- * In-process LRU, then the KvStore the control plane publishes to, then the control database.
- * Deleted tenants read as absent. Never holds a password.
+ * The runtime's read side of the tenant directory: the tenant an API key belongs to → DirectoryEntry
+ * (by id → slug → entry). In-process LRU, then the KvStore the control plane publishes to, then the
+ * control database. Deleted tenants read as absent. Never holds a password.
+ *
+ * Looked up by the key's tenant, never by the slug or domain a request names: what it costs and
+ * whether it can answer during an outage then say nothing about whether that name exists.
  */
 export class TenantDirectory {
   private readonly bySlug: TieredCache<DirectoryEntry>;
-  private readonly byDomain: TieredCache<string>;
+  private readonly slugById: TieredCache<string>;
 
   constructor(private readonly o: DirectoryOptions) {
     const common = { max: o.cacheSize, freshMs: o.freshMs, negativeMs: o.negativeMs, staleIfErrorMs: o.staleIfErrorMs, kv: o.kv, kvTtlSeconds: WRITE_THROUGH_TTL_SECONDS, onSource: o.onSource };
@@ -63,39 +81,42 @@ export class TenantDirectory {
       load: (slug) => this.loadBySlug(slug),
       onError: (err, stage) => o.onError(err, `directory ${stage}`),
     });
-    this.byDomain = new TieredCache<string>({
+    this.slugById = new TieredCache<string>({
       ...common,
-      kvKey: directoryKeys.domain,
-      encode: (slug, domain) => directoryCodec.encodeDomain(o.signer, domain, slug),
-      decode: (raw, domain) => directoryCodec.decodeDomain(o.signer, domain, raw),
-      load: async (domain) => (await o.control.query<{ slug: string }>(BY_DOMAIN, [domain])).rows[0]?.slug ?? null,
-      onError: (err, stage) => o.onError(err, `domain ${stage}`),
+      kvKey: idKey,
+      encode: (slug, tenantId) => encodeSlugOf(o.signer, tenantId, slug),
+      decode: (raw, tenantId) => decodeSlugOf(o.signer, tenantId, raw),
+      load: async (tenantId) => (await o.control.query<{ slug: string }>(SLUG_BY_ID, [tenantId])).rows[0]?.slug ?? null,
+      onError: (err, stage) => o.onError(err, `tenant id ${stage}`),
     });
   }
 
-  async resolve(ref: TenantRef): Promise<DirectoryEntry | null> {
-    if (ref.kind === 'slug') return this.bySlug.get(ref.slug);
-    const slug = await this.byDomain.get(ref.domain);
-    if (!slug) return null;
-    const entry = await this.bySlug.get(slug);
-    // The domain may have moved since either entry was cached: only a matching entry counts.
-    return entry && entry.customDomain === ref.domain ? entry : null;
+  /** The live (not deleted) tenant with this id, or null. Throws when no source can answer. */
+  async forTenant(tenantId: string): Promise<DirectoryEntry | null> {
+    for (let attempt = 0; ; attempt++) {
+      const slug = await this.slugById.get(tenantId);
+      if (!slug) return null;
+      const entry = await this.bySlug.get(slug);
+      if (entry && entry.tenantId === tenantId) return entry.status === 'deleted' ? null : entry;
+      // The tenant was renamed (or its slug went to another tenant) since the mapping was cached: read it once more.
+      if (attempt > 0) return null;
+      this.slugById.invalidate(tenantId);
+    }
   }
 
   /** Applies a control-plane invalidation (pub/sub). */
   invalidate(msg: Extract<Invalidation, { kind: 'tenant' }>): void {
-    const cached = this.bySlug.peek(msg.slug);
     this.bySlug.invalidate(msg.slug);
-    for (const d of new Set([msg.customDomain, cached?.customDomain])) if (d) this.byDomain.invalidate(d);
+    if (typeof msg.tenantId === 'string') this.slugById.invalidate(msg.tenantId);
   }
 
   clear(): void {
     this.bySlug.clear();
-    this.byDomain.clear();
+    this.slugById.clear();
   }
 
   get size(): number {
-    return this.bySlug.size + this.byDomain.size;
+    return this.bySlug.size + this.slugById.size;
   }
 
   private async loadBySlug(slug: string): Promise<DirectoryEntry | null> {

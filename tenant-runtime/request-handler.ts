@@ -18,7 +18,7 @@ import { QueryExecutor, resetFor, RowFormat, Statement, StatementResult } from '
 import type { RateLimiter } from './rate-limiter';
 import { NO_TENANT, RuntimeMetrics } from './runtime-metrics';
 import { runtimeErrors } from './runtime-errors';
-import { isValidSlug, TenantRef, TenantResolver } from './tenant-resolver';
+import type { TenantRef, TenantResolver } from './tenant-resolver';
 import type { RuntimeTiers } from './tiers';
 
 export interface HandlerDeps {
@@ -47,8 +47,9 @@ interface Outcome {
 }
 
 /**
- * The runtime's HTTP handler on plain node:http (no framework on the hot path): resolve the
- * tenant, check its key, apply its rate limit, lease a connection from its pool, run the SQL.
+ * The runtime's HTTP handler on plain node:http (no framework on the hot path): check the key,
+ * load its tenant and match it with the one the request names, apply the tenant's rate limit,
+ * lease a connection from its pool, run the SQL.
  */
 export class RequestHandler {
   private inflight = 0;
@@ -191,23 +192,24 @@ export class RequestHandler {
   }
 
   /**
-   * Directory and key lookups run in parallel. An unknown (or deleted) tenant and any key problem
-   * give the one 401, after the same lookups and the same hash compare, so a response never tells
-   * whether a tenant exists. Only a caller holding the tenant's key learns its status. The tenant's
-   * metrics label is assigned only then: anonymous traffic cannot move another tenant's counters.
+   * The key first, whatever the request names: its owner is found from the key alone (a dummy
+   * compare when there is no key), that tenant's entry is loaded by id, and only then is it compared
+   * with the slug or domain the request names. An unknown, deleted or other tenant and any key
+   * problem give the one 401 after the same work, and an outage gives the same 503 whichever name
+   * was asked for, so no response (nor its timing) tells whether a tenant exists. Only a caller
+   * holding the tenant's key learns its status. The tenant's metrics label is assigned only then:
+   * anonymous traffic cannot move another tenant's counters.
    */
   private async authenticate(ref: TenantRef, key: string | null, outcome: Outcome): Promise<DirectoryEntry> {
-    const named = ref.kind === 'domain' || isValidSlug(ref.slug);
     let entry: DirectoryEntry | null;
-    let record: Awaited<ReturnType<ApiKeyVerifier['lookup']>>;
     try {
-      [entry, record] = await Promise.all([named ? this.d.directory.resolve(ref) : Promise.resolve(null), this.d.keys.lookup(key)]);
+      const tenantId = await this.d.keys.owner(key);
+      entry = tenantId === null ? null : await this.d.directory.forTenant(tenantId);
     } catch (err) {
       this.d.logger.error({ err }, 'directory unavailable');
       throw runtimeErrors.unavailable('Tenant directory is unavailable: retry shortly');
     }
-    this.d.keys.verify(key, record, entry && entry.status !== 'deleted' ? entry.tenantId : null);
-    if (!entry) throw runtimeErrors.apiKeyInvalid(); // not reached: verify refused a missing tenant
+    if (!entry || !names(ref, entry)) throw runtimeErrors.apiKeyInvalid();
     outcome.tenant = this.d.metrics.tenantLabel(entry.tenantId, entry.slug);
     switch (entry.status) {
       case 'active':
@@ -273,6 +275,12 @@ export class RequestHandler {
     }
     sendJson(res, status, body, headers);
   }
+}
+
+/** Whether the slug or custom domain a request names is this tenant's. */
+function names(ref: TenantRef, entry: DirectoryEntry): boolean {
+  if (ref.kind === 'slug') return ref.slug === entry.slug;
+  return entry.customDomain !== null && entry.customDomain.toLowerCase() === ref.domain;
 }
 
 function parseStatement(v: unknown, where: string): Statement {
