@@ -108,17 +108,22 @@ function parse(raw: string): Record<string, unknown> | null {
 export class DirectoryPublisher {
   constructor(private readonly kv: KvStore, private readonly signer: DirectorySigner, private readonly onError: (err: unknown) => void = () => undefined) {}
 
+  /**
+   * The writes and then the invalidation, all sent at once on the one command connection (one round
+   * trip): Redis runs them in order, so a replica that hears the invalidation reads the new entry.
+   */
   async publishTenant(entry: DirectoryEntry, previousDomain?: string | null): Promise<void> {
-    await this.safe(async () => {
-      if (entry.status === 'deleted') {
-        await this.kv.del(directoryKeys.slug(entry.slug), ...(entry.customDomain ? [directoryKeys.domain(entry.customDomain)] : []));
-      } else {
-        await this.kv.set(directoryKeys.slug(entry.slug), directoryCodec.encodeEntry(this.signer, entry), DIRECTORY_TTL_SECONDS);
-        if (entry.customDomain) await this.kv.set(directoryKeys.domain(entry.customDomain), directoryCodec.encodeDomain(this.signer, entry.customDomain, entry.slug), DIRECTORY_TTL_SECONDS);
-      }
-      if (previousDomain && previousDomain !== entry.customDomain) await this.kv.del(directoryKeys.domain(previousDomain));
-    });
-    await this.invalidate({ kind: 'tenant', tenantId: entry.tenantId, slug: entry.slug, customDomain: entry.customDomain });
+    const sent: Array<Promise<void>> = [];
+    const send = (op: () => Promise<void>) => sent.push(this.safe(op));
+    if (entry.status === 'deleted') {
+      send(() => this.kv.del(directoryKeys.slug(entry.slug), ...(entry.customDomain ? [directoryKeys.domain(entry.customDomain)] : [])));
+    } else {
+      send(() => this.kv.set(directoryKeys.slug(entry.slug), directoryCodec.encodeEntry(this.signer, entry), DIRECTORY_TTL_SECONDS));
+      if (entry.customDomain) send(() => this.kv.set(directoryKeys.domain(entry.customDomain as string), directoryCodec.encodeDomain(this.signer, entry.customDomain as string, entry.slug), DIRECTORY_TTL_SECONDS));
+    }
+    if (previousDomain && previousDomain !== entry.customDomain) send(() => this.kv.del(directoryKeys.domain(previousDomain)));
+    sent.push(this.invalidate({ kind: 'tenant', tenantId: entry.tenantId, slug: entry.slug, customDomain: entry.customDomain }));
+    await Promise.all(sent);
   }
 
   async removeTenant(slug: string, tenantId: string, customDomain: string | null): Promise<void> {

@@ -82,14 +82,15 @@ export class BillingService {
     return this.handle(parseStripeEvent(json), raw);
   }
 
+  /**
+   * A new event costs, for a new subscription, 4 round trips to the control database plus the
+   * directory write: [BEGIN, event insert under the subscription lock, tenant + connection], the
+   * tenant insert, [audit, job, tenant update, outcome], COMMIT (pipelinedTransaction). A duplicate
+   * another process stored: [BEGIN, insert finds it], ROLLBACK.
+   */
   async handle(event: StripeEvent, raw: SignedPayload): Promise<WebhookResult> {
     const duplicate: WebhookResult = { duplicate: true, outcome: null, tenantId: null };
     if (this.stored.has(event.id)) return duplicate;
-    // Cheap path for redeliveries: one primary-key probe, no transaction.
-    if (await this.events.exists(event.id)) {
-      this.stored.set(event.id, true);
-      return duplicate;
-    }
     const be = readBillingEvent(event);
     const record = { id: be.id, type: be.type, payload: raw, created: be.created, subscriptionId: be.subscriptionId, tenantId: null };
 
@@ -102,31 +103,38 @@ export class BillingService {
 
     const subscriptionId = be.subscriptionId;
     const signal = be.signal;
-    const result = await this.events.transaction(async (m): Promise<Applied | null> => {
-      // Stored first (with the subscription lock): a concurrent delivery of the same id waits, then sees the duplicate.
-      if (!(await this.events.insertLocked({ ...record, subscriptionId, outcome: 'processing' }, m))) return null;
-      const applied = await this.apply(be, subscriptionId, signal, m);
+    const result = await this.events.pipelined(async (tx): Promise<Applied | null> => {
+      const m = tx.manager;
+      // Stored first, under the subscription lock: a concurrent delivery of the same id waits, then sees
+      // the duplicate. The tenant is read in the same round trip, after the lock is held.
+      const stored = this.events.insertLocked({ ...record, subscriptionId, outcome: 'processing' }, m);
+      const found = this.tenants.findBySubscriptionForUpdate(subscriptionId, m);
+      if (!(await stored)) {
+        await found.catch(() => undefined);
+        return null;
+      }
+      const { tenant, connection } = await found;
+      const applied = await this.apply(be, subscriptionId, signal, tenant, m);
       await this.events.setOutcome(be.id, applied.outcome, applied.tenant?.id ?? null, m);
+      await tx.flush();
+      // Published before the commit, with the row still locked: the entry cannot be overtaken by an
+      // older state. A lost commit leaves it ahead until Stripe redelivers the unacknowledged event.
+      const t = applied.tenant;
+      if (t && applied.renamedFrom) await this.service.unpublishSlug(applied.renamedFrom, t.id);
+      if (t && applied.outcome === WebhookOutcome.Applied) await this.service.publishLocked(t, t.id === tenant?.id ? connection : null);
       return applied;
     });
     this.stored.set(be.id, true);
     if (!result) return duplicate;
 
     this.logger.info({ event: 'stripe.webhook', id: be.id, type: be.type, subscriptionId, tenantId: result.tenant?.id, outcome: result.outcome }, 'stripe event processed');
-    const tenant = result.tenant;
-    if (tenant && result.renamedFrom) void this.service.unpublishSlug(result.renamedFrom, tenant.id).catch((err: unknown) => this.logger.warn({ err, tenantId: tenant.id }, 'directory removal of a renamed slug failed'));
-    if (tenant && result.outcome === WebhookOutcome.Applied) {
-      // After commit, without holding the acknowledgement: the change is committed either way, and a
-      // failed cache write is only logged (the runtime falls back to the control DB; the next change republishes).
-      void this.service.publish(tenant).catch((err: unknown) => this.logger.warn({ err, tenantId: tenant.id }, 'directory publish after stripe event failed'));
-    }
     return { duplicate: false, outcome: result.outcome, tenantId: result.tenant?.id ?? null };
   }
 
-  private async apply(be: BillingEvent, subscriptionId: string, signal: BillingSignal, m: EntityManager): Promise<Applied> {
+  private async apply(be: BillingEvent, subscriptionId: string, signal: BillingSignal, found: Tenant | null, m: EntityManager): Promise<Applied> {
     const cause: Cause = { type: 'stripe_event', id: be.id };
     const terminal = signal.kind === 'status' && TERMINAL_STATUSES.includes(signal.status);
-    let tenant = await this.tenants.findBySubscription(subscriptionId, m, true);
+    let tenant = found;
     let changed = false;
 
     let renamedFrom: string | null = null;

@@ -1,6 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { DataSource, EntityManager } from 'typeorm';
 import { DATA_SOURCE } from '../common/tokens';
+import { PipelinedTx, pipelinedTransaction, send, write } from '../db/pipelined-transaction';
 import type { SignedPayload } from './stripe-webhook.verifier';
 import { WebhookEvent, WebhookSource } from './webhook-event.entity';
 
@@ -35,10 +36,9 @@ export class WebhookEventRepository {
     return this.ds.transaction(fn);
   }
 
-  /** Primary-key probe: the whole cost of a duplicate delivery. */
-  async exists(id: string): Promise<boolean> {
-    const rows: unknown[] = await this.ds.query('SELECT 1 FROM webhook_events WHERE id = $1', [id]);
-    return rows.length > 0;
+  /** A transaction whose statements share round trips (see pipelinedTransaction): the webhook path. */
+  pipelined<T>(fn: (tx: PipelinedTx) => Promise<T>): Promise<T> {
+    return pipelinedTransaction(this.ds, fn);
   }
 
   /**
@@ -63,7 +63,8 @@ export class WebhookEventRepository {
    * same id waits here and then finds it stored.
    */
   async insertLocked(rec: WebhookEventRecord & { subscriptionId: string }, m: EntityManager): Promise<boolean> {
-    const rows: unknown[] = await m.query(
+    const rows: unknown[] = await send(
+      m,
       `INSERT INTO webhook_events (id, type, payload, stripe_created_at, subscription_id, tenant_id, outcome, processed_at, raw_body, signature, source)
        SELECT $1, $2, $3::jsonb, to_timestamp($4), $5, $6, $7, now(), $8::bytea, $9::text, $10::text
        FROM (SELECT pg_advisory_xact_lock(hashtextextended($5, ${SUBSCRIPTION_LOCK_SEED}))) AS subscription_lock
@@ -87,7 +88,7 @@ export class WebhookEventRepository {
   }
 
   async setOutcome(id: string, outcome: string, tenantId: string | null, m: EntityManager): Promise<void> {
-    await m.query('UPDATE webhook_events SET outcome = $2, tenant_id = $3, processed_at = now() WHERE id = $1', [id, outcome, tenantId]);
+    await write(m, 'UPDATE webhook_events SET outcome = $2, tenant_id = $3, processed_at = now() WHERE id = $1', [id, outcome, tenantId]);
   }
 
   /** Newest first, without payloads. */

@@ -12,6 +12,7 @@ import { deriveSlug, placeholderSlug, slugProblem, withSuffix } from './slug';
 import { slugTaken, tenantNotFound, tenantStillActive } from './tenant.errors';
 import { TenantRepository } from './tenant.repository';
 import { assertTransition, canSuspend, canTransition, SlugSource, SuspendCause, SuspendedBy, Suspension, sweepMayOffboard, TenantStatus } from './tenant-status';
+import { TenantConnection } from './tenant-connection.entity';
 import { Tenant } from './tenant.entity';
 import { TierCatalog } from './tier-catalog';
 
@@ -90,19 +91,18 @@ export class TenantService {
 
     for (let n = 1; n <= 50; n++) {
       const slug = withSuffix(base, n);
-      if (await this.tenants.slugExists(slug, m)) {
-        if (input.strictSlug && requested) throw slugTaken(slug);
-        continue;
-      }
       const tenant = Object.assign(new Tenant(), {
         id: randomUUID(), slug, slugSource: input.slugFrom ?? SlugSource.Admin, name: input.name.slice(0, 200) || slug, status: TenantStatus.Pending, tier,
         region: input.region ?? this.config.DEFAULT_REGION, stripeCustomerId: input.stripeCustomerId ?? null,
         stripeSubscriptionId: input.stripeSubscriptionId ?? null, billingStatus: null, pastDueSince: null, suspendReason: null, suspendedBy: null, suspendCause: null,
         offboardAt: null, lastEventCreated: null, failureReason: null, failedDuring: null, customDomain: null, deletedAt: null,
       });
-      // Savepoint: a slug race (unique violation) must not abort the caller's transaction.
-      if (!(await this.tenants.insert(tenant, m))) continue;
-      const saved = (await this.tenants.findById(tenant.id, m)) as Tenant;
+      // ON CONFLICT DO NOTHING: a taken slug (or a race for it) never aborts the caller's transaction.
+      const saved = await this.tenants.insert(tenant, m);
+      if (!saved) {
+        if (input.strictSlug && requested) throw slugTaken(slug);
+        continue;
+      }
       await this.tenants.audit({
         tenantId: saved.id, action: 'created', toStatus: TenantStatus.Pending, causeType: cause.type, causeId: cause.id,
         detail: { slug, slugSource: saved.slugSource, tier, ...(requested && slug !== requested ? { requestedSlug: requested, slugFallback: problem ?? 'taken' } : {}) },
@@ -260,19 +260,28 @@ export class TenantService {
     await this.tenants.transaction(async (m) => {
       const t = await this.tenants.findById(tenant.id, m, 'share');
       if (!t) return;
-      if (t.status === TenantStatus.Deleted) {
-        await this.directory.removeTenant(t.slug, t.id, t.customDomain);
-        return;
-      }
-      const c = await this.tenants.findConnection(t.id, m);
-      const entry: DirectoryEntry = {
-        tenantId: t.id, slug: t.slug, status: t.status, tier: t.tier,
-        host: c?.host ?? null, port: c?.port ?? null, database: c?.database ?? null, username: c?.username ?? null, secretRef: c?.secretRef ?? null,
-        customDomain: t.customDomain, revision: `${t.version}:${c?.rotatedAt?.getTime() ?? 0}`,
-      };
-      await this.directory.publishTenant(entry);
-      this.logger.debug({ tenantId: t.id, status: t.status }, 'directory entry published');
+      await this.publishLocked(t, await this.tenants.findConnection(t.id, m));
     });
+  }
+
+  /**
+   * Writes the routing entry of a tenant the caller holds row-locked (FOR SHARE or FOR UPDATE) with
+   * its connection row, so no concurrent change can publish in between. Inside the caller's
+   * transaction, before its commit: if that commit is lost the entry runs ahead of the database
+   * until the next publish (a webhook is redelivered until acknowledged; the reconciler repairs the rest).
+   */
+  async publishLocked(t: Tenant, c: TenantConnection | null): Promise<void> {
+    if (t.status === TenantStatus.Deleted) {
+      await this.directory.removeTenant(t.slug, t.id, t.customDomain);
+      return;
+    }
+    const entry: DirectoryEntry = {
+      tenantId: t.id, slug: t.slug, status: t.status, tier: t.tier,
+      host: c?.host ?? null, port: c?.port ?? null, database: c?.database ?? null, username: c?.username ?? null, secretRef: c?.secretRef ?? null,
+      customDomain: t.customDomain, revision: `${t.version}:${c?.rotatedAt?.getTime() ?? 0}`,
+    };
+    await this.directory.publishTenant(entry);
+    this.logger.debug({ tenantId: t.id, status: t.status }, 'directory entry published');
   }
 }
 
