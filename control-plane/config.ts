@@ -2,6 +2,9 @@ import { z } from 'zod';
 import { bool, logLevel, masterKey, parseEnv, port, positiveInt, postgresUrl, redisUrl, signingKeys } from '../common/config-schema';
 
 /** Variables shared by the control plane and the `silo` CLI (which drives the same drivers and stores). */
+/** periodic_tasks.interval_ms is a 32-bit integer: about 24.8 days. */
+const MAX_INTERVAL_SECONDS = 2_147_483;
+
 export const controlShape = {
   DATABASE_URL: postgresUrl(),
   DATABASE_POOL_SIZE: positiveInt(10),
@@ -16,7 +19,7 @@ export const controlShape = {
   /** For tests and mocks only (a local fake, stripe-mock): the Stripe API's base URL, e.g. `http://127.0.0.1:12111`. Unset: Stripe's own. */
   STRIPE_API_BASE_URL: z.string().url().optional(),
   /** How often one worker of the fleet reconciles billing with Stripe when STRIPE_SECRET_KEY is set (0: never). */
-  BILLING_RECONCILE_INTERVAL_SECONDS: z.coerce.number().int().min(0).default(3600),
+  BILLING_RECONCILE_INTERVAL_SECONDS: z.coerce.number().int().min(0).max(MAX_INTERVAL_SECONDS).default(3600),
   WEBHOOK_MAX_BODY_BYTES: positiveInt(1024 * 1024),
   TIERS_FILE: z.string().optional(),
   DEFAULT_TIER: z.string().default('starter'),
@@ -47,9 +50,9 @@ export const controlShape = {
   JOB_POLL_INTERVAL_MS: positiveInt(500),
   JOB_LEASE_SECONDS: positiveInt(300),
   JOB_MAX_ATTEMPTS: positiveInt(8),
-  RECONCILE_INTERVAL_SECONDS: z.coerce.number().int().min(0).default(300),
+  RECONCILE_INTERVAL_SECONDS: z.coerce.number().int().min(0).max(MAX_INTERVAL_SECONDS).default(300),
   /** How often each worker measures tenant databases against their tier's storage quota (0: never). */
-  STORAGE_SWEEP_INTERVAL_SECONDS: z.coerce.number().int().min(0).default(300),
+  STORAGE_SWEEP_INTERVAL_SECONDS: z.coerce.number().int().min(0).max(MAX_INTERVAL_SECONDS).default(300),
   // AWS driver (only read when PROVISIONING_DRIVER=aws or SECRET_STORE=aws)
   AWS_REGION: z.string().optional(),
   TERRAFORM_BIN: z.string().default('terraform'),

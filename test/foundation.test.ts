@@ -30,6 +30,14 @@ describe('config validation', () => {
     expect(c.PROVISIONING_DRIVER).toBe('local');
     expect(c.OFFBOARD_RETENTION_DAYS).toBe(30);
   });
+
+  it('refuses a periodic interval the periodic_tasks table cannot hold (32-bit milliseconds), naming the setting', () => {
+    const base = { DATABASE_URL: 'postgres://localhost/silo', ADMIN_TOKEN: 'x'.repeat(32), SILO_MASTER_KEY: Buffer.alloc(32, 1).toString('base64') };
+    for (const name of ['RECONCILE_INTERVAL_SECONDS', 'STORAGE_SWEEP_INTERVAL_SECONDS', 'BILLING_RECONCILE_INTERVAL_SECONDS']) {
+      expect(() => loadControlPlaneConfig({ ...base, [name]: '2147484' })).toThrow(new RegExp(name));
+      expect(loadControlPlaneConfig({ ...base, [name]: '2147483' })[name as 'RECONCILE_INTERVAL_SECONDS']).toBe(2_147_483);
+    }
+  });
 });
 
 describe('control-db migrations', () => {

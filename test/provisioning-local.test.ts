@@ -165,7 +165,7 @@ describe('local provisioning driver (real Postgres)', () => {
     await c.query("CREATE TABLE invoices (id int); INSERT INTO invoices VALUES (1), (2)");
     await c.end();
 
-    if (!(await pgDumpCanExport())) {
+    if (!(await pgDumpCanExport('path'))) {
       // e.g. the embedded PostgreSQL 18 with an older system pg_dump: refuse, lose nothing.
       await expect(kit.driver.deprovision(memoryDriverContext(ctx.tenant.id), { exportDir, connection: conn })).rejects.toMatchObject({ code: 'EXPORT_TOOL_UNAVAILABLE' });
       expect(await adminQuery('SELECT 1 FROM pg_database WHERE datname = $1', [conn.database])).toHaveLength(1);

@@ -221,7 +221,10 @@ describe('tenant runtime', () => {
       const version = (await cp.api('GET', `/v1/tenants/${acme.id}`)).body.version as number;
       expect((await cp.api('PATCH', `/v1/tenants/${acme.id}`, { customDomain: 'db2.acme-corp.test' })).status).toBe(200);
       // The change was announced (the entry's revision moved on) and each replica read it...
-      await waitFor(() => call(rt.url, '/v1/query', { host: 'db2.acme-corp.test', key: keyBusy, body: { sql: 'SELECT 1' } }), (r) => r.status === 200, 2_000, 20);
+      for (const url of [rt.url, rt2.url]) {
+        const viaDomain = await waitFor(() => call(url, '/v1/query', { host: 'db2.acme-corp.test', key: keyAcme, body: { sql: 'SELECT 1' } }), (r) => r.status === 200, 2_000, 20);
+        expect(viaDomain.status).toBe(200);
+      }
       expect((await cp.api('GET', `/v1/tenants/${acme.id}`)).body.version).toBeGreaterThan(version);
       // ...and both still serve the tenant on the same backends: no retired pool, no second set of connections.
       expect([await pidOf(rt.url), await pidOf(rt2.url)]).toEqual(before);

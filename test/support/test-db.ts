@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { Client } from 'pg';
+import { BUNDLED_PG_DUMP_MAJOR } from '../../provisioning/local/bundled-pg-dump';
 import { templateDatabaseName, testDatabaseUrl, withDatabase } from './env';
 
 /** A throwaway control database cloned from the migrated template; drop() removes it. */
@@ -60,15 +61,19 @@ async function createFromTemplate(admin: Client, name: string, template: string)
   }
 }
 
-/** Whether the pg_dump on PATH can dump the test server (it must be the same major version or newer). */
-export async function pgDumpCanExport(): Promise<boolean> {
+/**
+ * Whether an offboarding export of the test server can succeed: with PG_DUMP_BIN=auto (the default)
+ * when the pg_dump on PATH or the bundled one is new enough; with an explicit binary ('path', e.g. a
+ * wrapper around pg_dump) only when the one on PATH is (same major version as the server or newer).
+ */
+export async function pgDumpCanExport(mode: 'auto' | 'path' = 'auto'): Promise<boolean> {
   const { execFileSync } = await import('node:child_process');
-  let dumpMajor = 0;
+  const [{ v }] = await adminQuery<{ v: string }>(`SELECT current_setting('server_version_num') AS v`);
+  const serverMajor = Math.floor(Number(v) / 10000);
+  if (mode === 'auto' && serverMajor <= BUNDLED_PG_DUMP_MAJOR) return true;
   try {
-    dumpMajor = Number(/(\d+)\./.exec(execFileSync('pg_dump', ['--version']).toString())?.[1] ?? 0);
+    return Number(/(\d+)\./.exec(execFileSync('pg_dump', ['--version']).toString())?.[1] ?? 0) >= serverMajor;
   } catch {
     return false;
   }
-  const [{ v }] = await adminQuery<{ v: string }>(`SELECT current_setting('server_version_num') AS v`);
-  return dumpMajor >= Math.floor(Number(v) / 10000);
 }
