@@ -108,11 +108,12 @@ describe('periodic tasks', () => {
     const cp = await startTestControlPlane({ JOB_WORKER_ENABLED: 'true', RECONCILE_INTERVAL_SECONDS: '1', STORAGE_SWEEP_INTERVAL_SECONDS: '1' });
     try {
       let items: Array<{ name: string; lastRun: { outcome: string; result: unknown } | null }> = [];
-      for (let i = 0; i < 60 && !(items.length === 3 && items.every((t) => t.lastRun?.outcome)); i++) {
+      for (let i = 0; i < 60 && !(items.length === 4 && items.every((t) => t.lastRun?.outcome)); i++) {
         items = (await cp.api('GET', '/v1/periodic-tasks')).body.items;
         await new Promise((r) => setTimeout(r, 100));
       }
-      expect(items.map((t) => t.name)).toEqual(['lifecycle-sweep', 'reconcile', 'storage-sweep']);
+      expect(items.map((t) => t.name)).toEqual(['directory-repair', 'lifecycle-sweep', 'reconcile', 'storage-sweep']);
+      expect(items.find((t) => t.name === 'directory-repair')?.lastRun).toMatchObject({ outcome: 'ok', result: { republished: 0 } });
       expect(items.find((t) => t.name === 'lifecycle-sweep')?.lastRun).toMatchObject({ outcome: 'ok', result: { changed: 0 } });
       expect(items.find((t) => t.name === 'reconcile')?.lastRun).toMatchObject({ outcome: 'ok', result: { drift: expect.any(Number) } });
       expect((await cp.api('GET', '/v1/periodic-tasks', undefined, { token: null })).status).toBe(401);

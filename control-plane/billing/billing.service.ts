@@ -121,7 +121,10 @@ export class BillingService {
       // older state. A lost commit leaves it ahead until Stripe redelivers the unacknowledged event.
       const t = applied.tenant;
       if (t && applied.renamedFrom) await this.service.unpublishSlug(applied.renamedFrom, t.id);
-      if (t && applied.outcome === WebhookOutcome.Applied) await this.service.publishLocked(t, t.id === tenant?.id ? connection : null);
+      if (t && applied.outcome === WebhookOutcome.Applied) {
+        await this.service.publishLocked(t, t.id === tenant?.id ? connection : null);
+        await this.tenants.markPublished(t.id, t.version, m);
+      }
       return applied;
     });
     this.stored.set(be.id, true);

@@ -53,6 +53,8 @@ export class PeriodicRunner {
     const c = this.config;
     const tasks: PeriodicTaskSpec[] = [
       { name: 'lifecycle-sweep', intervalMs: 5_000, firstDelayMs: 0, run: async () => ({ changed: await this.tenants.runScheduledTransitions() }) },
+      // A change whose directory write was lost with its process reaches the runtime within seconds, not at the next reconcile.
+      { name: 'directory-repair', intervalMs: 5_000, firstDelayMs: 0, run: async () => ({ republished: await this.tenants.republishUnpublished() }) },
     ];
     if (c.RECONCILE_INTERVAL_SECONDS > 0) {
       tasks.push({

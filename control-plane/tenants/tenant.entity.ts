@@ -29,4 +29,6 @@ export class Tenant {
   @UpdateDateColumn({ name: 'updated_at', type: 'timestamptz' }) updatedAt!: Date;
   @Column('timestamptz', { name: 'deleted_at', nullable: true }) deletedAt!: Date | null;
   @VersionColumn() version!: number;
+  /** The version last written to the directory; behind `version` when a process died before writing it. */
+  @Column('int', { name: 'published_version', nullable: true }) publishedVersion!: number | null;
 }

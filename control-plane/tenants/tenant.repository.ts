@@ -150,6 +150,20 @@ export class TenantRepository {
     return this.ds.getRepository(TenantSchemaVersion).findOne({ where: { tenantId } });
   }
 
+  /** Records that `version` is what the directory holds (deferred inside a pipelined transaction). */
+  async markPublished(id: string, version: number, m: EntityManager): Promise<void> {
+    await write(m, 'UPDATE tenants SET published_version = $2 WHERE id = $1', [id, version]);
+  }
+
+  /** Tenants changed more than `graceSeconds` ago whose current version never reached the directory, oldest first. */
+  async unpublished(graceSeconds: number, limit: number): Promise<string[]> {
+    const rows: Array<{ id: string }> = await this.ds.query(
+      `SELECT id FROM tenants WHERE published_version IS DISTINCT FROM version AND updated_at < now() - make_interval(secs => $1) ORDER BY updated_at LIMIT $2`,
+      [graceSeconds, limit],
+    );
+    return rows.map((r) => r.id);
+  }
+
   /** Deferred inside a pipelined transaction (nothing reads it back before commit). */
   async audit(entry: AuditInput, m: EntityManager = this.ds.manager): Promise<void> {
     await write(

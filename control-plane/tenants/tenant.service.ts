@@ -253,15 +253,29 @@ export class TenantService {
    * Pushes the tenant's routing entry (never a password) to the directory and invalidates replicas.
    * Publishes what is committed, not the caller's copy (another process may have changed the tenant
    * since: a webhook's copy still `pending` must not overwrite the worker's `active`). The row is read
-   * FOR SHARE and held across the cache write, so a concurrent change commits, and then publishes,
-   * only after this entry is written: the last entry written is always the latest state.
+   * FOR UPDATE and held across the cache write, so a concurrent change commits, and then publishes,
+   * only after this entry is written: the last entry written is always the latest state. Records the
+   * version published (see {@link republishUnpublished}).
    */
   async publish(tenant: Pick<Tenant, 'id'>): Promise<void> {
     await this.tenants.transaction(async (m) => {
-      const t = await this.tenants.findById(tenant.id, m, 'share');
+      const t = await this.tenants.findById(tenant.id, m, true);
       if (!t) return;
       await this.publishLocked(t, await this.tenants.findConnection(t.id, m));
+      await this.tenants.markPublished(t.id, t.version, m);
     });
+  }
+
+  /**
+   * Republishes tenants whose last change never reached the directory (the process that committed it
+   * died before its after-commit write): changed at least `graceSeconds` ago, so in-flight publishes
+   * are left to finish. Returns how many were republished.
+   */
+  async republishUnpublished(graceSeconds = 5, limit = 200): Promise<number> {
+    const ids = await this.tenants.unpublished(graceSeconds, limit);
+    for (const id of ids) await this.publish({ id });
+    if (ids.length) this.logger.info({ event: 'directory.repair', tenants: ids.length }, 'republished tenants whose directory write was lost');
+    return ids.length;
   }
 
   /**
