@@ -44,7 +44,11 @@ interface Row {
 export class SchemaMirrorRepository {
   constructor(private readonly db: SqlClient) {}
 
-  /** Tenants in creation order. `--all` and `--tier` leave out deleted tenants; named slugs are always returned. */
+  /**
+   * Tenants in creation order. `--all` and `--tier` leave out deleted tenants; a named slug is always
+   * returned, once: its live tenant, else its most recently deleted one (a slug freed by an
+   * offboarding may be taken by a new tenant).
+   */
   async list(selection: TenantSelection): Promise<TenantSchemaRow[]> {
     const slugs = 'slugs' in selection ? selection.slugs : null;
     const tier = 'tier' in selection ? selection.tier : null;
@@ -58,6 +62,9 @@ export class SchemaMirrorRepository {
         WHERE ($1::text[] IS NULL OR t.slug = ANY($1::text[]))
           AND ($2::text IS NULL OR t.tier = $2::text)
           AND ($1::text[] IS NOT NULL OR t.status <> 'deleted')
+          AND ($1::text[] IS NULL OR t.id = (
+                SELECT n.id FROM tenants n WHERE n.slug = t.slug
+                 ORDER BY (n.status <> 'deleted') DESC, n.created_at DESC, n.id LIMIT 1))
         ORDER BY t.created_at, t.id`,
       [slugs, tier],
     );

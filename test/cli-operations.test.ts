@@ -47,7 +47,12 @@ describe('silo reconcile and silo provision plan', () => {
   });
 
   it('provision plan: synthesizes the tenant stack for review, applies nothing', async () => {
+    // A deleted tenant that once had the slug, newer than the live one: the plan is the live tenant's (tier pro).
+    const gone = randomUUID();
+    await t.sql(`INSERT INTO tenants (id, slug, slug_source, name, status, tier, region, deleted_at, created_at) VALUES ($1, 'planned', 'admin', 'Gone', 'deleted', 'starter', 'local', now(), now() + interval '1 hour')`, [gone]);
+    await t.sql(`UPDATE tenants SET name = name WHERE slug = 'planned' AND status <> 'deleted'`); // its row now comes after the deleted one in a scan
     const run = await silo(['provision', 'plan', 'planned', '--out', out], env, { cwd: out });
+    await t.sql('DELETE FROM tenants WHERE id = $1', [gone]);
     expect(run.code).toBe(0);
     const file = /: (\/\S+cdk\.tf\.json)/.exec(run.stdout)?.[1] as string;
     expect(existsSync(file)).toBe(true);

@@ -19,7 +19,9 @@ export const registerProvisionCommands: RegisterCommand = (program, { io, contex
       const config = context.config;
       const pool = await context.controlPool();
       const { rows } = await pool.query<{ id: string; slug: string; tier: string; region: string }>(
-        'SELECT id, slug, tier, region FROM tenants WHERE id::text = $1 OR slug = $1', [ref]);
+        // An id, else the slug's live tenant, else its most recently deleted one (slugs are reused after offboarding).
+        `SELECT id, slug, tier, region FROM tenants WHERE id::text = $1 OR slug = $1
+          ORDER BY (id::text = $1) DESC, (status <> 'deleted') DESC, created_at DESC LIMIT 1`, [ref]);
       if (!rows[0]) throw new UsageError(`no tenant ${ref}`);
       const t = rows[0];
       const tiers = new TierCatalog(config, createLogger({ name: 'silo-cli', level: 'silent' }));
