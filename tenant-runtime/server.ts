@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { Pool } from 'pg';
 import { ErrorCode } from '../common/error-codes';
 import { isSiloError } from '../common/errors';
-import { checkReadiness } from '../common/http/readiness';
+import { checkReadiness, sharedCheck } from '../common/http/readiness';
 import { directorySignerFor } from '../common/directory-signer';
 import type { KvStore } from '../common/kv-store';
 import type { Logger } from '../common/logger';
@@ -130,7 +130,8 @@ export async function startTenantRuntime(config: RuntimeConfig, opts: TenantRunt
     resolver: new TenantResolver(config.RUNTIME_BASE_DOMAIN),
     limiter: new RateLimiter(config.RUNTIME_DIRECTORY_CACHE_SIZE),
     executor: new QueryExecutor({ rows: config.RUNTIME_MAX_RESULT_ROWS, bytes: config.RUNTIME_MAX_RESULT_BYTES }, { cancelGraceMs: config.RUNTIME_CANCEL_GRACE_MS, terminateGraceMs: config.RUNTIME_TERMINATE_GRACE_MS }),
-    ready: async () => {
+    // Public route: at most one database and cache check per second, however many probes arrive.
+    ready: sharedCheck(async () => {
       const r = await checkReadiness({
         database: async () => void (await control.query('SELECT 1')),
         cache: async () => {
@@ -141,7 +142,7 @@ export async function startTenantRuntime(config: RuntimeConfig, opts: TenantRunt
       const cacheUp = r.body.checks.cache === 'up';
       const ok = dbUp && (cacheUp || !config.RUNTIME_READY_REQUIRES_CACHE);
       return { status: ok ? 200 : 503, body: { status: !ok ? 'not_ready' : cacheUp ? 'ready' : 'degraded', checks: { ...r.body.checks, invalidations: busUp() ? 'up' : 'down' } } };
-    },
+    }),
   });
 
   let closed = false;

@@ -1,3 +1,5 @@
+import { DataSource } from 'typeorm';
+import { DATA_SOURCE } from '../control-plane/common/tokens';
 import { loadControlPlaneConfig } from '../control-plane/config';
 import { CONTROL_DB_MIGRATIONS, createControlDataSource, migrateControlDb } from '../control-plane/db/data-source';
 import { startTestControlPlane, TestControlPlane } from './support/control-plane';
@@ -98,22 +100,39 @@ describe('control plane HTTP basics', () => {
     expect(((await res.json()) as { error: { code: string } }).error.code).toBe('VALIDATION_FAILED');
   });
 
-  it('turns readiness to 503 while the control database is unreachable, and back', async () => {
-    expect((await t.api('GET', '/health/ready', undefined, { token: null })).status).toBe(200);
+  it('turns readiness to 503 while the control database is unreachable, and back (a check is reused for at most 1 s)', async () => {
+    const probe = () => t.api('GET', '/health/ready', undefined, { token: null });
+    const until = async (status: number) => {
+      let res = await probe();
+      for (let i = 0; i < 30 && res.status !== status; i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        res = await probe();
+      }
+      return res;
+    };
+    expect((await probe()).status).toBe(200);
     await adminQuery(`ALTER DATABASE "${t.db.name}" ALLOW_CONNECTIONS false`);
     await adminQuery('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1', [t.db.name]);
     try {
-      const res = await t.api('GET', '/health/ready', undefined, { token: null });
+      const res = await until(503);
       expect(res.status).toBe(503);
       expect(res.body.checks).toMatchObject({ database: 'down', cache: 'up' });
     } finally {
       await adminQuery(`ALTER DATABASE "${t.db.name}" ALLOW_CONNECTIONS true`);
     }
-    let status = 0;
-    for (let i = 0; i < 20 && status !== 200; i++) {
-      status = (await t.api('GET', '/health/ready', undefined, { token: null })).status;
-      if (status !== 200) await new Promise((r) => setTimeout(r, 100));
+    expect((await until(200)).status).toBe(200);
+  });
+
+  it('answers a flood of readiness probes with one database check per second, not one per probe', async () => {
+    await new Promise((r) => setTimeout(r, 1_100)); // past any cached check
+    const ds = t.cp.app.get<DataSource>(DATA_SOURCE);
+    const checks = jest.spyOn(ds, 'query'); // counts, and passes every call through to the real database
+    try {
+      const statuses = await Promise.all(Array.from({ length: 200 }, () => t.api('GET', '/health/ready', undefined, { token: null }).then((r) => r.status)));
+      expect(statuses.every((s) => s === 200)).toBe(true);
+      expect(checks.mock.calls.filter(([sql]) => sql === 'SELECT 1').length).toBeLessThanOrEqual(3); // 200 probes in ~1-2 s
+    } finally {
+      checks.mockRestore();
     }
-    expect(status).toBe(200);
   });
 });
