@@ -18,6 +18,7 @@ export async function createProvisioningDriver(config: ControlPlaneConfig, secre
     // Loaded lazily: cdktf and the provider bindings are not needed by the local default.
     const { AwsProvisioningDriver } = lazy<typeof import('../provisioning/aws/aws-provisioning.driver')>('../provisioning/aws/aws-provisioning.driver');
     const { TerraformRunner } = lazy<typeof import('../provisioning/aws/terraform-runner')>('../provisioning/aws/terraform-runner');
+    const { CloudWatchClient } = lazy<typeof import('@aws-sdk/client-cloudwatch')>('@aws-sdk/client-cloudwatch');
     const rotator = secretStore as unknown as { rotateManaged?: (ref: string) => Promise<void> };
     if (typeof rotator.rotateManaged !== 'function') throw new Error('PROVISIONING_DRIVER=aws needs SECRET_STORE=aws');
     return new AwsProvisioningDriver({
@@ -29,6 +30,8 @@ export async function createProvisioningDriver(config: ControlPlaneConfig, secre
       engineVersion: config.AURORA_ENGINE_VERSION,
       secretPrefix: config.SILO_TENANT_SECRET_PREFIX,
       secretRecoveryWindowDays: config.SECRET_RECOVERY_WINDOW_DAYS,
+      // Storage quotas: each tenant cluster's VolumeBytesUsed, in the configured region.
+      cloudWatch: new CloudWatchClient({ region: config.AWS_REGION }),
     });
   }
   const controlDb = new URL(config.DATABASE_URL).pathname.slice(1);

@@ -303,6 +303,15 @@ export function workerTaskPolicy(p: WorkerPolicyProps): PolicyDocument {
       Resource: [tenantAppDbUserArnPattern(p)],
     },
     {
+      // Storage quotas: the storage sweep (run by the worker) reads each tenant cluster's AWS/RDS
+      // VolumeBytesUsed. GetMetricData has no resource-level permissions or condition keys, so
+      // Resource is "*"; the action only reads metrics.
+      Sid: 'ReadStorageMetrics',
+      Effect: 'Allow',
+      Action: ['cloudwatch:GetMetricData'],
+      Resource: ['*'],
+    },
+    {
       // The tenant-role step (master login to converge the application role) and managed rotation on tenant clusters' master secrets.
       Sid: 'TenantMasterSecrets',
       Effect: 'Allow',

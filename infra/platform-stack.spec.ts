@@ -228,6 +228,15 @@ describe('PlatformStack', () => {
       expect(statements.find((st) => st.Sid === 'TenantMasterSecrets')?.Action).toEqual(expect.arrayContaining(['secretsmanager:GetSecretValue', 'secretsmanager:RotateSecret']));
     });
 
+    it('lets the worker read CloudWatch metrics (storage sweep: each tenant cluster\'s VolumeBytesUsed), and only the worker', () => {
+      const statements = rolePolicy(s, 'worker_task-policy');
+      expect(statements.find((st) => st.Sid === 'ReadStorageMetrics')).toEqual({
+        Sid: 'ReadStorageMetrics', Effect: 'Allow', Action: ['cloudwatch:GetMetricData'], Resource: ['*'],
+      });
+      expect(statements.filter((st) => JSON.stringify(st.Action).includes('cloudwatch:'))).toHaveLength(1);
+      for (const other of ['control-plane_task-policy', 'runtime_task-policy']) expect(JSON.stringify(rolePolicy(s, other))).not.toContain('cloudwatch:');
+    });
+
     it('has no policy anywhere that allows Action "*" on Resource "*"', () => {
       const all = policies(s);
       expect(all.length).toBeGreaterThanOrEqual(14);

@@ -61,8 +61,9 @@ export interface ProvisioningDriver {
   rotateCredentials(ctx: DriverContext, connection: TenantConnectionInfo): Promise<void>;
   /**
    * Storage quotas. Bytes used by each tenant database, keyed by database name (local:
-   * pg_database_size). Absent on drivers that cannot measure (AWS: not implemented; it would read
-   * the cluster's CloudWatch `VolumeBytesUsed`).
+   * pg_database_size; AWS: the tenant cluster's latest CloudWatch `VolumeBytesUsed`). A database
+   * missing from the result is unknown (no database, or no datapoint yet), not 0. Absent on drivers
+   * that cannot measure (AWS without a CloudWatch client).
    */
   measureStorage?(databases: string[]): Promise<Map<string, number>>;
   /** Refuses writes by the tenant's own SQL (true) or restores them exactly (false). */

@@ -12,6 +12,7 @@ import {
   RotateSecretCommand,
   SecretsManagerClient,
 } from '@aws-sdk/client-secrets-manager';
+import { CloudWatchClient, GetMetricDataCommand, GetMetricDataCommandInput } from '@aws-sdk/client-cloudwatch';
 import { mockClient } from 'aws-sdk-client-mock';
 import { Client } from 'pg';
 import { ErrorCode } from '../../common/error-codes';
@@ -24,6 +25,7 @@ import { DEFAULT_TIERS } from '../tiers';
 import { AwsProvisioningDriver } from './aws-provisioning.driver';
 import { CLUSTER_TERMINATOR_CONNECTION_LIMIT, CLUSTER_TERMINATOR_DATABASE } from './cluster-terminator-role';
 import { IDLE_IN_TRANSACTION_TIMEOUT_MS } from './tenant-app-role';
+import { tenantNames } from './tenant-names';
 import { TerraformRunner } from './terraform-runner';
 import { FAKE_TERRAFORM_ENV, TEST_TENANT_ID, testBackend, testNetwork, writeFakeTerraform } from './testing';
 
@@ -97,6 +99,8 @@ describe('AwsProvisioningDriver (fake terraform, real synth, mocked Secrets Mana
     await adminQuery(`DO $$ BEGIN IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '${terminatorRole}') THEN
       REVOKE ALL ON DATABASE ${CLUSTER_TERMINATOR_DATABASE} FROM "${terminatorRole}"; DROP ROLE "${terminatorRole}"; END IF; END $$`);
     await cluster.cleanup();
+    // Left only by a storage test that failed between freeze and unfreeze (it owned objects in the database dropped above).
+    await adminQuery(`DROP ROLE IF EXISTS "${cluster.appRole}_frozen"`);
   });
 
   const tenant: DriverTenant = { id: TEST_TENANT_ID, slug: 'acme-corp', tier: DEFAULT_TIERS.pro, region: 'eu-west-1' };
@@ -429,6 +433,134 @@ describe('AwsProvisioningDriver (fake terraform, real synth, mocked Secrets Mana
         await terminator.close();
         await tenantSession.end().catch(() => undefined);
       }
+    });
+  });
+
+  describe('storage quotas', () => {
+    const frozenRole = () => `${cluster.appRole}_frozen`;
+    const asApp = async <T>(fn: (c: Client) => Promise<T>): Promise<T> => {
+      // Local stand-in for the IAM login, as above.
+      const c = new Client({ host: cluster.host, port: cluster.port, database: cluster.database, user: cluster.appRole });
+      c.on('error', () => undefined);
+      await c.connect();
+      try {
+        return await fn(c);
+      } finally {
+        await c.end().catch(() => undefined);
+      }
+    };
+    const attempt = (c: Client, sql: string) => c.query(sql).then(() => 'ok', (e: { code?: string; message?: string }) => e.code ?? e.message ?? 'error');
+    const acl = async () => adminQuery<{ what: string; acl: string | null; owner: string }>(
+      // Effective ACLs (a NULL ACL is the owner's default).
+      `SELECT 'rel ' || c.relname AS what, coalesce(c.relacl, acldefault(CASE WHEN c.relkind = 'S' THEN 's' ELSE 'r' END::"char", c.relowner))::text AS acl, pg_get_userbyid(c.relowner) AS owner
+         FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'app' AND c.relname IN ('storage_things', 'storage_things_id_seq')
+       UNION ALL SELECT 'nsp ' || n.nspname, coalesce(n.nspacl, acldefault('n', n.nspowner))::text, pg_get_userbyid(n.nspowner) FROM pg_namespace n WHERE n.nspname IN ('app', 'public')
+       UNION ALL SELECT 'db', coalesce(d.datacl, acldefault('d', d.datdba))::text, pg_get_userbyid(d.datdba) FROM pg_database d WHERE d.datname = current_database()
+       ORDER BY 1`, [], cluster.database);
+
+    it('has no measureStorage without a CloudWatch client (the sweep skips the driver), and setWriteFreeze regardless', () => {
+      expect(driver.measureStorage).toBeUndefined();
+      expect(typeof driver.setWriteFreeze).toBe('function');
+    });
+
+    it('measures each tenant database as its cluster\'s latest VolumeBytesUsed (one GetMetricData for all), unknown when no datapoint or not a driver database name', async () => {
+      const cwClient = new CloudWatchClient({ region: 'eu-west-1', credentials: { accessKeyId: 'x', secretAccessKey: 'y' } });
+      const cw = mockClient(cwClient);
+      const other = '7c9d0e1f-2222-4333-8444-555566667777';
+      cw.on(GetMetricDataCommand).callsFake((input: GetMetricDataCommandInput) => ({
+        MetricDataResults: (input.MetricDataQueries ?? []).map((q) => {
+          const cluster = q.MetricStat?.Metric?.Dimensions?.[0]?.Value;
+          return cluster === tenantNames(TEST_TENANT_ID).clusterIdentifier
+            ? { Id: q.Id, StatusCode: 'Complete', Timestamps: [new Date()], Values: [123_456_789] }
+            : { Id: q.Id, StatusCode: 'Complete', Timestamps: [], Values: [] };
+        }),
+      }));
+      const measuring = new AwsProvisioningDriver({ runner: new TerraformRunner({ binary: 'terraform' }), secrets: secrets.store, network: testNetwork(), backend: testBackend(), cloudWatch: cwClient });
+      const db = tenantNames(TEST_TENANT_ID).databaseName;
+      const sizes = await measuring.measureStorage!([db, tenantNames(other).databaseName, 'postgres', 'tenant_Bad']);
+      expect([...sizes]).toEqual([[db, 123_456_789]]);
+      const calls = cw.commandCalls(GetMetricDataCommand);
+      expect(calls).toHaveLength(1);
+      expect(calls[0].args[0].input.MetricDataQueries?.map((q) => q.MetricStat?.Metric?.Dimensions)).toEqual([
+        [{ Name: 'DBClusterIdentifier', Value: `silo-tenant-${TEST_TENANT_ID}` }],
+        [{ Name: 'DBClusterIdentifier', Value: `silo-tenant-${other}` }],
+      ]);
+    });
+
+    it('freezes the application role on the cluster as the master user (write-freeze.ts), holds through a rotation, and unfreezes exactly', async () => {
+      const connection = await driver.provision(fakeContext(tenant).ctx);
+      expect(connection.username).toBe(cluster.appRole);
+      await asApp(async (c) => {
+        for (const sql of [
+          'CREATE SCHEMA IF NOT EXISTS app',
+          'CREATE TABLE IF NOT EXISTS app.storage_things (id serial PRIMARY KEY, v text)',
+          "INSERT INTO app.storage_things (v) VALUES ('before')",
+        ]) expect([sql, await attempt(c, sql)]).toEqual([sql, 'ok']);
+      });
+      const before = await acl();
+      const session = new Client({ host: cluster.host, port: cluster.port, database: cluster.database, user: cluster.appRole });
+      session.on('error', () => undefined);
+      await session.connect();
+
+      await driver.setWriteFreeze(connection, true);
+      // Its open session was ended.
+      expect(await attempt(session, 'SELECT 1')).toMatch(/^57P01$|Connection terminated|not queryable/);
+      const frozen = await acl();
+      expect(frozen).not.toEqual(before);
+      expect(frozen.filter((r) => r.what.startsWith('rel ')).map((r) => r.owner)).toEqual([frozenRole(), frozenRole()]);
+
+      const hostile = [
+        "INSERT INTO app.storage_things (v) VALUES ('x')",
+        "UPDATE app.storage_things SET v = 'y'",
+        'DELETE FROM app.storage_things',
+        'CREATE TABLE app.more (id int)',
+        'CREATE TABLE public.more (id int)',
+        'CREATE TEMP TABLE scratch (id int)',
+        `ALTER TABLE app.storage_things OWNER TO "${cluster.appRole}"`,
+        `SET ROLE "${frozenRole()}"`,
+        'SELECT lo_create(0)',
+        "SET default_transaction_read_only = off; INSERT INTO app.storage_things (v) VALUES ('x')",
+      ];
+      const probe = async (label: string) => asApp(async (c) => {
+        // A GRANT by a non-owner grants nothing (a warning, not an error): the ACLs must not move.
+        expect(['ok', '42501']).toContain(await attempt(c, `GRANT INSERT ON app.storage_things TO "${cluster.appRole}"`));
+        expect(await acl()).toEqual(frozen);
+        const outcomes: Record<string, string> = {};
+        for (const sql of hostile) outcomes[sql] = await attempt(c, sql);
+        expect([label, Object.entries(outcomes).filter(([, code]) => code !== '42501')]).toEqual([label, []]);
+        expect((await c.query('SELECT v FROM app.storage_things ORDER BY id')).rows).toEqual([{ v: 'before' }]);
+      });
+      await probe('frozen');
+
+      // Rotation converges the role again (re-grants CONNECT, TEMPORARY, CREATE): the freeze is re-applied.
+      const { ctx, lines } = fakeContext(tenant);
+      await driver.rotateCredentials(ctx, connection);
+      expect(lines).toContain(`write freeze of ${cluster.appRole} re-applied`);
+      expect(await acl()).toEqual(frozen);
+      await probe('after a rotation');
+      await driver.setWriteFreeze(connection, true); // again: idempotent
+      expect(await acl()).toEqual(frozen);
+
+      await driver.setWriteFreeze(connection, false);
+      expect(await acl()).toEqual(before);
+      expect(await adminQuery('SELECT 1 FROM pg_roles WHERE rolname = $1', [frozenRole()])).toEqual([]);
+      await asApp(async (c) => {
+        for (const sql of ["INSERT INTO app.storage_things (v) VALUES ('after')", 'CREATE TEMP TABLE scratch (id int)', 'CREATE TABLE IF NOT EXISTS public.more (id int)']) {
+          expect([sql, await attempt(c, sql)]).toEqual([sql, 'ok']);
+        }
+      });
+      await driver.setWriteFreeze(connection, false); // again: a no-op
+      // A rotation of an unfrozen tenant re-applies nothing.
+      const again = fakeContext(tenant);
+      await driver.rotateCredentials(again.ctx, connection);
+      expect(again.lines.filter((l) => l.includes('write freeze'))).toEqual([]);
+      await session.end().catch(() => undefined);
+    });
+
+    it('refuses to freeze a connection from before application roles (tenant SQL as the master user), touching nothing', async () => {
+      const legacy: TenantConnectionInfo = { host: cluster.host, port: cluster.port, database: cluster.database, username: cluster.master.username, secretRef: MASTER_ARN };
+      await expect(driver.setWriteFreeze(legacy, true)).rejects.toMatchObject({ code: ErrorCode.PROVISIONING_FAILED, status: 409 });
+      expect(await adminQuery('SELECT 1 FROM pg_roles WHERE rolname = $1', [`${cluster.master.username}_frozen`])).toEqual([]);
     });
   });
 });

@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import type { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import { join, resolve } from 'node:path';
 import type { ConnectionOptions } from 'node:tls';
 import { ErrorCode } from '../../common/error-codes';
@@ -10,11 +11,13 @@ import {
   ProvisioningDriver,
   TenantConnectionInfo,
 } from '../provisioning-driver';
+import { freezeWrites, reassertWriteFreeze, unfreezeWrites, WriteFreezeAdmin, WriteFreezeTarget } from '../local/write-freeze';
 import type { SecretStore, TenantSecret } from '../secrets/secret-store';
+import { measureClusterVolumes } from './cluster-storage';
 import { CLUSTER_TERMINATOR_ROLE, ensureClusterTerminatorRole } from './cluster-terminator-role';
 import { RDS_IAM_TLS } from './rds-iam-token';
 import { ensureTenantAppRole, TENANT_APP_ROLE } from './tenant-app-role';
-import { tenantNames } from './tenant-names';
+import { clusterIdentifierForDatabase, tenantNames } from './tenant-names';
 import {
   DEFAULT_SECRET_PREFIX,
   MASTER_USERNAME,
@@ -53,6 +56,11 @@ export interface AwsProvisioningDriverOptions {
   masterTls?: ConnectionOptions | false;
   /** Recovery window of the tenant's connection secret when it is deleted on deprovision. Default 7 days (the AWS minimum). */
   secretRecoveryWindowDays?: number;
+  /**
+   * CloudWatch, for storage quotas (each cluster's `VolumeBytesUsed`). Without it the driver has no
+   * `measureStorage` and the storage sweep skips it (`driver_cannot_measure`).
+   */
+  cloudWatch?: Pick<CloudWatchClient, 'send'>;
 }
 
 // Resource addresses in the synthesized stack (construct ids in TenantStack).
@@ -76,10 +84,20 @@ export class AwsProvisioningDriver implements ProvisioningDriver {
   private readonly appRole: string;
   private readonly terminatorRole: string;
 
+  /**
+   * Storage quotas: the latest CloudWatch `VolumeBytesUsed` of each tenant's cluster (the cluster
+   * is named from the database, tenant-names.ts), keyed by database name. A database whose cluster
+   * has no datapoint in the last 2 hours (or whose name is not one this driver gives) is absent:
+   * unknown, not 0. Present only when a CloudWatch client is configured.
+   */
+  readonly measureStorage?: (databases: string[]) => Promise<Map<string, number>>;
+
   constructor(private readonly options: AwsProvisioningDriverOptions) {
     this.outdir = options.outdir ?? 'cdktf.out';
     this.appRole = options.appRole ?? TENANT_APP_ROLE;
     this.terminatorRole = options.terminatorRole ?? CLUSTER_TERMINATOR_ROLE;
+    const cloudWatch = options.cloudWatch;
+    if (cloudWatch) this.measureStorage = (databases) => measureStorageFromCloudWatch(cloudWatch, databases);
   }
 
   async provision(ctx: DriverContext): Promise<TenantConnectionInfo> {
@@ -185,12 +203,34 @@ export class AwsProvisioningDriver implements ProvisioningDriver {
       await ctx.step('tenant-role', async () => this.convergeAppRole(ctx, connection, masterRef));
       // Also how a cluster provisioned before the terminator role gets it.
       await ctx.step('terminator-role', async () => this.convergeTerminatorRole(ctx, connection, masterRef));
+      // The convergence granted the role its usual privileges again: a write freeze holds through it.
+      if (await reassertWriteFreeze(await this.masterLogin(connection, masterRef), freezeTarget(connection))) ctx.log(`write freeze of ${connection.username} re-applied`);
     }
     await ctx.step('rotate-managed-secret', async () => {
       ctx.log('rotating the RDS-managed master secret');
       await this.options.secrets.rotateManaged(masterRef);
       return true;
     });
+  }
+
+  /**
+   * Refuses (or allows again) writes by the tenant's own SQL past its storage quota: the same freeze
+   * as the local driver's (write-freeze.ts), of the application role, run on the tenant's cluster as
+   * its master user (password from the RDS-managed secret the connection secret names). A connection
+   * from before application roles runs tenant SQL as the master user itself, which cannot be frozen:
+   * refused with PROVISIONING_FAILED.
+   */
+  async setWriteFreeze(connection: TenantConnectionInfo, frozen: boolean): Promise<void> {
+    if (isMasterSecretRef(connection.secretRef)) {
+      throw new SiloError(ErrorCode.PROVISIONING_FAILED, 'This tenant\'s SQL runs as its cluster\'s master user (a connection from before application roles): its writes cannot be frozen; rotate its credentials first', 409);
+    }
+    const app = await this.options.secrets.get(connection.secretRef);
+    if (app.auth !== 'iam' || !app.masterSecretRef) {
+      throw new SiloError(ErrorCode.PROVISIONING_FAILED, `Secret ${connection.secretRef} is not an IAM connection secret naming its master secret`, 500);
+    }
+    const login = await this.masterLogin(connection, app.masterSecretRef);
+    if (frozen) await freezeWrites(login, freezeTarget(connection));
+    else await unfreezeWrites(login, freezeTarget(connection));
   }
 
   /** The stack config for a tenant (exposed for `silo provision plan`). */
@@ -227,6 +267,15 @@ export class AwsProvisioningDriver implements ProvisioningDriver {
     if (!existsSync(join(dir, '.terraform'))) await this.options.runner.init(dir, this.runOptions(ctx, 'init'));
   }
 
+  /** The master user's login to the connection's cluster database (password from its RDS-managed secret, never logged). */
+  private async masterLogin(cluster: Pick<TenantConnectionInfo, 'host' | 'port' | 'database'>, masterSecretRef: string): Promise<WriteFreezeAdmin> {
+    const master = await this.options.secrets.get(masterSecretRef);
+    return {
+      host: cluster.host, port: cluster.port, database: cluster.database, user: master.username, password: master.password,
+      ssl: this.options.masterTls ?? RDS_IAM_TLS, connectionTimeoutMillis: 10_000,
+    };
+  }
+
   /** Logs in as the master user (password from its RDS-managed secret, never logged) and converges the application role. */
   private async convergeAppRole(ctx: DriverContext, cluster: Pick<TenantConnectionInfo, 'host' | 'port' | 'database'>, masterSecretRef: string) {
     const master = await this.options.secrets.get(masterSecretRef);
@@ -255,6 +304,30 @@ export class AwsProvisioningDriver implements ProvisioningDriver {
     ctx.log(`$ terraform ${command}`);
     return { onLine: (line) => ctx.log(line), signal: ctx.signal };
   }
+}
+
+async function measureStorageFromCloudWatch(cloudWatch: Pick<CloudWatchClient, 'send'>, databases: string[]): Promise<Map<string, number>> {
+  const clusterOf = new Map<string, string>();
+  for (const database of databases) {
+    const cluster = clusterIdentifierForDatabase(database);
+    if (cluster) clusterOf.set(database, cluster);
+  }
+  const volumes = await measureClusterVolumes(cloudWatch, [...clusterOf.values()]);
+  const sizes = new Map<string, number>();
+  for (const [database, cluster] of clusterOf) {
+    const bytes = volumes.get(cluster);
+    if (bytes !== undefined) sizes.set(database, bytes);
+  }
+  return sizes;
+}
+
+/**
+ * The role frozen is the one the connection names (the application role); the database is the
+ * cluster's tenant database. The master user is not a superuser on Aurora (rds_superuser), so it
+ * joins the tenant and frozen roles (REASSIGN OWNED needs that of a non-superuser).
+ */
+function freezeTarget(connection: TenantConnectionInfo): WriteFreezeTarget {
+  return { database: connection.database, tenantRole: connection.username, adminJoinsRoles: true };
 }
 
 /** The tenant's connection secret, under the store's prefix (the same as `secretPrefix`). */

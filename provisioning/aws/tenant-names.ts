@@ -50,3 +50,16 @@ export function tenantNames(tenantId: string): TenantNames {
     stateFileName: `tenant-${key}.tfstate`,
   };
 }
+
+/**
+ * The cluster identifier of the tenant whose database is `database` (the inverse of
+ * `tenantNames(id).databaseName`: a key has no underscores, so `tenant_<key with _>` names one key),
+ * or null for a name the driver does not give its databases.
+ */
+export function clusterIdentifierForDatabase(database: string): string | null {
+  const m = /^tenant_([a-z0-9]+(?:_[a-z0-9]+)*)$/.exec(database);
+  if (!m) return null;
+  const key = m[1].replace(/_/g, '-');
+  if (key.length > MAX_KEY_LENGTH) return null;
+  return tenantNames(key).clusterIdentifier;
+}

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { inTransaction } from './pg-transaction';
-import { Client, ClientBase, Pool } from 'pg';
+import { Client, ClientBase, ClientConfig, Pool } from 'pg';
 import { ADMIN_SESSION_OPTIONS, ident, literal } from './pg-names';
 
 /**
@@ -46,7 +46,20 @@ const SKIP_SCHEMAS = `('pg_catalog','information_schema','pg_toast','${SCHEMA}')
 export interface WriteFreezeTarget {
   database: string;
   tenantRole: string;
+  /**
+   * The admin login is not a superuser (AWS: the cluster's master user, CREATEROLE): it first makes
+   * itself a member of the tenant role and of the frozen role, which REASSIGN OWNED and the
+   * owner-only statements here require of a non-superuser. Unset on the local driver (superuser).
+   */
+  adminJoinsRoles?: boolean;
 }
+
+/**
+ * Where the freeze logs in: a superuser URL naming the tenant database (local), or the login of a
+ * cluster's master user (AWS: host, database, user, password, TLS). The session options are always
+ * ADMIN_SESSION_OPTIONS.
+ */
+export type WriteFreezeAdmin = string | Omit<ClientConfig, 'connectionString' | 'options' | 'application_name'>;
 
 export function frozenRoleName(tenantRole: string): string {
   const name = `${tenantRole}_frozen`;
@@ -68,7 +81,7 @@ export async function measureDatabaseSizes(q: Pool | ClientBase, databases: stri
 }
 
 /** Opens a superuser session on the tenant database (`adminUrl` names it) and freezes. */
-export async function freezeWrites(adminUrl: string, target: WriteFreezeTarget, opts: { marker?: string } = {}): Promise<void> {
+export async function freezeWrites(adminUrl: WriteFreezeAdmin, target: WriteFreezeTarget, opts: { marker?: string } = {}): Promise<void> {
   const db = ident(target.database);
   const tenant = ident(target.tenantRole);
   await withAdminClient(adminUrl, async (c) => {
@@ -90,12 +103,12 @@ export async function freezeWrites(adminUrl: string, target: WriteFreezeTarget, 
 }
 
 /** Undoes `freezeWrites` exactly. A no-op on a database that is not frozen. */
-export async function unfreezeWrites(adminUrl: string, target: WriteFreezeTarget): Promise<void> {
+export async function unfreezeWrites(adminUrl: WriteFreezeAdmin, target: WriteFreezeTarget): Promise<void> {
   await withAdminClient(adminUrl, (c) => inTransaction(c, () => applyUnfreeze(c, target)));
 }
 
 /** Re-applies a freeze if there is one (after Silo re-granted the tenant's usual privileges). */
-export async function reassertWriteFreeze(adminUrl: string, target: WriteFreezeTarget): Promise<boolean> {
+export async function reassertWriteFreeze(adminUrl: WriteFreezeAdmin, target: WriteFreezeTarget): Promise<boolean> {
   return withAdminClient(adminUrl, async (c) => {
     if (!(await isWriteFrozen(c, target.tenantRole))) return false;
     await inTransaction(c, () => applyFreeze(c, target, null));
@@ -111,6 +124,7 @@ async function applyFreeze(c: ClientBase, t: WriteFreezeTarget, marker: string |
     await c.query(`CREATE ROLE ${frozen} NOLOGIN NOINHERIT`);
     if (marker) await c.query(`COMMENT ON ROLE ${frozen} IS ${literal(`${marker}:write-freeze`)}`);
   }
+  if (t.adminJoinsRoles) await c.query(`GRANT ${tenant}, ${frozen} TO CURRENT_USER`);
   await claimRecordSchema(c);
   await c.query(`CREATE SCHEMA IF NOT EXISTS ${SCHEMA} AUTHORIZATION CURRENT_USER; REVOKE ALL ON SCHEMA ${SCHEMA} FROM PUBLIC`);
   await c.query(`
@@ -330,9 +344,10 @@ async function roleSql(c: ClientBase, oid: number): Promise<string> {
 }
 
 
-async function withAdminClient<T>(adminUrl: string, fn: (c: Client) => Promise<T>): Promise<T> {
+async function withAdminClient<T>(admin: WriteFreezeAdmin, fn: (c: Client) => Promise<T>): Promise<T> {
   // Session options: immune to ALTER DATABASE/ROLE … SET defaults (role, read-only, timeouts).
-  const c = new Client({ connectionString: adminUrl, options: ADMIN_SESSION_OPTIONS, application_name: 'silo-write-freeze' });
+  const login = typeof admin === 'string' ? { connectionString: admin } : admin;
+  const c = new Client({ ...login, options: ADMIN_SESSION_OPTIONS, application_name: 'silo-write-freeze' });
   c.on('error', () => undefined);
   await c.connect();
   try {
