@@ -1,7 +1,10 @@
 import { X509Certificate } from 'node:crypto';
+import { readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { Client, ClientConfig } from 'pg';
 import Stripe from 'stripe';
 import { newSubscription, scenarioEvents } from '../../control-plane/billing/stripe-fixtures';
+import { readCustomArchive } from '../support/custom-archive';
 import { httpCall, HttpResult } from '../support/http-call';
 import { EmbeddedSilo, EmbeddedTenant } from './support/embedded-silo';
 import { sleep } from './support/processes';
@@ -215,4 +218,31 @@ describe('embedded mode: tenant databases on a server of their own', () => {
     } while (Date.now() < deadline);
     expect(ok.status).toBe(200);
   }, 60_000);
+
+  // Issue #14 item 6: the embedded server (PostgreSQL 18) ships no pg_dump and this machine's is older
+  // (15): with PG_DUMP_BIN's default (auto) the export falls back to the bundled pg_dump.
+  it('offboards a tenant on the embedded server to deleted, with one non-empty 0600 custom-format export of its data in a 0700 folder', async () => {
+    const leaver = await silo.provision('leaver');
+    expect((await query(leaver, 'CREATE TABLE keepsake (n int)')).status).toBe(200);
+    expect((await query(leaver, 'INSERT INTO keepsake SELECT generate_series(1, 1000)')).status).toBe(200);
+    expect((await api('POST', `/v1/tenants/${leaver.id}/offboard`, { force: true })).status).toBe(202);
+    const done = await until(() => api('GET', `/v1/tenants/${leaver.id}`), (r) => ['deleted', 'failed'].includes(r.body?.status), 90_000);
+    expect({ status: done.body?.status, failure: done.body?.failureReason ?? null }).toEqual({ status: 'deleted', failure: null });
+    const dir = join(silo.dir, '.silo', 'exports');
+    const files = readdirSync(dir).filter((f) => f.startsWith(`${leaver.id}-`));
+    expect(files).toHaveLength(1);
+    expect(files[0]).toMatch(/\.dump$/); // no .partial left
+    const file = join(dir, files[0] as string);
+    expect(statSync(file).size).toBeGreaterThan(0);
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+    expect(statSync(dir).mode & 0o777).toBe(0o700);
+    // The machine's pg_restore (15) cannot read a pg_dump 18 archive (1.16): read with the format reader.
+    const archive = readCustomArchive(file);
+    expect(archive.version).toBe('1.16.0');
+    expect(archive.serverVersion).toMatch(/^18\./);
+    const data = archive.toc.find((e) => e.desc === 'TABLE DATA' && e.tag === 'keepsake');
+    expect(data).toBeDefined();
+    const rows = (archive.data.get(data?.dumpId as number)?.content.toString() ?? '').split('\n').filter((l) => /^\d+$/.test(l));
+    expect(rows.map(Number)).toEqual(Array.from({ length: 1000 }, (_, i) => i + 1));
+  }, 150_000);
 });
