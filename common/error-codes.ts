@@ -38,6 +38,8 @@ export enum ErrorCode {
   POOL_EXHAUSTED = 'POOL_EXHAUSTED',
   RATE_LIMITED = 'RATE_LIMITED',
   TENANT_UNAVAILABLE = 'TENANT_UNAVAILABLE',
+  /** The tenant is being offboarded (exported, then deleted): final, not worth a retry. */
+  TENANT_OFFBOARDING = 'TENANT_OFFBOARDING',
   // migrations
   MIGRATION_FAILED = 'MIGRATION_FAILED',
   MIGRATION_DRIFT = 'MIGRATION_DRIFT',

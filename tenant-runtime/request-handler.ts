@@ -216,6 +216,8 @@ export class RequestHandler {
         break;
       case 'suspended':
         throw runtimeErrors.suspended();
+      case 'deprovisioning':
+        throw runtimeErrors.offboarding();
       default:
         throw runtimeErrors.unavailable(`Tenant is ${entry.status}`);
     }

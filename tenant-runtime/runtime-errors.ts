@@ -9,6 +9,8 @@ export const runtimeErrors = {
   noTenant: () => new SiloError(ErrorCode.TENANT_NOT_FOUND, 'No tenant in the request: use <slug>.<base domain>, /tenants/<slug>/… or a mapped custom domain', 404),
   apiKeyInvalid: () => new SiloError(ErrorCode.API_KEY_INVALID, 'Missing or invalid API key', 401),
   suspended: () => new SiloError(ErrorCode.TENANT_SUSPENDED, 'Tenant is suspended', 403),
+  /** Not retryable: offboarding ends with the tenant deleted, unless an admin cancels it. */
+  offboarding: () => new SiloError(ErrorCode.TENANT_OFFBOARDING, 'Tenant is being offboarded: its data is exported, then deleted. Retrying will not help', 410),
   unavailable: (why = 'Tenant database is not available') => new SiloError(ErrorCode.TENANT_UNAVAILABLE, why, 503),
   rateLimited: (retryAfterSeconds: number) => new SiloError(ErrorCode.RATE_LIMITED, 'Too many requests for this tenant', 429, { retryAfterSeconds }),
   /** `limit` says what was full: the tenant's own pool (its tier) or this replica's connection budget. */

@@ -203,6 +203,25 @@ describe('tenant runtime', () => {
       expect((await waitFor(() => q('busyco', keyBusy, { sql: 'SELECT 1' }), (x) => x.status === 200, 1_000, 10)).status).toBe(200);
     });
 
+    it('answers a tenant being offboarded with a final 410 TENANT_OFFBOARDING (not a 503 "retry"), only to a caller with its key', async () => {
+      const [leaving] = await createTenants(cp, [{ slug: 'leavingco' }]);
+      const { key } = await issueKey(cp, leaving);
+      expect((await q('leavingco', key, { sql: 'SELECT 1' })).status).toBe(200);
+      // The job worker is off in tests: the tenant stays deprovisioning.
+      expect((await cp.api('POST', `/v1/tenants/${leaving.id}/offboard`, { force: true })).body.status).toBe('deprovisioning');
+      for (const url of [rt.url, rt2.url]) {
+        const r = await waitFor(() => q('leavingco', key, { sql: 'SELECT 1' }, url), (x) => x.status === 410, 1_000, 10);
+        expect({ status: r.status, code: r.body.error?.code }).toEqual({ status: 410, code: 'TENANT_OFFBOARDING' });
+        expect(r.body.error.message).toMatch(/being offboarded/);
+        expect(r.headers['retry-after']).toBeUndefined();
+      }
+      // A bad key still learns nothing: the same 401 as for an unknown tenant.
+      const bad = await q('leavingco', 'wrong', { sql: 'SELECT 1' });
+      const unknown = await q('no-such-tenant-here', 'wrong', { sql: 'SELECT 1' });
+      expect(withoutRequestId(bad)).toEqual(withoutRequestId(unknown));
+      expect(bad.status).toBe(401);
+    });
+
     it('answers 503 TENANT_UNAVAILABLE while a tenant has no database yet', async () => {
       const created = await cp.api('POST', '/v1/tenants', { name: 'Pending', slug: 'pendingco' });
       const key = await issueKey(cp, { id: created.body.id });
