@@ -1,7 +1,7 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadCliConfig, tenantMigrationsDir } from './config';
+import { cliEnvironment, loadCliConfig, tenantMigrationsDir } from './config';
 
 describe('CLI configuration', () => {
   let cwd: string;
@@ -18,6 +18,21 @@ describe('CLI configuration', () => {
     // Explicit settings win over the embedded ones.
     expect(loadCliConfig({ TENANT_TEMPLATE_DATABASE: 'tpl' }, cwd).TENANT_TEMPLATE_DATABASE).toBe('tpl');
     expect(loadCliConfig({ DATABASE_URL: 'postgres://h/db', SILO_MASTER_KEY: key }, cwd)).toMatchObject({ embedded: false, DATABASE_URL: 'postgres://h/db' });
+  });
+
+  it('with DATABASE_URL set, takes only the generated secrets from .silo/state.json (as npm start does), never its URLs', () => {
+    mkdirSync(join(cwd, '.silo'));
+    writeFileSync(join(cwd, '.silo', 'state.json'), JSON.stringify({
+      adminToken: 'x'.repeat(30), masterKey: key, webhookSecret: 'whsec_x', directoryKey: 'k'.repeat(43), postgresPassword: 'p', postgresPort: 54329,
+      tenantServer: 'separate', tenantPostgresPassword: 't', tenantPostgresPort: 54330,
+    }));
+    const { env, embedded } = cliEnvironment({ DATABASE_URL: 'postgres://h/db' }, cwd);
+    expect(embedded).toBe(false);
+    expect(env).toMatchObject({ DATABASE_URL: 'postgres://h/db', SILO_MASTER_KEY: key, SILO_DIRECTORY_KEY: 'k'.repeat(43) });
+    expect(env.TENANT_DATABASE_URL).toBeUndefined();
+    expect(env.TENANT_DATABASE_CA_DIR).toBeUndefined();
+    const other = Buffer.alloc(32, 8).toString('base64');
+    expect(cliEnvironment({ DATABASE_URL: 'postgres://h/db', SILO_MASTER_KEY: other, SILO_DIRECTORY_KEY: 'mine' }, cwd).env).toMatchObject({ SILO_MASTER_KEY: other, SILO_DIRECTORY_KEY: 'mine' });
   });
 
   it('needs no ADMIN_TOKEN, and lists every bad variable', () => {

@@ -14,13 +14,20 @@ const schema = z.object({ ...controlShape }).superRefine(refineControl);
 
 export type CliConfig = z.infer<typeof schema>;
 
-/** Without DATABASE_URL, a running `npm start` (embedded mode) is used through `.silo/state.json`. */
+/**
+ * What `npm start` (scripts/start.ts) would run with, so the CLI sees the same fleet. Without
+ * DATABASE_URL, a running `npm start` (embedded mode) is used through `.silo/state.json`. With
+ * DATABASE_URL, `.silo/state.json` still supplies the generated secrets npm start takes from it
+ * (SILO_MASTER_KEY, SILO_DIRECTORY_KEY, ...), never the database URLs. A variable that is set wins.
+ */
 export function cliEnvironment(env: Readonly<Record<string, string | undefined>>, cwd: string): { env: Record<string, string>; embedded: boolean } {
   const given = Object.fromEntries(Object.entries(env).filter((e): e is [string, string] => e[1] !== undefined && e[1] !== ''));
-  if (given.DATABASE_URL) return { env: given, embedded: false };
   const state = readLocalState(cwd);
   if (!state) return { env: given, embedded: false };
-  return { env: { ...embeddedEnv(state, localStateDir(cwd)), ...given }, embedded: true };
+  const defaults = embeddedEnv(state, localStateDir(cwd));
+  if (!given.DATABASE_URL) return { env: { ...defaults, ...given }, embedded: true };
+  const { DATABASE_URL: _db, TENANT_DATABASE_URL: _tenants, TENANT_DATABASE_CA_DIR: _ca, ...secrets } = defaults;
+  return { env: { ...secrets, ...given }, embedded: false };
 }
 
 /** Throws SiloError CONFIG_INVALID listing every bad or missing variable. */

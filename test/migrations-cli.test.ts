@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from 'pg';
@@ -72,6 +72,38 @@ describe('silo migrate CLI (real Postgres)', () => {
     expect(run.code).toBe(2);
     expect(run.stderr).toMatch(/0002_empty.sql: the up section is empty/);
     expect(await fleet.ledger(cli1)).toEqual(['0001']);
+  });
+
+  it('with DATABASE_URL set, takes SILO_MASTER_KEY from .silo/state.json as npm start does; a variable that is set wins', async () => {
+    const stateCwd = mkdtempSync(join(tmpdir(), 'silo-cli-state-'));
+    const writeState = (masterKey: string) => {
+      mkdirSync(join(stateCwd, '.silo'), { recursive: true });
+      writeFileSync(join(stateCwd, '.silo', 'state.json'), JSON.stringify({
+        adminToken: `silo_admin_${'x'.repeat(30)}`, masterKey, webhookSecret: 'whsec_x', directoryKey: 'd'.repeat(43),
+        // Never used with DATABASE_URL set: the URLs stay the user's.
+        postgresPassword: 'unused', postgresPort: 1, tenantServer: 'separate', tenantPostgresPassword: 'unused', tenantPostgresPort: 2,
+      }));
+    };
+    const { SILO_MASTER_KEY: fleetKey, ...withoutKey } = env;
+    try {
+      const none = await silo(['migrate', 'status', '--check'], withoutKey, { cwd: stateCwd });
+      expect(none.code).toBe(2);
+      expect(none.stderr).toMatch(/SILO_MASTER_KEY/);
+
+      writeState(fleetKey);
+      const fromState = await silo(['migrate', 'status', '--check', '--json'], withoutKey, { cwd: stateCwd });
+      expect(fromState.stderr).toBe('');
+      expect(fromState.code).toBe(0);
+      expect(JSON.parse(fromState.stdout).counts).toMatchObject({ 'up-to-date': 3, unreachable: 0 });
+
+      // The state's key is another installation's: the one set in the environment is used.
+      writeState(Buffer.alloc(32, 9).toString('base64'));
+      const explicit = await silo(['migrate', 'status', '--check', '--json'], env, { cwd: stateCwd });
+      expect(explicit.code).toBe(0);
+      expect(JSON.parse(explicit.stdout).counts).toMatchObject({ 'up-to-date': 3, unreachable: 0 });
+    } finally {
+      rmSync(stateCwd, { recursive: true, force: true });
+    }
   });
 
   it('migrate create scaffolds the next numbered file', async () => {
