@@ -37,7 +37,7 @@ export class CliContext {
         await pool.query('SELECT 1');
       } catch (err) {
         await pool.end().catch(() => undefined);
-        throw unreachable(DATABASE_URL, err);
+        throw unreachable(DATABASE_URL, err, this.config.embedded);
       }
       return pool;
     })();
@@ -52,7 +52,7 @@ export class CliContext {
       try {
         await ds.initialize();
       } catch (err) {
-        throw unreachable(this.config.DATABASE_URL, err);
+        throw unreachable(this.config.DATABASE_URL, err, this.config.embedded);
       }
       return ds;
     })();
@@ -97,8 +97,18 @@ export class CliContext {
   }
 }
 
-function unreachable(url: string, err: unknown): SiloError {
-  return new SiloError(ErrorCode.CONFIG_INVALID, `Cannot use the control database at ${redactUrl(url)} (DATABASE_URL): ${(err as Error).message}`, 500);
+/**
+ * Names where the URL came from: DATABASE_URL, or (embedded mode, DATABASE_URL unset) the
+ * `npm start` whose .silo/state.json the CLI read, which is most likely just not running.
+ */
+function unreachable(url: string, err: unknown, embedded: boolean): SiloError {
+  const e = err as { message?: string; code?: string; errors?: Array<{ code?: string }> };
+  const reason = e.message || e.code || String(err);
+  if (!embedded) return new SiloError(ErrorCode.CONFIG_INVALID, `Cannot use the control database at ${redactUrl(url)} (DATABASE_URL): ${reason}`, 500);
+  const refused = e.code === 'ECONNREFUSED' || !!e.errors?.some((x) => x.code === 'ECONNREFUSED');
+  return new SiloError(ErrorCode.CONFIG_INVALID, refused
+    ? `Cannot reach the embedded control database at ${redactUrl(url)} (from .silo/state.json): is \`npm start\` running? Start it, or set DATABASE_URL.`
+    : `Cannot use the embedded control database at ${redactUrl(url)} (from .silo/state.json): ${reason}`, 500);
 }
 
 /** CommonJS require for modules only some commands need (typeorm, the drivers): keeps `silo` start-up fast. */

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { Client } from 'pg';
 import { testDatabaseUrl, withDatabase } from './support/env';
 import { FleetTenant, MigrationDir, MigrationFleet, silo } from './support/migration-fixtures';
+import { freePort } from './support/runtime-fixtures';
 
 /**
  * The `silo` program run in-process (no terminal) against a real fleet. The tests form one
@@ -101,6 +102,27 @@ describe('silo migrate CLI (real Postgres)', () => {
       const explicit = await silo(['migrate', 'status', '--check', '--json'], env, { cwd: stateCwd });
       expect(explicit.code).toBe(0);
       expect(JSON.parse(explicit.stdout).counts).toMatchObject({ 'up-to-date': 3, unreachable: 0 });
+    } finally {
+      rmSync(stateCwd, { recursive: true, force: true });
+    }
+  });
+
+  it('in embedded mode with nothing listening, asks whether npm start is running (no word of a DATABASE_URL never set)', async () => {
+    const stateCwd = mkdtempSync(join(tmpdir(), 'silo-cli-embedded-'));
+    try {
+      const port = await freePort();
+      mkdirSync(join(stateCwd, '.silo'));
+      writeFileSync(join(stateCwd, '.silo', 'state.json'), JSON.stringify({
+        adminToken: `silo_admin_${'x'.repeat(30)}`, masterKey: env.SILO_MASTER_KEY, webhookSecret: 'whsec_x', directoryKey: 'd'.repeat(43),
+        postgresPassword: 'sekrit-pw', postgresPort: port, tenantServer: 'separate', tenantPostgresPassword: 'sekrit-pw2', tenantPostgresPort: port,
+      }));
+      for (const args of [['migrate', 'status'], ['migrate', 'up', '--all'], ['control-db', 'migrate']]) {
+        const run = await silo(args, {}, { cwd: stateCwd });
+        expect({ args, code: run.code }).toEqual({ args, code: 2 });
+        expect(run.stderr).toMatch(new RegExp(`^error: Cannot reach the embedded control database at postgres://postgres:\\*\\*\\*@127\\.0\\.0\\.1:${port}/silo .*is \`npm start\` running\\?`));
+        expect(run.stderr.trim().split('\n')).toHaveLength(1);
+        expect(run.stderr).not.toMatch(/DATABASE_URL\)|sekrit/);
+      }
     } finally {
       rmSync(stateCwd, { recursive: true, force: true });
     }
