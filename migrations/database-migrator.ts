@@ -30,8 +30,10 @@ export interface DatabaseRunResult {
   outcome: DatabaseOutcome;
   /** Version before the run (null: empty ledger or unknown). */
   from: string | null;
-  /** Version after the run. */
+  /** Version after the run (a dry run changes nothing: `to` is `from`; see `wouldEndAt`). */
   to: string | null;
+  /** Dry run with something to do: the version the run would end at. */
+  wouldEndAt?: string | null;
   /** Labels applied (up) or reverted (down); in a dry run, those that would be. */
   changed: string[];
   /** Labels still pending up to the target after the run. */
@@ -128,6 +130,7 @@ async function runUp(client: Client, ledger: Ledger, req: MigrationRequest, resu
     return;
   }
   if (req.dryRun) {
+    result.wouldEndAt = versionAfter(ledger, (l) => plan.pending.forEach((m) => l.add(m)));
     result.changed = [...result.pending];
     result.outcome = 'would-change';
     return;
@@ -155,6 +158,7 @@ async function runDown(client: Client, ledger: Ledger, req: MigrationRequest, re
     return;
   }
   if (req.dryRun) {
+    result.wouldEndAt = versionAfter(ledger, (l) => plan.revert.forEach((m) => l.remove(m.version)));
     result.changed = plan.revert.map(migrationLabel);
     result.outcome = 'would-change';
     return;
@@ -222,6 +226,13 @@ class Ledger {
   digest(): string {
     return ledgerDigest([...this.entries].sort((a, b) => (BigInt(a.version) < BigInt(b.version) ? -1 : 1)));
   }
+}
+
+/** The version a ledger would be at after `change`, on a copy: the ledger itself stays as read. */
+function versionAfter(ledger: Ledger, change: (copy: Ledger) => void): string | null {
+  const copy = new Ledger(ledger.entries);
+  change(copy);
+  return copy.current();
 }
 
 function finish(result: DatabaseRunResult, started: number, ledger: Ledger | null = null): DatabaseRunResult {

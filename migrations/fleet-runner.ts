@@ -21,6 +21,8 @@ export interface TenantReport {
   verified: boolean;
   from: string | null;
   to: string | null;
+  /** Dry run: the version this tenant would end at. */
+  wouldEndAt?: string | null;
   changed: string[];
   pending: string[];
   problems: string[];
@@ -171,7 +173,7 @@ export class FleetRunner {
       if (!conn) throw new Error('unreachable: eligible tenants have a connection');
       const r = await migrateDatabase(tenantSession(conn, this.secrets, req), { ...req, lockWaitMs });
       const report: TenantReport = {
-        ...blank(row, r.outcome), verified: r.ledgerKnown, from: r.from, to: r.to, changed: r.changed, pending: r.pending,
+        ...blank(row, r.outcome), verified: r.ledgerKnown, from: r.from, to: r.to, ...(r.wouldEndAt !== undefined ? { wouldEndAt: r.wouldEndAt } : {}), changed: r.changed, pending: r.pending,
         problems: r.problems, error: r.error, durationMs: r.durationMs,
       };
       reports.set(row.id, report);

@@ -139,6 +139,12 @@ describe('silo migrate CLI (real Postgres)', () => {
 
   it('up --all migrates the template as its owner, then each tenant (one line each), and exits 0', async () => {
     dir.write('0002_notes.sql', 'CREATE TABLE notes (id bigint PRIMARY KEY, body text);', 'DROP TABLE notes;');
+    // The dry run first: from -> to says where each tenant would end, and nothing changes.
+    const dry = await silo(['migrate', 'up', '--all', '--dry-run'], env);
+    expect(dry.code).toBe(0);
+    expect(dry.stdout).toMatch(/\[1\/3\] cli-1 {2}0001 -> 0002 {2}would migrate {2}would apply 0002_notes/);
+    expect(dry.stdout).toMatch(new RegExp(`Template ${fleet.kit.templateDatabase}: would apply 0002_notes`));
+    expect(await fleet.ledger(cli1)).toEqual(['0001']);
     const run = await silo(['migrate', 'up', '--all'], env);
     expect(run.stderr).toBe('');
     expect(run.code).toBe(0);
@@ -214,7 +220,7 @@ describe('silo migrate CLI (real Postgres)', () => {
   it('down reverts one tenant after confirmation and records it', async () => {
     const preview = await silo(['migrate', 'down', '--tenant', 'cli-1', '--to', '0002', '--dry-run'], env);
     expect(preview.code).toBe(0);
-    expect(preview.stdout).toMatch(/cli-1: 0004 -> 0004 {2}dry run\n {2}would revert 0004_notes_created\n {2}would revert 0003_notes_body_required/);
+    expect(preview.stdout).toMatch(/cli-1: 0004 -> 0002 {2}dry run\n {2}would revert 0004_notes_created\n {2}would revert 0003_notes_body_required/);
     const declined = await silo(['migrate', 'down', '--tenant', 'cli-1', '--to', '0002'], env, { confirm: async () => false });
     expect(declined.code).toBe(0);
     expect(await fleet.ledger(cli1)).toHaveLength(4);

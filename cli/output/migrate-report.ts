@@ -13,7 +13,7 @@ export function outcomeLabel(o: TenantOutcome): string {
 
 /** `acme  0001 -> 0003  migrated  2 applied  41 ms` or the failure reason. */
 export function tenantLine(r: TenantReport): string {
-  const versions = `${r.from ?? '-'} -> ${r.to ?? '-'}`;
+  const versions = `${r.from ?? '-'} -> ${(r.outcome === 'would-change' ? r.wouldEndAt : r.to) ?? '-'}`;
   let detail = '';
   if (r.outcome === 'migrated') detail = `${r.changed.length} applied`;
   else if (r.outcome === 'would-change') detail = `would apply ${r.changed.join(', ')}`;
@@ -56,7 +56,7 @@ export function formatFleetReport(report: FleetReport): string {
 
 /** Single-database result (migrate down; a dry run lists what it would revert). */
 export function formatDatabaseResult(label: string, r: DatabaseRunResult): string {
-  const lines = [`${label}: ${r.from ?? '-'} -> ${r.to ?? '-'}  ${r.outcome === 'would-change' ? 'dry run' : outcomeLabel(r.outcome)}`];
+  const lines = [`${label}: ${r.from ?? '-'} -> ${(r.outcome === 'would-change' ? r.wouldEndAt : r.to) ?? '-'}  ${r.outcome === 'would-change' ? 'dry run' : outcomeLabel(r.outcome)}`];
   for (const c of r.changed) lines.push(`  ${r.outcome === 'would-change' ? 'would revert' : 'reverted'} ${c}`);
   if (r.outcome === 'failed' || r.outcome === 'drift' || r.outcome === 'locked') lines.push(`  ${describeFailure(r)}`);
   return lines.join('\n');
