@@ -8,6 +8,7 @@ import { serializeError } from '../common/logger';
 import { requestIdFor } from '../common/http/request-id';
 import { createMetricsRegistry } from '../common/http/metrics';
 import { AppModule } from './app.module';
+import { ADMIN_AUTH_SCHEME } from './common/api-docs';
 import { SiloExceptionFilter } from './common/silo-exception.filter';
 import { ControlPlaneDeps } from './core.module';
 import { featureModules } from './features';
@@ -45,9 +46,14 @@ export async function createControlPlaneApp(deps: Omit<ControlPlaneDeps, 'metric
 
   const doc = new DocumentBuilder()
     .setTitle('Silo admin API')
-    .setDescription('Control plane for database-per-tenant SaaS. All /v1 routes need `Authorization: Bearer <ADMIN_TOKEN>`.')
+    .setDescription('Control plane for database-per-tenant SaaS. All /v1 routes need `Authorization: Bearer <ADMIN_TOKEN>`. Errors are `{ "error": { "code", "message", "requestId" } }` with a stable `code`.')
     .setVersion('1')
-    .addBearerAuth()
+    // Not a JWT: ADMIN_TOKEN is an opaque shared secret compared as-is (AdminAuthGuard). addBearerAuth() would say bearerFormat JWT.
+    .addSecurity(ADMIN_AUTH_SCHEME, {
+      type: 'http',
+      scheme: 'bearer',
+      description: "The control plane's ADMIN_TOKEN (an opaque secret, not a JWT; `npm start` keeps a generated one in .silo/state.json as adminToken), sent as `Authorization: Bearer <ADMIN_TOKEN>`.",
+    })
     .build();
   SwaggerModule.setup('docs', app, () => SwaggerModule.createDocument(app, doc), { jsonDocumentUrl: 'docs/openapi.json' });
   return app;

@@ -1,15 +1,17 @@
 import { Body, Controller, Delete, Get, Param, ParseUUIDPipe, Post, UseGuards } from '@nestjs/common';
-import { ApiBearerAuth, ApiCreatedResponse, ApiNotFoundResponse, ApiOkResponse, ApiOperation, ApiParam, ApiTags, ApiUnauthorizedResponse } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiCreatedResponse, ApiOkResponse, ApiOperation, ApiParam, ApiTags } from '@nestjs/swagger';
 import { ErrorCode } from '../../common/error-codes';
 import { SiloError } from '../../common/errors';
 import { AdminAuthGuard } from '../common/admin-auth.guard';
+import { ApiErrors } from '../common/api-docs';
 import { ApiKeysService } from './api-keys.service';
 import { ApiKeyListView, apiKeyView, ApiKeyView, CreateApiKeyDto, IssuedApiKeyView, RotateApiKeyDto } from './dto/api-key.dto';
 
+const KEY_ID = { name: 'keyId', format: 'uuid', description: 'API key id (a non-uuid is 400 VALIDATION_FAILED)' };
+
 @ApiTags('api-keys')
 @ApiBearerAuth()
-@ApiUnauthorizedResponse({ description: 'Missing or invalid admin token' })
-@ApiNotFoundResponse({ description: 'TENANT_NOT_FOUND, or NOT_FOUND for an unknown key' })
+@ApiErrors()
 @ApiParam({ name: 'id', description: 'Tenant id or slug' })
 @UseGuards(AdminAuthGuard)
 @Controller('v1/tenants/:id/api-keys')
@@ -19,6 +21,7 @@ export class ApiKeysController {
   @Post()
   @ApiOperation({ summary: 'Issue an API key for the tenant runtime; the key is in this response only' })
   @ApiCreatedResponse({ type: IssuedApiKeyView })
+  @ApiErrors({ auth: false, body: true, notFound: [ErrorCode.TENANT_NOT_FOUND], conflict: [ErrorCode.CONFLICT] })
   async issue(@Param('id') tenant: string, @Body() dto: CreateApiKeyDto): Promise<IssuedApiKeyView> {
     const expiresAt = dto.expiresAt ? new Date(dto.expiresAt) : null;
     if (expiresAt && expiresAt.getTime() <= Date.now()) throw new SiloError(ErrorCode.VALIDATION_FAILED, 'expiresAt must be in the future', 400);
@@ -29,6 +32,7 @@ export class ApiKeysController {
   @Get()
   @ApiOperation({ summary: 'List the tenant\'s keys: prefix and metadata, never the secret' })
   @ApiOkResponse({ type: ApiKeyListView })
+  @ApiErrors({ auth: false, notFound: [ErrorCode.TENANT_NOT_FOUND] })
   async list(@Param('id') tenant: string): Promise<ApiKeyListView> {
     const now = new Date();
     return { items: (await this.keys.list(tenant)).map((k) => apiKeyView(k, now)) };
@@ -36,7 +40,9 @@ export class ApiKeysController {
 
   @Post(':keyId/rotate')
   @ApiOperation({ summary: 'Issue a replacement key (same name); the old one stops working now or after graceSeconds' })
+  @ApiParam(KEY_ID)
   @ApiCreatedResponse({ type: IssuedApiKeyView })
+  @ApiErrors({ auth: false, body: true, notFound: [ErrorCode.TENANT_NOT_FOUND, ErrorCode.NOT_FOUND], conflict: [ErrorCode.CONFLICT] })
   async rotate(@Param('id') tenant: string, @Param('keyId', new ParseUUIDPipe()) keyId: string, @Body() dto: RotateApiKeyDto): Promise<IssuedApiKeyView> {
     const { record, key, replaced } = await this.keys.rotate(tenant, keyId, dto.graceSeconds ?? 0);
     return { ...apiKeyView(record), key, replaces: replaced.id };
@@ -44,7 +50,9 @@ export class ApiKeysController {
 
   @Delete(':keyId')
   @ApiOperation({ summary: 'Revoke a key: every runtime replica refuses it within a second' })
-  @ApiOkResponse({ type: ApiKeyView })
+  @ApiParam(KEY_ID)
+  @ApiOkResponse({ type: ApiKeyView, description: 'The key, revoked (revoking a revoked key changes nothing)' })
+  @ApiErrors({ auth: false, validation: true, notFound: [ErrorCode.TENANT_NOT_FOUND, ErrorCode.NOT_FOUND] })
   async revoke(@Param('id') tenant: string, @Param('keyId', new ParseUUIDPipe()) keyId: string): Promise<ApiKeyView> {
     return apiKeyView(await this.keys.revoke(tenant, keyId));
   }

@@ -1,8 +1,10 @@
 import { Controller, Get, Param, Query, UseGuards } from '@nestjs/common';
-import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiOkResponse, ApiOperation, ApiParam, ApiTags } from '@nestjs/swagger';
+import { ErrorCode } from '../../common/error-codes';
 import { AdminAuthGuard } from '../common/admin-auth.guard';
+import { ApiErrors } from '../common/api-docs';
 import { webhookEventNotFound } from './billing.errors';
-import { ListWebhookEventsQuery } from './dto/webhook-event.dto';
+import { ListWebhookEventsQuery, WebhookEventDetailView, WebhookEventListView, WebhookVerificationView } from './dto/webhook-event.dto';
 import { StripeWebhookVerifier } from './stripe-webhook.verifier';
 import { WebhookEvent } from './webhook-event.entity';
 import { WebhookEventRepository } from './webhook-event.repository';
@@ -12,9 +14,12 @@ const view = (e: WebhookEvent) => ({
   outcome: e.outcome, source: e.source, receivedAt: e.receivedAt, processedAt: e.processedAt,
 });
 
+const EVENT_ID = { name: 'id', description: "Stripe's event id (evt_…)" };
+
 /** Stored Stripe events, to see what billing received and what each one did. */
 @ApiTags('billing')
 @ApiBearerAuth()
+@ApiErrors()
 @UseGuards(AdminAuthGuard)
 @Controller('v1/webhook-events')
 export class WebhookEventsController {
@@ -22,14 +27,19 @@ export class WebhookEventsController {
 
   @Get()
   @ApiOperation({ summary: 'Recent Stripe webhook events, newest first (without payloads); filter by subscription, tenant or type' })
-  async list(@Query() q: ListWebhookEventsQuery) {
+  @ApiOkResponse({ type: WebhookEventListView })
+  @ApiErrors({ auth: false, validation: true })
+  async list(@Query() q: ListWebhookEventsQuery): Promise<WebhookEventListView> {
     const items = await this.events.recent({ limit: q.limit ?? 50, subscriptionId: q.subscription, tenantId: q.tenant, type: q.type });
     return { items: items.map(view) };
   }
 
   @Get(':id')
   @ApiOperation({ summary: 'One stored event with its payload' })
-  async get(@Param('id') id: string) {
+  @ApiParam(EVENT_ID)
+  @ApiOkResponse({ type: WebhookEventDetailView })
+  @ApiErrors({ auth: false, notFound: [ErrorCode.NOT_FOUND] })
+  async get(@Param('id') id: string): Promise<WebhookEventDetailView> {
     const e = await this.events.findById(id);
     if (!e) throw webhookEventNotFound(id);
     return { ...view(e), payload: e.payload };
@@ -37,7 +47,10 @@ export class WebhookEventsController {
 
   @Get(':id/verification')
   @ApiOperation({ summary: "Re-verifies a stored event: its stored raw body against its stored Stripe-Signature header with the configured webhook secrets (Stripe's constructEvent, no timestamp tolerance)" })
-  async verification(@Param('id') id: string) {
+  @ApiParam(EVENT_ID)
+  @ApiOkResponse({ type: WebhookVerificationView })
+  @ApiErrors({ auth: false, notFound: [ErrorCode.NOT_FOUND] })
+  async verification(@Param('id') id: string): Promise<WebhookVerificationView> {
     const signed = await this.events.findSigned(id);
     if (!signed) throw webhookEventNotFound(id);
     return { id, ...this.verifier.reverify(signed) };

@@ -1,11 +1,14 @@
 import { Controller, Get, UseGuards } from '@nestjs/common';
-import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { AdminAuthGuard } from '../common/admin-auth.guard';
+import { ApiErrors } from '../common/api-docs';
+import { PeriodicTaskListView } from './dto/periodic-task.dto';
 import { PeriodicTaskRepository } from './periodic-task.repository';
 
 /** Fleet-wide periodic work: when each task last ran, where, and how it ended. */
 @ApiTags('operations')
 @ApiBearerAuth()
+@ApiErrors()
 @UseGuards(AdminAuthGuard)
 @Controller('v1/periodic-tasks')
 export class PeriodicTasksController {
@@ -13,7 +16,8 @@ export class PeriodicTasksController {
 
   @Get()
   @ApiOperation({ summary: 'Periodic tasks (lifecycle sweep, reconciler, storage sweep): interval, last run, its outcome and result, next run' })
-  async list() {
+  @ApiOkResponse({ type: PeriodicTaskListView })
+  async list(): Promise<PeriodicTaskListView> {
     const items = await this.tasks.list();
     return {
       items: items.map((t) => ({

@@ -1,10 +1,12 @@
 import { Body, Controller, Delete, Get, HttpCode, Param, Patch, Post, Query, Req, UseGuards } from '@nestjs/common';
-import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiAcceptedResponse, ApiBearerAuth, ApiOkResponse, ApiOperation, ApiParam, ApiTags } from '@nestjs/swagger';
 import { ErrorCode } from '../../common/error-codes';
 import { SiloError } from '../../common/errors';
 import { AdminAuthGuard } from '../common/admin-auth.guard';
+import { ApiErrors } from '../common/api-docs';
 import { JobRepository } from '../jobs/job.repository';
 import { CreateTenantDto, HistoryQuery, isTenantStatus, ListTenantsQuery, OffboardDto, SuspendDto, UpdateTenantDto } from './dto/tenant.dto';
+import { CredentialRotationView, HistoryView, TenantDetailView, TenantJobsView, TenantListView, TenantView } from './dto/tenant-view.dto';
 import { StorageQuotaService } from './storage-quota.service';
 import { TenantAdminService } from './tenant-admin.service';
 import { TenantStorageRepository } from './tenant-storage.repository';
@@ -12,8 +14,11 @@ import { TenantRepository } from './tenant.repository';
 import { TenantService } from './tenant.service';
 import { tenantView } from './tenant.view';
 
+const ID = { name: 'id', description: 'Tenant id (uuid) or slug' };
+
 @ApiTags('tenants')
 @ApiBearerAuth()
+@ApiErrors()
 @UseGuards(AdminAuthGuard)
 @Controller('v1/tenants')
 export class TenantsController {
@@ -28,7 +33,9 @@ export class TenantsController {
 
   @Get()
   @ApiOperation({ summary: 'List tenants (filter by status and tier, paged)' })
-  async list(@Query() q: ListTenantsQuery) {
+  @ApiOkResponse({ type: TenantListView })
+  @ApiErrors({ auth: false, validation: true })
+  async list(@Query() q: ListTenantsQuery): Promise<TenantListView> {
     const status = q.status ? q.status.split(',').map((s) => s.trim()) : undefined;
     const bad = status?.filter((s) => !isTenantStatus(s));
     if (bad?.length) throw new SiloError(ErrorCode.VALIDATION_FAILED, `Unknown status: ${bad.join(', ')}`, 400);
@@ -41,13 +48,18 @@ export class TenantsController {
   @Post()
   @HttpCode(202)
   @ApiOperation({ summary: 'Create a tenant by hand (customers not billed through Stripe); provisioning is queued' })
-  async create(@Body() dto: CreateTenantDto, @Req() req: { id?: string }) {
+  @ApiAcceptedResponse({ type: TenantView, description: 'Created (status pending); provisioning is queued' })
+  @ApiErrors({ auth: false, body: true, conflict: [ErrorCode.TENANT_SLUG_TAKEN] })
+  async create(@Body() dto: CreateTenantDto, @Req() req: { id?: string }): Promise<TenantView> {
     return tenantView(await this.admin.create(dto, req.id));
   }
 
   @Get(':id')
   @ApiOperation({ summary: 'One tenant by id or slug: status, tier, connection (no password), schema version, recent jobs' })
-  async get(@Param('id') id: string) {
+  @ApiParam(ID)
+  @ApiOkResponse({ type: TenantDetailView })
+  @ApiErrors({ auth: false, notFound: [ErrorCode.TENANT_NOT_FOUND] })
+  async get(@Param('id') id: string): Promise<TenantDetailView> {
     const t = await this.service.get(id);
     const [connection, schema, jobs, storage] = await Promise.all([this.tenants.findConnection(t.id), this.tenants.findSchemaVersion(t.id), this.jobs.forTenant(t.id, 10), this.storage.find(t.id)]);
     return tenantView(t, { connection, schema, jobs, storage: { row: storage, quotaBytes: this.quotas.quotaBytes(t.tier) } });
@@ -55,51 +67,78 @@ export class TenantsController {
 
   @Patch(':id')
   @ApiOperation({ summary: 'Change tier or custom domain' })
-  async update(@Param('id') id: string, @Body() dto: UpdateTenantDto) {
+  @ApiParam(ID)
+  @ApiOkResponse({ type: TenantView })
+  @ApiErrors({ auth: false, body: true, notFound: [ErrorCode.TENANT_NOT_FOUND] })
+  async update(@Param('id') id: string, @Body() dto: UpdateTenantDto): Promise<TenantView> {
     return tenantView(await this.admin.update(id, dto));
   }
 
   @Post(':id/suspend')
   @HttpCode(200)
-  async suspend(@Param('id') id: string, @Body() dto: SuspendDto) {
+  @ApiOperation({ summary: 'Suspend the tenant (an admin suspension: only an admin resume lifts it)' })
+  @ApiParam(ID)
+  @ApiOkResponse({ type: TenantView })
+  @ApiErrors({ auth: false, body: true, notFound: [ErrorCode.TENANT_NOT_FOUND], conflict: [ErrorCode.INVALID_TRANSITION] })
+  async suspend(@Param('id') id: string, @Body() dto: SuspendDto): Promise<TenantView> {
     return tenantView(await this.admin.suspend(id, dto.reason));
   }
 
   @Post(':id/resume')
   @HttpCode(200)
-  async resume(@Param('id') id: string) {
+  @ApiOperation({ summary: 'Resume a suspended tenant (back to active, or into provisioning if it never finished)' })
+  @ApiParam(ID)
+  @ApiOkResponse({ type: TenantView })
+  @ApiErrors({ auth: false, notFound: [ErrorCode.TENANT_NOT_FOUND], conflict: [ErrorCode.INVALID_TRANSITION] })
+  async resume(@Param('id') id: string): Promise<TenantView> {
     return tenantView(await this.admin.resume(id));
   }
 
   @Post(':id/offboard')
   @HttpCode(202)
   @ApiOperation({ summary: 'Offboard now (or at `at`); an active tenant needs force=true. Also expedites a scheduled offboarding.' })
-  async offboard(@Param('id') id: string, @Body() dto: OffboardDto) {
+  @ApiParam(ID)
+  @ApiAcceptedResponse({ type: TenantView, description: 'Scheduled, or started (deprovisioning is queued)' })
+  @ApiErrors({ auth: false, body: true, notFound: [ErrorCode.TENANT_NOT_FOUND], conflict: [ErrorCode.INVALID_TRANSITION, ErrorCode.TENANT_NOT_ACTIVE] })
+  async offboard(@Param('id') id: string, @Body() dto: OffboardDto): Promise<TenantView> {
     return tenantView(await this.admin.offboard(id, dto));
   }
 
   @Delete(':id/offboarding')
   @ApiOperation({ summary: 'Cancel an offboarding: scheduled, started (deprovisioning) or failed; a started or failed one returns the tenant to suspended. 409 OFFBOARDING_IRREVERSIBLE once data deletion has started.' })
-  async cancelOffboarding(@Param('id') id: string) {
+  @ApiParam(ID)
+  @ApiOkResponse({ type: TenantView })
+  @ApiErrors({ auth: false, notFound: [ErrorCode.TENANT_NOT_FOUND], conflict: [ErrorCode.INVALID_TRANSITION, ErrorCode.OFFBOARDING_IRREVERSIBLE] })
+  async cancelOffboarding(@Param('id') id: string): Promise<TenantView> {
     return tenantView(await this.admin.cancelOffboarding(id));
   }
 
   @Post(':id/retry')
   @HttpCode(202)
   @ApiOperation({ summary: 'Retry a failed tenant (provisioning or offboarding)' })
-  async retry(@Param('id') id: string) {
+  @ApiParam(ID)
+  @ApiAcceptedResponse({ type: TenantView, description: 'The failed operation is queued again' })
+  @ApiErrors({ auth: false, notFound: [ErrorCode.TENANT_NOT_FOUND], conflict: [ErrorCode.INVALID_TRANSITION] })
+  async retry(@Param('id') id: string): Promise<TenantView> {
     return tenantView(await this.admin.retry(id));
   }
 
   @Post(':id/rotate-credentials')
   @HttpCode(202)
-  async rotate(@Param('id') id: string) {
+  @ApiOperation({ summary: "Queue a rotation of the tenant database role's password (active or suspended tenants)" })
+  @ApiParam(ID)
+  @ApiAcceptedResponse({ type: CredentialRotationView })
+  @ApiErrors({ auth: false, notFound: [ErrorCode.TENANT_NOT_FOUND], conflict: [ErrorCode.TENANT_NOT_ACTIVE] })
+  async rotate(@Param('id') id: string): Promise<CredentialRotationView> {
     return this.admin.rotateCredentials(id);
   }
 
   @Get(':id/history')
   @ApiOperation({ summary: 'Lifecycle history (audit log), newest first' })
-  async history(@Param('id') id: string, @Query() q: HistoryQuery) {
+  @ApiParam(ID)
+  @ApiOkResponse({ type: HistoryView })
+  @ApiErrors({ auth: false, validation: true, notFound: [ErrorCode.TENANT_NOT_FOUND] })
+  async history(@Param('id') id: string, @Query() q: HistoryQuery): Promise<HistoryView> {
     const t = await this.service.get(id);
     const items = await this.tenants.history(t.id, q.limit ?? 100, q.before);
     return { items: items.map((a) => ({ id: a.id, action: a.action, from: a.fromStatus, to: a.toStatus, cause: { type: a.causeType, id: a.causeId }, detail: a.detail, at: a.createdAt })) };
@@ -107,7 +146,10 @@ export class TenantsController {
 
   @Get(':id/jobs')
   @ApiOperation({ summary: 'Recent jobs of the tenant, each with its attempts (worker, startedAt, finishedAt, outcome)' })
-  async jobsOf(@Param('id') id: string) {
+  @ApiParam(ID)
+  @ApiOkResponse({ type: TenantJobsView })
+  @ApiErrors({ auth: false, notFound: [ErrorCode.TENANT_NOT_FOUND] })
+  async jobsOf(@Param('id') id: string): Promise<TenantJobsView> {
     const t = await this.service.get(id);
     const items = await this.jobs.forTenant(t.id, 50);
     const runs = await this.jobs.runsOf(items.map((j) => j.id));
