@@ -87,6 +87,17 @@ describe('AwsProvisioningDriver (fake terraform, real synth, mocked Secrets Mana
   let outdir: string;
   let callLog: string;
   let cluster: LocalTenantCluster;
+  /** A session as `user` on the cluster (trust auth on the test server stands in for the IAM login). */
+  const session = async <T>(user: string, database: string, fn: (c: Client) => Promise<T>): Promise<T> => {
+    const c = new Client({ host: cluster.host, port: cluster.port, database, user });
+    c.on('error', () => undefined);
+    await c.connect();
+    try {
+      return await fn(c);
+    } finally {
+      await c.end().catch(() => undefined);
+    }
+  };
   let secrets: ReturnType<typeof fakeSecretsManager>;
   let driver: AwsProvisioningDriver;
   // Roles are server-wide: a unique name per run, as for the application role.
@@ -336,17 +347,6 @@ describe('AwsProvisioningDriver (fake terraform, real synth, mocked Secrets Mana
 
   describe('the terminator role on the cluster', () => {
     let connection: TenantConnectionInfo;
-    /** A session as `user` (trust auth on the test server stands in for the IAM login). */
-    const session = async <T>(user: string, database: string, fn: (c: Client) => Promise<T>): Promise<T> => {
-      const c = new Client({ host: cluster.host, port: cluster.port, database, user });
-      c.on('error', () => undefined);
-      await c.connect();
-      try {
-        return await fn(c);
-      } finally {
-        await c.end().catch(() => undefined);
-      }
-    };
     const roleRow = async () => (await adminQuery<Record<string, unknown>>(
       `SELECT r.rolsuper, r.rolcreaterole, r.rolcreatedb, r.rolreplication, r.rolbypassrls, r.rolcanlogin, r.rolinherit, r.rolconnlimit,
               a.rolpassword IS NOT NULL AS haspassword,
@@ -438,17 +438,7 @@ describe('AwsProvisioningDriver (fake terraform, real synth, mocked Secrets Mana
 
   describe('storage quotas', () => {
     const frozenRole = () => `${cluster.appRole}_frozen`;
-    const asApp = async <T>(fn: (c: Client) => Promise<T>): Promise<T> => {
-      // Local stand-in for the IAM login, as above.
-      const c = new Client({ host: cluster.host, port: cluster.port, database: cluster.database, user: cluster.appRole });
-      c.on('error', () => undefined);
-      await c.connect();
-      try {
-        return await fn(c);
-      } finally {
-        await c.end().catch(() => undefined);
-      }
-    };
+    const asApp = <T>(fn: (c: Client) => Promise<T>): Promise<T> => session(cluster.appRole, cluster.database, fn);
     const attempt = (c: Client, sql: string) => c.query(sql).then(() => 'ok', (e: { code?: string; message?: string }) => e.code ?? e.message ?? 'error');
     const acl = async () => adminQuery<{ what: string; acl: string | null; owner: string }>(
       // Effective ACLs (a NULL ACL is the owner's default).
