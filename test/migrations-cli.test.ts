@@ -51,6 +51,10 @@ describe('silo migrate CLI (real Postgres)', () => {
       [['migrate', 'up', '--all', '--concurrency', '0'], env, /^error: option '--concurrency <n>' argument '0' is invalid/],
       [['migrate', 'up', '--all', '--tier', 'pro'], env, /^error: choose one of --all/],
       [['migrate', 'up', '--tenant', 'nope'], env, /^error: Unknown tenant: nope/],
+      [['migrate', 'status', '--tenant', 'nope'], env, /^error: Unknown tenant: nope$/m],
+      [['migrate', 'status', '--check', '--tenant', 'cli-1,nope'], env, /^error: Unknown tenant: nope$/m],
+      [['migrate', 'up', '--tier', 'gold'], env, /^error: unknown tier: gold \(known tiers: starter, pro, enterprise\)$/m],
+      [['migrate', 'status', '--tier', 'gold'], env, /^error: unknown tier: gold \(known tiers: starter, pro, enterprise\)$/m],
       [['migrate', 'up', '--all', '--to', '9999'], env, /^error: --to 9999: no migration with that version/],
       [['migrate', 'down', '--tenant', 'cli-1', '--to', '0'], env, /^error: migrate down changes a tenant's schema .* pass --yes/],
       [['migrate', 'status'], { ...env, DATABASE_URL: withDatabase(testDatabaseUrl(), 'silo_no_such_db') }, /^error: Cannot use the control database at .*silo_no_such_db/],
@@ -62,6 +66,14 @@ describe('silo migrate CLI (real Postgres)', () => {
       expect(run.stderr).toMatch(reason);
       expect(run.stderr).not.toMatch(/\n\s+at /); // no stack
     }
+    // A tier of TIERS_FILE is known; one with no tenant selects none (exit 0).
+    const tiersDir = mkdtempSync(join(tmpdir(), 'silo-cli-tiers-'));
+    writeFileSync(join(tiersDir, 'tiers.json'), JSON.stringify({ tiers: { gold: { minAcu: 1, maxAcu: 2, instanceCount: 1, backupRetentionDays: 1, deletionProtection: false, connectionLimit: 5, statementTimeoutMs: 1000, rateLimitPerSecond: 1, rateLimitBurst: 1 } } }));
+    const gold = await silo(['migrate', 'status', '--tier', 'gold'], { ...env, TIERS_FILE: join(tiersDir, 'tiers.json') }, { cwd: emptyCwd });
+    rmSync(tiersDir, { recursive: true, force: true });
+    expect(gold.stderr).toBe('');
+    expect(gold.code).toBe(0);
+    expect(gold.stdout).toMatch(/0 tenants: none/);
     // Missing settings: every bad variable is listed.
     const bare = await silo(['migrate', 'status'], { SECRET_STORE: 'vault' }, { cwd: emptyCwd });
     expect(bare.code).toBe(2);

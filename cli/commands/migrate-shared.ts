@@ -1,6 +1,7 @@
 import { Client } from 'pg';
 import { ErrorCode } from '../../common/error-codes';
 import { SiloError } from '../../common/errors';
+import { createLogger } from '../../common/logger';
 import { DEFAULT_TEMPLATE_OWNER } from '../../migrations';
 import type { TemplateTarget } from '../../migrations/fleet-runner';
 import { SchemaMirrorRepository, TenantSelection } from '../../migrations/schema-mirror.repository';
@@ -16,15 +17,40 @@ export interface SelectionFlags {
   tier?: string;
 }
 
-/** Exactly one of --all, --tenant, --tier. */
-export function parseSelection(flags: SelectionFlags, required = true): TenantSelection | null {
+/** Exactly one of --all, --tenant, --tier; a --tier must be in the tier catalogue (built-in tiers and TIERS_FILE). */
+export function parseSelection(flags: SelectionFlags, required = true, deps?: CommandDeps): TenantSelection | null {
   const given = [flags.all ? 1 : 0, flags.tenant?.length ? 1 : 0, flags.tier ? 1 : 0].reduce((a, b) => a + b, 0);
   if (given > 1) throw new UsageError('choose one of --all, --tenant <slug> or --tier <tier>');
   if (flags.all) return { all: true };
   if (flags.tenant?.length) return { slugs: [...new Set(flags.tenant)] };
-  if (flags.tier) return { tier: flags.tier };
+  if (flags.tier) {
+    if (deps) {
+      const known = tierNames(deps);
+      if (!known.includes(flags.tier)) throw new UsageError(`unknown tier: ${flags.tier} (known tiers: ${known.join(', ')})`);
+    }
+    return { tier: flags.tier };
+  }
   if (required) throw new UsageError('choose the tenants: --all, --tenant <slug> (repeatable) or --tier <tier>');
   return null;
+}
+
+/** The tier catalogue's names, as the control plane reads them (DEFAULT_TIERS overlaid with TIERS_FILE). */
+function tierNames({ context }: CommandDeps): string[] {
+  const { TierCatalog } = lazy<typeof import('../../control-plane/tenants/tier-catalog')>('../../control-plane/tenants/tier-catalog');
+  const { TIERS_FILE, DEFAULT_TIER } = context.config;
+  try {
+    return new TierCatalog({ TIERS_FILE, DEFAULT_TIER }, createLogger({ name: 'silo-cli', level: 'silent' })).names();
+  } catch (err) {
+    throw new SiloError(ErrorCode.CONFIG_INVALID, `TIERS_FILE ${TIERS_FILE ?? ''}: ${(err as Error).message.split('\n')[0]}`, 500);
+  }
+}
+
+/** The same refusal as `migrate up`: every slug named with --tenant must be a tenant. */
+export async function assertTenantsExist(repo: SchemaMirrorRepository, selection: TenantSelection): Promise<void> {
+  if (!('slugs' in selection)) return;
+  const found = new Set((await repo.list(selection)).map((r) => r.slug));
+  const missing = selection.slugs.filter((s) => !found.has(s));
+  if (missing.length) throw new SiloError(ErrorCode.TENANT_NOT_FOUND, `Unknown tenant${missing.length > 1 ? 's' : ''}: ${missing.join(', ')}`, 404, { missing });
 }
 
 export function loadTenantMigrations({ io }: CommandDeps, dirFlag?: string): { dir: string; migrations: TenantMigration[] } {
@@ -69,4 +95,10 @@ async function databaseExists(url: string): Promise<boolean> {
   } finally {
     await c.end().catch(() => undefined);
   }
+}
+
+/** CommonJS require for modules only some commands need (the tier catalogue pulls in NestJS). */
+function lazy<T>(id: string): T {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return require(id) as T;
 }

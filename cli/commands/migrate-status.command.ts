@@ -5,7 +5,7 @@ import { ExitCode } from '../errors';
 import { writeLine } from '../io';
 import { templateLine } from '../output/migrate-report';
 import { renderTable } from '../output/table';
-import { loadTenantMigrations, migrationServices, parseSelection, SelectionFlags, templateTarget } from './migrate-shared';
+import { assertTenantsExist, loadTenantMigrations, migrationServices, parseSelection, SelectionFlags, templateTarget } from './migrate-shared';
 
 interface StatusFlags extends SelectionFlags {
   check?: boolean;
@@ -36,9 +36,10 @@ export const registerMigrateStatus: RegisterCommand = (migrate, deps) => {
     .option('--json', 'print the status as JSON')
     .action(async (flags: StatusFlags) => {
       const { io } = deps;
-      const selection = parseSelection(flags, false) ?? { all: true as const };
+      const selection = parseSelection(flags, false, deps) ?? { all: true as const };
       const { migrations } = loadTenantMigrations(deps, flags.dir);
       const { repo, secrets } = await migrationServices(deps);
+      await assertTenantsExist(repo, selection);
       let bar: SingleBar | null = null;
       const status = flags.check
         ? await checkedStatus(repo, secrets, migrations, selection, {

@@ -49,7 +49,7 @@ export const registerMigrateUp: RegisterCommand = (migrate, deps) => {
     .option('--json', 'print the report as JSON (no progress output)')
     .action(async (flags: UpFlags) => {
       const { io } = deps;
-      const selection = parseSelection(flags);
+      const selection = parseSelection(flags, true, deps);
       if (!selection) return;
       const { migrations } = loadTenantMigrations(deps, flags.dir);
       const { repo, secrets } = await migrationServices(deps);
