@@ -63,7 +63,9 @@ export class TenantAdminService {
   suspend(ref: string, reason?: string): Promise<Tenant> {
     return this.act(ref, (t, m) => {
       this.assert(t.status === TenantStatus.Suspended || canSuspend(t.status), t, TenantStatus.Suspended);
-      return this.service.suspend(t, ADMIN, reason ?? 'suspended by an admin', m, { by: SuspendedBy.Admin, cause: SuspendCause.Admin });
+      // Without a reason, an admin suspension already in place keeps the reason it has.
+      const kept = t.status === TenantStatus.Suspended && t.suspendedBy === SuspendedBy.Admin ? t.suspendReason : null;
+      return this.service.suspend(t, ADMIN, reason ?? kept ?? 'suspended by an admin', m, { by: SuspendedBy.Admin, cause: SuspendCause.Admin });
     });
   }
 

@@ -162,11 +162,14 @@ export class TenantService {
 
   /**
    * Suspends, recording who and why. An admin suspending a tenant billing already suspended takes
-   * the suspension over (billing will not lift it any more); other re-suspensions change nothing.
+   * the suspension over (billing will not lift it any more); an admin re-suspending an admin
+   * suspension with another reason replaces the reason. Both are audited (suspend_reason_changed);
+   * other re-suspensions change nothing.
    */
   async suspend(tenant: Tenant, cause: Cause, reason: string, m: EntityManager, suspension: Suspension): Promise<boolean> {
     if (tenant.status === TenantStatus.Suspended) {
-      if (suspension.by !== SuspendedBy.Admin || tenant.suspendedBy === SuspendedBy.Admin) return false;
+      if (suspension.by !== SuspendedBy.Admin) return false;
+      if (tenant.suspendedBy === SuspendedBy.Admin && tenant.suspendReason === reason) return false;
       await this.tenants.audit({ tenantId: tenant.id, action: 'suspend_reason_changed', causeType: cause.type, causeId: cause.id, detail: { from: { by: tenant.suspendedBy, cause: tenant.suspendCause, reason: tenant.suspendReason }, to: { ...suspension, reason } } }, m);
       Object.assign(tenant, { suspendedBy: suspension.by, suspendCause: suspension.cause, suspendReason: reason });
       await this.tenants.save(tenant, m);
