@@ -3,6 +3,8 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createLogger } from '../../common/logger';
 import { DEFAULT_TEMP_FILE_LIMIT_MB, DEFAULT_TIERS } from '../../provisioning/tiers';
+import { TierFileError } from '../../provisioning/tier-catalogue';
+import { RuntimeTiers } from '../../tenant-runtime/tiers';
 import { TierCatalog } from './tier-catalog';
 
 describe('TierCatalog: tempFileLimitMb', () => {
@@ -35,5 +37,55 @@ describe('TierCatalog: tempFileLimitMb', () => {
   it('reads the example plans file', () => {
     const c = new TierCatalog({ TIERS_FILE: resolve(__dirname, '../billing/plans.example.json'), DEFAULT_TIER: 'starter' }, logger);
     expect(c.settings('team').tempFileLimitMb).toBe(2048);
+  });
+});
+
+describe('one tier catalogue for the control plane and the runtime (issue #16 item 6)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'silo-tiers-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  const logger = createLogger({ name: 'tier-catalog-spec', level: 'silent' });
+  const write = (doc: unknown) => {
+    const file = join(dir, `${Math.random().toString(36).slice(2)}.json`);
+    writeFileSync(file, JSON.stringify(doc));
+    return file;
+  };
+
+  it('accepts a file overriding one field of a built-in tier in both, with the same result', () => {
+    const file = write({ tiers: { starter: { connectionLimit: 3 } } });
+    const cp = new TierCatalog({ TIERS_FILE: file, DEFAULT_TIER: 'starter' }, logger).settings('starter');
+    const rt = new RuntimeTiers(file, 'starter').get('starter');
+    expect(cp).toEqual({ ...DEFAULT_TIERS.starter, connectionLimit: 3 });
+    expect(rt).toMatchObject({ name: 'starter', connectionLimit: 3, statementTimeoutMs: cp.statementTimeoutMs, rateLimitPerSecond: cp.rateLimitPerSecond, rateLimitBurst: cp.rateLimitBurst });
+  });
+
+  it('refuses the same bad files in both, with one readable line per problem naming the tier and field', () => {
+    const cases: Array<[unknown, RegExp]> = [
+      [{ tiers: { gold: { connectionLimit: 5 } } }, /tiers\.gold\.minAcu: .*; .*tiers\.gold\.maxAcu/],
+      [{ tiers: { starter: { conectionLimit: 5 } } }, /tiers\.starter: .*conectionLimit/],
+      [{ tiers: { starter: { connectionLimit: 0 } } }, /tiers\.starter\.connectionLimit: /],
+      [{ tiers: { starter: { minAcu: 4, maxAcu: 2 } } }, /tiers\.starter: minAcu 4 is above maxAcu 2/],
+      [{ plans: { price_1: 'platinum' } }, /plans\.price_1: unknown tier platinum \(known: starter, pro, enterprise\)/],
+    ];
+    for (const [doc, message] of cases) {
+      const file = write(doc);
+      for (const load of [() => new TierCatalog({ TIERS_FILE: file, DEFAULT_TIER: 'starter' }, logger), () => new RuntimeTiers(file, 'starter')]) {
+        let error: Error | null = null;
+        try {
+          load();
+        } catch (err) {
+          error = err as Error;
+        }
+        expect(error).toBeInstanceOf(TierFileError);
+        expect(error?.message).toMatch(message);
+        expect(error?.message).toMatch(new RegExp(`^TIERS_FILE ${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: `));
+        expect(error?.message).not.toMatch(/\n|ZodError|"code":/);
+      }
+    }
+  });
+
+  it('names a file that is not JSON', () => {
+    const file = join(dir, 'broken.json');
+    writeFileSync(file, '{ tiers: ');
+    expect(() => new RuntimeTiers(file, 'starter')).toThrow(/^TIERS_FILE .*broken\.json: /);
   });
 });
