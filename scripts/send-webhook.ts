@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import Stripe from 'stripe';
 import {
   FIXTURE_PLANS, FixturePlanName, newSubscription, SCENARIOS, ScenarioName, scenarioEvents, StripeEventFixture, SubscriptionState,
@@ -28,15 +28,24 @@ interface Options {
   repeat: string;
 }
 
-const SIM_FILE = join(localStateDir(), 'send-webhook.json');
-
-function loadSim(): SubscriptionState | null {
-  return existsSync(SIM_FILE) ? (JSON.parse(readFileSync(SIM_FILE, 'utf8')) as SubscriptionState) : null;
+/** Where the script runs: the remembered subscription and the secrets are under `<cwd>/.silo`. */
+export interface SendWebhookIo {
+  stdout: Pick<NodeJS.WritableStream, 'write'>;
+  stderr: Pick<NodeJS.WritableStream, 'write'>;
+  env: Readonly<Record<string, string | undefined>>;
+  cwd: string;
 }
 
-function saveSim(s: SubscriptionState): void {
-  mkdirSync(localStateDir(), { recursive: true, mode: 0o700 });
-  writeFileSync(SIM_FILE, JSON.stringify(s, null, 2) + '\n');
+const simFile = (cwd: string) => join(localStateDir(cwd), 'send-webhook.json');
+
+function loadSim(cwd: string): SubscriptionState | null {
+  const file = simFile(cwd);
+  return existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as SubscriptionState) : null;
+}
+
+function saveSim(s: SubscriptionState, cwd: string): void {
+  mkdirSync(localStateDir(cwd), { recursive: true, mode: 0o700 });
+  writeFileSync(simFile(cwd), JSON.stringify(s, null, 2) + '\n');
 }
 
 function planOf(name: string | undefined): FixturePlanName | undefined {
@@ -45,14 +54,14 @@ function planOf(name: string | undefined): FixturePlanName | undefined {
   return name as FixturePlanName;
 }
 
-function resolveSecret(opts: Options): string {
-  const secret = opts.secret ?? process.env.STRIPE_WEBHOOK_SECRET?.split(',')[0]?.trim() ?? readLocalState()?.webhookSecret;
+function resolveSecret(opts: Options, io: SendWebhookIo): string {
+  const secret = opts.secret ?? io.env.STRIPE_WEBHOOK_SECRET?.split(',')[0]?.trim() ?? readLocalState(io.cwd)?.webhookSecret;
   if (!secret) throw new Error('no signing secret: pass --secret whsec_… (or set STRIPE_WEBHOOK_SECRET, or run `npm start` once to create .silo/state.json)');
   return secret;
 }
 
 /** Events for a scenario, and the subscription afterwards (null: an event file, nothing to remember). */
-function eventsFor(target: string, opts: Options): { events: StripeEventFixture[]; state: SubscriptionState | null } {
+function eventsFor(target: string, opts: Options, cwd: string): { events: StripeEventFixture[]; state: SubscriptionState | null } {
   if ((SCENARIOS as readonly string[]).includes(target)) {
     const scenario = target as ScenarioName;
     const plan = planOf(opts.plan);
@@ -63,12 +72,13 @@ function eventsFor(target: string, opts: Options): { events: StripeEventFixture[
         ...(opts.name ? { customerName: opts.name } : {}), ...(opts.email ? { customerEmail: opts.email } : {}),
       });
     } else {
-      const saved = loadSim();
+      const saved = loadSim(cwd);
       sim = opts.subscription && saved?.subscriptionId !== opts.subscription ? newSubscription({ subscriptionId: opts.subscription, plan: plan ?? 'starter' }) : saved;
       if (!sim) throw new Error(`no subscription to act on: run the purchase scenario first, or pass --subscription sub_…`);
     }
     return scenarioEvents(scenario, sim, { plan: scenario === 'plan-change' ? plan : undefined });
   }
+  target = resolve(cwd, target);
   if (!existsSync(target)) throw new Error(`unknown scenario or file: ${target} (scenarios: ${SCENARIOS.join(', ')})`);
   const parsed = JSON.parse(readFileSync(target, 'utf8')) as StripeEventFixture | StripeEventFixture[];
   return { events: Array.isArray(parsed) ? parsed : [parsed], state: null };
@@ -85,7 +95,34 @@ async function send(url: string, secret: string, event: StripeEventFixture): Pro
   return { status: res.status, body: await res.text() };
 }
 
-async function main(): Promise<void> {
+/**
+ * The tenant of a subscription, read back from the admin API (needs the admin token: ADMIN_TOKEN,
+ * else `.silo/state.json`): the webhook answer does not name it. Null when it cannot be read.
+ */
+async function tenantOf(url: string, token: string, subscriptionId: string): Promise<{ slug: string; status: string } | null> {
+  const base = url.replace(/\/$/, '');
+  const headers = { authorization: `Bearer ${token}` };
+  const events = await fetch(`${base}/v1/webhook-events?subscription=${encodeURIComponent(subscriptionId)}&limit=20`, { headers });
+  if (!events.ok) return null;
+  const tenantId = ((await events.json()) as { items: Array<{ tenantId: string | null }> }).items.find((e) => e.tenantId)?.tenantId;
+  if (!tenantId) return null;
+  const tenant = await fetch(`${base}/v1/tenants/${encodeURIComponent(tenantId)}`, { headers });
+  return tenant.ok ? ((await tenant.json()) as { slug: string; status: string }) : null;
+}
+
+/** The script without process globals: returns the exit code (0 sent, 1 an event was refused, 2 usage or unreachable). */
+export async function sendWebhook(argv: string[], io: SendWebhookIo): Promise<number> {
+  try {
+    return await run(argv, io);
+  } catch (err) {
+    const e = err as Error & { cause?: { code?: string }; exitCode?: number; code?: string };
+    if (e.code?.startsWith('commander.')) return e.exitCode ?? 2;
+    io.stderr.write(`send-webhook: ${e.cause?.code === 'ECONNREFUSED' ? 'control plane not reachable (is it running? --url)' : e.message}\n`);
+    return 2;
+  }
+}
+
+async function run(argv: string[], io: SendWebhookIo): Promise<number> {
   const program = new Command()
     .name('send-webhook')
     .description(`Send signed sample Stripe events to a running control plane.\nScenarios: ${SCENARIOS.join(', ')}; or a JSON file holding an event (or an array of events).`)
@@ -93,16 +130,18 @@ async function main(): Promise<void> {
     .option('--url <url>', 'control plane base URL', 'http://localhost:3000')
     .option('--secret <whsec>', 'signing secret (default: STRIPE_WEBHOOK_SECRET, then .silo/state.json webhookSecret)')
     .option('--subscription <id>', 'act on this subscription id instead of the remembered one')
-    .option('--slug <slug>', 'purchase: metadata.tenant_slug')
-    .option('--name <name>', 'purchase: the customer name (the slug is derived from it when --slug is not given)')
+    .option('--slug <slug>', 'purchase: metadata.tenant_slug (the slug Silo gives the tenant, normalised, suffixed if taken)')
+    .option('--name <name>', 'purchase: the customer name (default "Acme Corp"); without --slug, Silo derives the slug from it (docs/billing.md, "Slug rules")')
     .option('--email <email>', 'purchase: the customer email')
     .option('--plan <plan>', `purchase / plan-change: ${Object.keys(FIXTURE_PLANS).join(' | ')}`)
     .option('--repeat <n>', 'deliver each event n times (Stripe retries: the repeats must be duplicates)', '1')
-    .parse();
+    .exitOverride()
+    .configureOutput({ writeOut: (str) => io.stdout.write(str), writeErr: (str) => io.stderr.write(str) })
+    .parse(argv, { from: 'user' });
   const target = program.args[0];
   const opts = program.opts<Options>();
-  const secret = resolveSecret(opts);
-  const { events, state } = eventsFor(target, opts);
+  const secret = resolveSecret(opts, io);
+  const { events, state } = eventsFor(target, opts, io.cwd);
   const repeat = Math.max(1, Number(opts.repeat) || 1);
 
   let failed = false;
@@ -110,18 +149,26 @@ async function main(): Promise<void> {
     for (let i = 0; i < repeat; i++) {
       const res = await send(opts.url, secret, event);
       failed ||= res.status >= 300;
-      process.stdout.write(`${res.status}  ${event.type.padEnd(34)} ${event.id}  ${res.body}\n`);
+      io.stdout.write(`${res.status}  ${event.type.padEnd(34)} ${event.id}  ${res.body}\n`);
     }
   }
   if (state && !failed) {
-    saveSim(state);
-    process.stdout.write(`subscription ${state.subscriptionId} (customer ${state.customerId}, plan ${state.plan.lookupKey}, status ${state.status}) saved to ${SIM_FILE}\n`);
+    saveSim(state, io.cwd);
+    io.stdout.write(`subscription ${state.subscriptionId} (customer ${state.customerId}, plan ${state.plan.lookupKey}, status ${state.status}) saved to ${simFile(io.cwd)}\n`);
+    const token = io.env.ADMIN_TOKEN || readLocalState(io.cwd)?.adminToken;
+    const tenant = token ? await tenantOf(opts.url, token, state.subscriptionId) : null;
+    if (tenant) {
+      const placeholder = tenant.slug.startsWith('pending-') ? ' (a placeholder until the subscription is paid: docs/billing.md, "Slug rules")' : '';
+      io.stdout.write(`tenant ${tenant.slug}${placeholder}, status ${tenant.status}\n`);
+    } else {
+      io.stdout.write(`tenant slug not shown: ${token ? 'the admin API did not name the tenant' : 'no admin token (set ADMIN_TOKEN)'}; GET /v1/webhook-events?subscription=${state.subscriptionId}\n`);
+    }
   }
-  if (failed) process.exitCode = 1;
+  return failed ? 1 : 0;
 }
 
-main().catch((err: unknown) => {
-  const e = err as Error & { cause?: { code?: string } };
-  process.stderr.write(`send-webhook: ${e.cause?.code === 'ECONNREFUSED' ? 'control plane not reachable (is it running? --url)' : e.message}\n`);
-  process.exit(2);
-});
+if (require.main === module) {
+  void sendWebhook(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr, env: process.env, cwd: process.cwd() }).then((code) => {
+    process.exitCode = code;
+  });
+}
