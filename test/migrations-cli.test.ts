@@ -55,6 +55,7 @@ describe('silo migrate CLI (real Postgres)', () => {
       [['migrate', 'status', '--check', '--tenant', 'cli-1,nope'], env, /^error: Unknown tenant: nope$/m],
       [['migrate', 'up', '--tier', 'gold'], env, /^error: unknown tier: gold \(known tiers: starter, pro, enterprise\)$/m],
       [['migrate', 'status', '--tier', 'gold'], env, /^error: unknown tier: gold \(known tiers: starter, pro, enterprise\)$/m],
+      [['migrate', 'status', '--tier', 'gold'], { ...env, TIERS_FILE: '/nonexistent/tiers.json' }, /^error: TIERS_FILE \/nonexistent\/tiers.json: /],
       [['migrate', 'up', '--all', '--to', '9999'], env, /^error: --to 9999: no migration with that version/],
       [['migrate', 'down', '--tenant', 'cli-1', '--to', '0'], env, /^error: migrate down changes a tenant's schema .* pass --yes/],
       [['migrate', 'status'], { ...env, DATABASE_URL: withDatabase(testDatabaseUrl(), 'silo_no_such_db') }, /^error: Cannot use the control database at .*silo_no_such_db/],

@@ -1,12 +1,12 @@
 import { Client } from 'pg';
 import { ErrorCode } from '../../common/error-codes';
 import { SiloError } from '../../common/errors';
-import { createLogger } from '../../common/logger';
 import { DEFAULT_TEMPLATE_OWNER } from '../../migrations';
 import type { TemplateTarget } from '../../migrations/fleet-runner';
 import { SchemaMirrorRepository, TenantSelection } from '../../migrations/schema-mirror.repository';
 import { loadMigrations, TenantMigration } from '../../migrations/tenant-migration';
 import type { SecretStore } from '../../provisioning/secrets/secret-store';
+import { loadTierCatalogue, TierFileError } from '../../provisioning/tier-catalogue';
 import type { CommandDeps } from '../command';
 import { tenantMigrationsDir } from '../config';
 import { UsageError } from '../errors';
@@ -34,14 +34,14 @@ export function parseSelection(flags: SelectionFlags, required = true, deps?: Co
   return null;
 }
 
-/** The tier catalogue's names, as the control plane reads them (DEFAULT_TIERS overlaid with TIERS_FILE). */
+/** The tier catalogue's names, as the control plane reads them (the built-in tiers overlaid with TIERS_FILE). */
 function tierNames({ context }: CommandDeps): string[] {
-  const { TierCatalog } = lazy<typeof import('../../control-plane/tenants/tier-catalog')>('../../control-plane/tenants/tier-catalog');
   const { TIERS_FILE, DEFAULT_TIER } = context.config;
   try {
-    return new TierCatalog({ TIERS_FILE, DEFAULT_TIER }, createLogger({ name: 'silo-cli', level: 'silent' })).names();
+    return Object.keys(loadTierCatalogue(TIERS_FILE, DEFAULT_TIER).tiers);
   } catch (err) {
-    throw new SiloError(ErrorCode.CONFIG_INVALID, `TIERS_FILE ${TIERS_FILE ?? ''}: ${(err as Error).message.split('\n')[0]}`, 500);
+    if (err instanceof TierFileError) throw new SiloError(ErrorCode.CONFIG_INVALID, err.message, 500);
+    throw err;
   }
 }
 
@@ -97,8 +97,3 @@ async function databaseExists(url: string): Promise<boolean> {
   }
 }
 
-/** CommonJS require for modules only some commands need (the tier catalogue pulls in NestJS). */
-function lazy<T>(id: string): T {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  return require(id) as T;
-}
