@@ -114,6 +114,15 @@ describe('billing: a purchase names and activates its tenant the same way in eve
     }
   });
 
+  it('gives a purchase whose cancellation arrives first the slug in-order delivery gives it (the paid events name it after the fact)', async () => {
+    const at = nowSeconds() - 120;
+    const s = newSubscription({ slug: 'cancelled-first' });
+    const purchase = checkoutPurchase(s, at);
+    await deliverAll(t, [stripeEvents.subscriptionDeleted(s, at + 60), ...purchase]);
+    const row = await tenantOf(t, s.subscriptionId);
+    expect({ slug: row.slug, status: row.status, billing: row.billing_status }).toEqual({ slug: 'cancelled-first', status: 'suspended', billing: 'canceled' });
+  });
+
   it('provisions an Elements subscription once it is paid (incomplete, then invoice.paid and active)', async () => {
     const s = newSubscription({ status: 'incomplete', slug: 'paid-later' });
     await deliver(t, stripeEvents.subscriptionCreated(s));

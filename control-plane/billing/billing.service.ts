@@ -121,7 +121,7 @@ export class BillingService {
       // older state. A lost commit leaves it ahead until Stripe redelivers the unacknowledged event.
       const t = applied.tenant;
       if (t && applied.renamedFrom) await this.service.unpublishSlug(applied.renamedFrom, t.id);
-      if (t && applied.outcome === WebhookOutcome.Applied) {
+      if (t && (applied.outcome === WebhookOutcome.Applied || applied.renamedFrom)) {
         await this.service.publishLocked(t, t.id === tenant?.id ? connection : null);
         await this.tenants.markPublished(t.id, t.version, m);
       }
@@ -169,8 +169,10 @@ export class BillingService {
       // Same second as the newest applied event counts too: the order within a second is decided by content (orderHistory).
       const stale = !terminal && tenant.lastEventCreated !== null && be.created <= tenant.lastEventCreated;
       if (final) {
-        if (changed) await this.tenants.save(tenant, m);
-        return { outcome: WebhookOutcome.Final, tenant };
+        // A paid event arriving after the cancellation still names a tenant created unpaid, as in-order delivery would have.
+        renamedFrom = (await this.claimSlugWhenPaid(tenant, be, signal, subscriptionId, cause, m)) ?? renamedFrom;
+        if (changed || renamedFrom) await this.tenants.save(tenant, m);
+        return { outcome: WebhookOutcome.Final, tenant, renamedFrom };
       }
       if (stale) {
         const replayed = await this.replay(tenant, subscriptionId, cause, m);
@@ -231,7 +233,10 @@ export class BillingService {
    * Returns the placeholder slug it replaced.
    */
   private async claimSlugWhenPaid(tenant: Tenant, be: BillingEvent, signal: BillingSignal, subscriptionId: string, cause: Cause, m: EntityManager): Promise<string | null> {
-    if (tenant.slugSource !== SlugSource.Unpaid || tenant.status !== TenantStatus.Pending || !this.isPaid(be, signal)) return null;
+    if (tenant.slugSource !== SlugSource.Unpaid || !this.isPaid(be, signal)) return null;
+    // Never live under the placeholder: pending, or suspended (a cancellation that came first) without a database.
+    const notLive = tenant.status === TenantStatus.Pending || (tenant.status === TenantStatus.Suspended && !(await this.tenants.findConnection(tenant.id, m)));
+    if (!notLive) return null;
     let best: Naming = be.naming;
     for (const p of await this.events.historyOf(subscriptionId, m)) {
       const n = readBillingEvent(parseStripeEvent(p)).naming;
@@ -240,7 +245,7 @@ export class BillingService {
     const input = best.source
       ? { slug: best.slug, slugSource: best.slugSource, slugFrom: SLUG_SOURCES[best.source] }
       : { slug: null, slugSource: tenant.stripeCustomerId ?? subscriptionId, slugFrom: SlugSource.Customer };
-    return this.service.renameBeforeLive(tenant, { ...input, name: tenant.name }, cause, m);
+    return this.service.renameBeforeLive(tenant, { ...input, name: tenant.name }, cause, m, { notLive: true });
   }
 
   /** Facts a later event may complete without rolling anything back: the customer id, a real name. */

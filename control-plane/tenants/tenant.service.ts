@@ -123,8 +123,9 @@ export class TenantService {
    * admin-created one, or from information no better than what the slug came from.
    * Returns the old slug when it changed (its directory entry must go).
    */
-  async renameBeforeLive(tenant: Tenant, input: Pick<CreateTenantInput, 'slug' | 'slugSource' | 'name'> & { slugFrom: SlugSource }, cause: Cause, m: EntityManager): Promise<string | null> {
-    if (tenant.status !== TenantStatus.Pending && tenant.status !== TenantStatus.Provisioning) return null;
+  async renameBeforeLive(tenant: Tenant, input: Pick<CreateTenantInput, 'slug' | 'slugSource' | 'name'> & { slugFrom: SlugSource }, cause: Cause, m: EntityManager, opts: { notLive?: boolean } = {}): Promise<string | null> {
+    // `notLive`: the caller knows the hostname never went live (a suspended tenant that never got a database).
+    if (!opts.notLive && tenant.status !== TenantStatus.Pending && tenant.status !== TenantStatus.Provisioning) return null;
     const current = tenant.slugSource ?? SlugSource.Admin;
     if (SLUG_RANK[input.slugFrom] <= SLUG_RANK[current]) return null;
     const { base, requested, fallback } = this.chooseSlug(input);
