@@ -13,6 +13,32 @@ export default tseslint.config(
     },
   },
   {
+    // Deployable boundaries (issue #16): the runtime is its own closure — nothing of the control
+    // plane, no NestJS, TypeORM or cdktf (test/runtime-dependencies.test.ts checks the whole closure).
+    files: ['tenant-runtime/**/*.ts'],
+    ignores: ['**/*.spec.ts'],
+    rules: {
+      'no-restricted-imports': ['error', {
+        paths: [{ name: '@cdktf/provider-aws', message: 'Use deep imports (@cdktf/provider-aws/lib/...): the barrel costs ~600 MB per process.' }],
+        patterns: [
+          { group: ['**/control-plane', '**/control-plane/**'], message: 'The runtime must not import the control plane: shared code belongs in common/ (or provisioning/ for tiers).' },
+          { group: ['@nestjs/*', 'typeorm', 'typeorm/*', 'cdktf', '@cdktf/*'], message: 'The runtime image carries no NestJS, TypeORM or cdktf.' },
+        ],
+      }],
+    },
+  },
+  {
+    // The CLI may use control-plane modules, but not its HTTP composition (no Nest app for a CLI command).
+    files: ['cli/**/*.ts'],
+    ignores: ['**/*.spec.ts'],
+    rules: {
+      'no-restricted-imports': ['error', {
+        paths: [{ name: '@cdktf/provider-aws', message: 'Use deep imports (@cdktf/provider-aws/lib/...): the barrel costs ~600 MB per process.' }],
+        patterns: [{ group: ['**/control-plane/http-app', '**/control-plane/app.module', '**/control-plane/main'], message: 'The CLI must not boot the control plane\'s HTTP app.' }],
+      }],
+    },
+  },
+  {
     files: ['**/*.js'],
     languageOptions: { sourceType: 'commonjs', globals: { module: 'readonly', require: 'readonly', process: 'readonly', __dirname: 'readonly' } },
     rules: { '@typescript-eslint/no-require-imports': 'off' },

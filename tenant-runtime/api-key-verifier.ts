@@ -3,7 +3,7 @@ import type { Pool } from 'pg';
 import type { DirectorySigner } from '../common/directory-signer';
 import type { KvStore } from '../common/kv-store';
 import { ApiKeyRecord, directoryCodec, directoryKeys } from '../common/tenant-directory';
-import { apiKeyPrefix } from '../control-plane/api-keys';
+import { apiKeyPrefix } from '../common/api-key-format';
 import { CacheSource, TieredCache } from './tiered-cache';
 
 type KeyRecord = ApiKeyRecord;

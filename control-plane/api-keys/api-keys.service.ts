@@ -5,7 +5,7 @@ import { DirectoryPublisher } from '../../common/tenant-directory';
 import { CLOCK, DIRECTORY, LOGGER } from '../common/tokens';
 import { tenantNotFound } from '../tenants/tenant.errors';
 import { TenantStatus } from '../tenants/tenant-status';
-import { generateApiKey } from './api-key-format';
+import { generateApiKey } from '../../common/api-key-format';
 import { ApiKey } from './api-key.entity';
 import { apiKeyNotFound, apiKeyRevoked, tooManyApiKeys } from './api-key.errors';
 import { ApiKeyRepository } from './api-key.repository';

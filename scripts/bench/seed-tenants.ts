@@ -1,5 +1,5 @@
 import type { Pool } from 'pg';
-import { generateApiKey } from '../../control-plane/api-keys';
+import { generateApiKey } from '../../common/api-key-format';
 import type { LocalProvisioningDriver } from '../../provisioning/local/local-provisioning.driver';
 import type { SecretStore } from '../../provisioning/secrets/secret-store';
 import { DEFAULT_TIERS } from '../../provisioning/tiers';
