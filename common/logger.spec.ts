@@ -31,4 +31,14 @@ describe('logger', () => {
     expect(logged.stack).toEqual(expect.any(String));
     expect(logged.cause).toEqual({ type: 'Error', message: 'connect ECONNREFUSED', code: 'ECONNREFUSED', stack: expect.any(String) });
   });
+
+  it('caps the stack too: its first line repeats the message, which may quote tenant data', () => {
+    const { stream, lines } = capture();
+    createLogger({ name: 'test', destination: stream }).error({ err: new Error(`${'x'.repeat(2_000)} Key (email)=(ceo@acme.test)`) }, 'failed');
+    const stack = (lines()[0].err as Record<string, unknown>).stack as string;
+    expect(stack).not.toContain('ceo@acme.test');
+    expect(stack.split('\n')[0]).toBe(`Error: ${'x'.repeat(500)}`);
+    expect(stack.split('\n').slice(1).every((l) => /^\s+at /.test(l))).toBe(true);
+    expect(stack.split('\n').length).toBeLessThanOrEqual(21);
+  });
 });

@@ -8,6 +8,7 @@ const REDACT = [
 ];
 
 const MAX_MESSAGE = 500;
+const MAX_FRAMES = 20;
 // Names, not values: which constraint or table a database error was about.
 const SAFE_ERROR_FIELDS = ['code', 'constraint', 'table', 'column', 'schema', 'routine', 'severity', 'status'] as const;
 
@@ -24,7 +25,9 @@ export function serializeError(err: unknown, depth = 0): Record<string, unknown>
   for (const k of SAFE_ERROR_FIELDS) if (typeof e[k] === 'string' || typeof e[k] === 'number') out[k] = e[k];
   const driver = e.driverError as Record<string, unknown> | undefined;
   if (out.code === undefined && driver && typeof driver.code === 'string') out.code = driver.code;
-  if (e.stack) out.stack = e.stack;
+  // The stack's first line repeats the whole message (a database error's may quote tenant data):
+  // rebuilt from the capped message and the frames only, at most MAX_FRAMES of them.
+  if (e.stack) out.stack = [`${out.type}: ${out.message}`, ...e.stack.split('\n').filter((l) => /^\s+at /.test(l)).slice(0, MAX_FRAMES)].join('\n');
   if (e.cause !== undefined && depth < 3) out.cause = serializeError(e.cause, depth + 1);
   return out;
 }
