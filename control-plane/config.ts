@@ -106,9 +106,6 @@ const schema = z
 
 export type ControlPlaneConfig = z.infer<typeof schema>;
 
-/** Names whose values must never be logged or echoed. */
-export const SECRET_CONFIG_KEYS = ['ADMIN_TOKEN', 'STRIPE_WEBHOOK_SECRET', 'STRIPE_SECRET_KEY', 'SILO_MASTER_KEY', 'DATABASE_URL', 'TENANT_DATABASE_URL', 'REDIS_URL', 'SILO_DIRECTORY_KEY'] as const;
-
 export function loadControlPlaneConfig(env: Record<string, string | undefined>): ControlPlaneConfig {
   return parseEnv(schema, env, 'control plane');
 }

@@ -72,9 +72,6 @@ const schema = z
 
 export type RuntimeConfig = z.infer<typeof schema>;
 
-/** Names whose values must never be logged or echoed. */
-export const RUNTIME_SECRET_CONFIG_KEYS = ['DATABASE_URL', 'REDIS_URL', 'SILO_MASTER_KEY', 'SILO_DIRECTORY_KEY'] as const;
-
 /** Parses the runtime's settings from an env record (the composition root passes process.env). */
 export function loadRuntimeConfig(env: Record<string, string | undefined>): RuntimeConfig {
   return parseEnv(schema, env, 'tenant runtime');
