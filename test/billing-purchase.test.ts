@@ -123,6 +123,17 @@ describe('billing: a purchase names and activates its tenant the same way in eve
     expect({ slug: row.slug, status: row.status, billing: row.billing_status }).toEqual({ slug: 'cancelled-first', status: 'suspended', billing: 'canceled' });
   });
 
+  it('provisions a purchase whose pause arrived before the events that paid for it, and keeps it suspended (as in-order delivery ends)', async () => {
+    const at = nowSeconds() - 120;
+    const s = newSubscription({ slug: 'paused-first' });
+    await deliver(t, stripeEvents.subscriptionPaused(s, at + 60));
+    await deliverAll(t, checkoutPurchase(s, at));
+    await t.drainJobs();
+    const row = await tenantOf(t, s.subscriptionId);
+    expect({ slug: row.slug, status: row.status, billing: row.billing_status }).toEqual({ slug: 'paused-first', status: 'suspended', billing: 'paused' });
+    expect(await t.sql('SELECT 1 FROM tenant_connections WHERE tenant_id = $1', [row.id])).toHaveLength(1);
+  });
+
   it('provisions an Elements subscription once it is paid (incomplete, then invoice.paid and active)', async () => {
     const s = newSubscription({ status: 'incomplete', slug: 'paid-later' });
     await deliver(t, stripeEvents.subscriptionCreated(s));

@@ -205,8 +205,14 @@ export class BillingService {
    * A checkout arriving while a held job waits starts it now.
    */
   private async startProvisioningWhenPaid(tenant: Tenant, be: BillingEvent, signal: BillingSignal, m: EntityManager): Promise<boolean> {
-    if (tenant.status !== TenantStatus.Pending) return false;
     const paid = this.isPaid(be, signal);
+    // Paused before it was ever provisioned (the pause arrived before the events that paid for it):
+    // in-order delivery provisions it and then suspends it, so it gets its database now and stays
+    // suspended (ProvisionHandler leaves a suspended tenant suspended). Not after a cancellation.
+    if (tenant.status === TenantStatus.Suspended && paid && tenant.suspendedBy === SuspendedBy.Billing && tenant.suspendCause === SuspendCause.SubscriptionPaused) {
+      return !(await this.tenants.findConnection(tenant.id, m)) && (await this.service.enqueueProvision(tenant.id, m, this.now())) !== null;
+    }
+    if (tenant.status !== TenantStatus.Pending) return false;
     const final = signal.kind === 'checkout' || tenant.slugSource === SlugSource.Requested;
     if (!paid) {
       // A checkout of a subscription already paid for: the name is final now, start a held job.
