@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto';
+import { directorySignerFor } from '../common/directory-signer';
 import { directoryKeys } from '../common/tenant-directory';
 import type { RunningTenantRuntime } from '../tenant-runtime/server';
 import { startTestControlPlane, TestControlPlane } from './support/control-plane';
-import { call, createTenants, issueKey, SeededTenant, startTestRuntime } from './support/runtime-fixtures';
+import { call, createTenants, issueKey, SeededTenant, startTestRuntime, waitFor } from './support/runtime-fixtures';
 
 /** Someone with write access to Redis but without SILO_DIRECTORY_KEY tries to mint keys and reroute tenants. */
 describe('signed directory records in Redis', () => {
@@ -60,5 +61,25 @@ describe('signed directory records in Redis', () => {
     }
     expect(JSON.parse(raw as string)).toMatchObject({ slug: 'acme', database: acme.role, sig: expect.stringMatching(/^[A-Za-z0-9_-]{43}$/) });
     expect(raw).not.toMatch(/password/i);
+  });
+
+  // The runtime finds the key's tenant by id (id → slug record in Redis): a stale or planted record routes nowhere else.
+  it('serves the key\'s own tenant and refuses the other one, whatever Redis says acme\'s id maps to', async () => {
+    expect((await q('acme', keyAcme)).body.rows).toEqual([{ d: acme.role }]);
+    const redisKey = `silo:tenant:id:${acme.id}`;
+    const written = await waitFor(() => cp.cp.kv.get(redisKey), (v) => v !== null, 2_000, 20); // written back after the database hit
+    expect(JSON.parse(written as string)).toMatchObject({ slug: 'acme', sig: expect.stringMatching(/^[A-Za-z0-9_-]{43}$/) });
+    // Correctly signed (as a rename would leave it) and unsigned: acme's id "is" globex.
+    const signer = directorySignerFor(cp.config.SILO_DIRECTORY_KEY);
+    for (const record of [{ slug: 'globex', sig: signer.sign('tenant-id', acme.id, ['globex']) }, { slug: 'globex' }]) {
+      await cp.cp.kv.set(redisKey, JSON.stringify(record), 300);
+      const other = await q('globex', keyAcme);
+      expect({ status: other.status, body: JSON.stringify(other.body) }).toMatchObject({ status: 401, body: expect.stringContaining('"code":"API_KEY_INVALID"') });
+      await cp.cp.kv.set(redisKey, JSON.stringify(record), 300);
+      const own = await q('acme', keyAcme);
+      expect(own.status).toBe(200);
+      expect(own.body.rows).toEqual([{ d: acme.role }]);
+    }
+    expect(globex.role).not.toBe(acme.role);
   });
 });
