@@ -1,11 +1,11 @@
+import { Queryable, queryRows } from '../common/control-db/queryable';
+import { listTenantsForMigration, TenantSelection } from '../common/control-db/tenant-queries';
 import type { TenantConnectionInfo } from '../provisioning/provisioning-driver';
 
-/** The subset of pg's Pool/Client this module needs: pass either. */
-export interface SqlClient {
-  query(text: string, values?: unknown[]): Promise<{ rows: unknown[] }>;
-}
+/** The subset of pg's Pool/Client (or a TypeORM DataSource/EntityManager) this module needs: pass either. */
+export type SqlClient = Queryable;
 
-export type TenantSelection = { all: true } | { slugs: string[] } | { tier: string };
+export type { TenantSelection };
 
 /** The control database's view of one tenant's schema (`tenant_schema_versions`). */
 export interface SchemaMirror {
@@ -34,53 +34,52 @@ export interface MirrorUpdate {
   lastError: string | null | undefined;
 }
 
-interface Row {
-  id: string; slug: string; status: string; tier: string;
-  host: string | null; port: number | null; database: string | null; username: string | null; secret_ref: string | null;
-  has_mirror: boolean; version: string | null; applied_count: number | null; last_error: string | null; drift: string | null; ledger_digest: string | null; updated_at: Date | null;
+interface MirrorRow {
+  tenant_id: string; version: string | null; applied_count: number; last_error: string | null; drift: string | null; ledger_digest: string | null; updated_at: Date;
 }
 
-/** The only code reading tenants for migrations and writing the `tenant_schema_versions` mirror. */
+const toMirror = (r: MirrorRow): SchemaMirror => ({
+  version: r.version, appliedCount: Number(r.applied_count), lastError: r.last_error, drift: r.drift, digest: r.ledger_digest, updatedAt: r.updated_at,
+});
+
+/**
+ * The owner of `tenant_schema_versions` (the control database's mirror of each tenant's schema):
+ * the only code reading or writing it. Tenants come from the tenant aggregate's owner
+ * (`common/control-db/tenant-queries.ts`).
+ */
 export class SchemaMirrorRepository {
   constructor(private readonly db: SqlClient) {}
 
   /**
-   * Tenants in creation order. `--all` and `--tier` leave out deleted tenants; a named slug is always
-   * returned, once: its live tenant, else its most recently deleted one (a slug freed by an
-   * offboarding may be taken by a new tenant).
+   * Tenants with their mirror, in creation order (`listTenantsForMigration` says which), then
+   * their mirrors in a second statement.
    */
   async list(selection: TenantSelection): Promise<TenantSchemaRow[]> {
-    const slugs = 'slugs' in selection ? selection.slugs : null;
-    const tier = 'tier' in selection ? selection.tier : null;
-    const { rows } = await this.db.query(
-      `SELECT t.id, t.slug, t.status, t.tier,
-              c.host, c.port, c.database, c.username, c.secret_ref,
-              v.tenant_id IS NOT NULL AS has_mirror, v.version, v.applied_count, v.last_error, v.drift, v.ledger_digest, v.updated_at
-         FROM tenants t
-         LEFT JOIN tenant_connections c ON c.tenant_id = t.id
-         LEFT JOIN tenant_schema_versions v ON v.tenant_id = t.id
-        WHERE ($1::text[] IS NULL OR t.slug = ANY($1::text[]))
-          AND ($2::text IS NULL OR t.tier = $2::text)
-          AND ($1::text[] IS NOT NULL OR t.status <> 'deleted')
-          AND ($1::text[] IS NULL OR t.id = (
-                SELECT n.id FROM tenants n WHERE n.slug = t.slug
-                 ORDER BY (n.status <> 'deleted') DESC, n.created_at DESC, n.id LIMIT 1))
-        ORDER BY t.created_at, t.id`,
-      [slugs, tier],
-    );
-    return (rows as Row[]).map((r) => ({
+    const tenants = await listTenantsForMigration(this.db, selection);
+    const mirrors = tenants.length
+      ? await queryRows<MirrorRow>(this.db, `SELECT tenant_id, version, applied_count, last_error, drift, ledger_digest, updated_at FROM tenant_schema_versions WHERE tenant_id = ANY($1::uuid[])`, [tenants.map((t) => t.id)])
+      : [];
+    const mirrorOf = new Map(mirrors.map((r) => [r.tenant_id, toMirror(r)]));
+    return tenants.map((r) => ({
       id: r.id,
       slug: r.slug,
       status: r.status,
       tier: r.tier,
       connection: r.host === null ? null : { host: r.host, port: Number(r.port), database: r.database ?? '', username: r.username ?? '', secretRef: r.secret_ref ?? '' },
-      mirror: r.has_mirror
-        ? { version: r.version, appliedCount: Number(r.applied_count ?? 0), lastError: r.last_error, drift: r.drift, digest: r.ledger_digest, updatedAt: r.updated_at ?? new Date(0) }
-        : null,
+      mirror: mirrorOf.get(r.id) ?? null,
     }));
   }
 
-  /** Writes many tenants' state in at most three statements. */
+  /** One tenant's mirror, or null when no run has recorded it yet. */
+  async find(tenantId: string): Promise<SchemaMirror | null> {
+    const [row] = await queryRows<MirrorRow>(this.db, `SELECT tenant_id, version, applied_count, last_error, drift, ledger_digest, updated_at FROM tenant_schema_versions WHERE tenant_id = $1`, [tenantId]);
+    return row ? toMirror(row) : null;
+  }
+
+  /**
+   * Writes many tenants' state in at most three statements. Every id must be a tenant's (the rows
+   * reference `tenants`; Silo never deletes a tenant row, offboarding marks it deleted).
+   */
   async write(updates: readonly MirrorUpdate[]): Promise<void> {
     const known = updates.filter((u) => u.ledger);
     const withError = known.filter((u) => u.lastError !== undefined);
@@ -94,7 +93,6 @@ export class SchemaMirrorRepository {
       INSERT INTO tenant_schema_versions AS v (tenant_id, version, applied_count, last_error, drift, ledger_digest, updated_at)
       SELECT u.tenant_id, u.version, u.applied_count, u.last_error, u.drift, u.ledger_digest, now()
         FROM unnest($1::uuid[], $2::text[], $3::int[], $4::text[], $5::text[], $6::text[]) AS u(tenant_id, version, applied_count, last_error, drift, ledger_digest)
-       WHERE EXISTS (SELECT 1 FROM tenants t WHERE t.id = u.tenant_id)
       ON CONFLICT (tenant_id) DO UPDATE SET version = EXCLUDED.version, applied_count = EXCLUDED.applied_count, drift = EXCLUDED.drift,
         ledger_digest = EXCLUDED.ledger_digest, ${setError ? 'last_error = EXCLUDED.last_error,' : ''} updated_at = now()`;
     if (withError.length) await this.db.query(upsert(true), cols(withError));
@@ -103,7 +101,6 @@ export class SchemaMirrorRepository {
       await this.db.query(
         `INSERT INTO tenant_schema_versions AS v (tenant_id, last_error, updated_at)
          SELECT u.tenant_id, u.last_error, now() FROM unnest($1::uuid[], $2::text[]) AS u(tenant_id, last_error)
-          WHERE EXISTS (SELECT 1 FROM tenants t WHERE t.id = u.tenant_id)
          ON CONFLICT (tenant_id) DO UPDATE SET last_error = EXCLUDED.last_error, updated_at = now()`,
         [unknown.map((u) => u.tenantId), unknown.map((u) => u.lastError ?? null)],
       );

@@ -4,6 +4,7 @@ import type { DirectorySigner } from '../common/directory-signer';
 import type { KvStore } from '../common/kv-store';
 import { ApiKeyRecord, directoryCodec, directoryKeys } from '../common/tenant-directory';
 import { apiKeyPrefix } from '../common/api-key-format';
+import { findApiKeyByPrefix } from '../common/control-db/api-key-queries';
 import { CacheSource, TieredCache } from './tiered-cache';
 
 type KeyRecord = ApiKeyRecord;
@@ -21,7 +22,6 @@ export interface ApiKeyVerifierOptions {
   onError: (err: unknown, stage: string) => void;
 }
 
-const BY_PREFIX = 'SELECT tenant_id, hash, revoked_at, expires_at FROM api_keys WHERE prefix = $1';
 // Compared against when the prefix is unknown, so every refusal costs the same hash and compare.
 const DUMMY_HASH = createHash('sha256').update('silo:no-such-key').digest();
 
@@ -40,7 +40,7 @@ export class ApiKeyVerifier {
       encode: (r, prefix) => directoryCodec.encodeApiKey(o.signer, prefix, r),
       decode: (raw, prefix) => directoryCodec.decodeApiKey(o.signer, prefix, raw),
       load: async (prefix) => {
-        const row = (await o.control.query<{ tenant_id: string; hash: string; revoked_at: Date | null; expires_at: Date | null }>(BY_PREFIX, [prefix])).rows[0];
+        const row = await findApiKeyByPrefix(o.control, prefix);
         return row ? { tenantId: row.tenant_id, hash: row.hash, revoked: row.revoked_at !== null, expiresAt: row.expires_at?.getTime() ?? null } : null;
       },
       onError: (err, stage) => o.onError(err, `api key ${stage}`),

@@ -1,4 +1,5 @@
 import type { Pool } from 'pg';
+import { findDirectoryRow, findLiveSlug } from '../common/control-db/tenant-queries';
 import type { DirectorySigner } from '../common/directory-signer';
 import type { KvStore } from '../common/kv-store';
 import { directoryCodec, DirectoryEntry, directoryKeys, Invalidation } from '../common/tenant-directory';
@@ -30,14 +31,6 @@ export function credentialsRevision(revision: string): string {
   return revision.slice(revision.indexOf(':') + 1);
 }
 
-const BY_SLUG = `
-  SELECT t.id, t.slug, t.status, t.tier, t.custom_domain, t.version,
-         c.host, c.port, c.database, c.username, c.secret_ref, c.rotated_at
-  FROM tenants t LEFT JOIN tenant_connections c ON c.tenant_id = t.id
-  WHERE t.slug = $1
-  ORDER BY (t.status = 'deleted'), t.created_at DESC LIMIT 1`;
-const SLUG_BY_ID = `SELECT slug FROM tenants WHERE id = $1 AND status <> 'deleted'`;
-
 /**
  * Tenant id → slug in the KvStore. Only runtimes write it (on a database hit) and drop it (on a
  * tenant invalidation): the control plane publishes by slug. Signed like every other record; a
@@ -52,11 +45,6 @@ function decodeSlugOf(signer: DirectorySigner, tenantId: string, raw: string): s
   } catch {
     return null;
   }
-}
-
-interface Row {
-  id: string; slug: string; status: string; tier: string; custom_domain: string | null; version: number;
-  host: string | null; port: number | null; database: string | null; username: string | null; secret_ref: string | null; rotated_at: Date | null;
 }
 
 /**
@@ -86,7 +74,7 @@ export class TenantDirectory {
       kvKey: idKey,
       encode: (slug, tenantId) => encodeSlugOf(o.signer, tenantId, slug),
       decode: (raw, tenantId) => decodeSlugOf(o.signer, tenantId, raw),
-      load: async (tenantId) => (await o.control.query<{ slug: string }>(SLUG_BY_ID, [tenantId])).rows[0]?.slug ?? null,
+      load: (tenantId) => findLiveSlug(o.control, tenantId),
       onError: (err, stage) => o.onError(err, `tenant id ${stage}`),
     });
   }
@@ -120,7 +108,7 @@ export class TenantDirectory {
   }
 
   private async loadBySlug(slug: string): Promise<DirectoryEntry | null> {
-    const r = (await this.o.control.query<Row>(BY_SLUG, [slug])).rows[0];
+    const r = await findDirectoryRow(this.o.control, slug);
     if (!r || r.status === 'deleted') return null;
     return {
       tenantId: r.id, slug: r.slug, status: r.status, tier: r.tier,

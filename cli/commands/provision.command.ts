@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { findTenant } from '../../common/control-db/tenant-queries';
 import { createLogger } from '../../common/logger';
 import { TierCatalog } from '../../control-plane/tenants/tier-catalog';
 import type { RegisterCommand } from '../command';
@@ -18,12 +19,8 @@ export const registerProvisionCommands: RegisterCommand = (program, { io, contex
     .action(async (ref: string, opts: { out: string; print?: boolean }) => {
       const config = context.config;
       const pool = await context.controlPool();
-      const { rows } = await pool.query<{ id: string; slug: string; tier: string; region: string }>(
-        // An id, else the slug's live tenant, else its most recently deleted one (slugs are reused after offboarding).
-        `SELECT id, slug, tier, region FROM tenants WHERE id::text = $1 OR slug = $1
-          ORDER BY (id::text = $1) DESC, (status <> 'deleted') DESC, created_at DESC LIMIT 1`, [ref]);
-      if (!rows[0]) throw new UsageError(`no tenant ${ref}`);
-      const t = rows[0];
+      const t = await findTenant(pool, ref);
+      if (!t) throw new UsageError(`no tenant ${ref}`);
       const tiers = new TierCatalog(config, createLogger({ name: 'silo-cli', level: 'silent' }));
       // Loaded lazily: cdktf is only needed here.
       // eslint-disable-next-line @typescript-eslint/no-require-imports

@@ -1,10 +1,15 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { DataSource, EntityManager, IsNull } from 'typeorm';
+import { findTenant, TenantRefRow } from '../../common/control-db/tenant-queries';
 import { DATA_SOURCE } from '../common/tokens';
-import { Tenant } from '../tenants/tenant.entity';
+import { appendAudit } from '../tenants/audit-log.repository';
 import { ApiKey } from './api-key.entity';
 
-/** The only code touching api_keys (and the tenant row it hangs off). */
+/**
+ * The control plane's half of the `api_keys` owner: key management through the `ApiKey` entity.
+ * The plain-SQL half (the runtime's lookup, revoking a tenant's keys) is
+ * `common/control-db/api-key-queries.ts`; tenants and audit rows come from their owners.
+ */
 @Injectable()
 export class ApiKeyRepository {
   constructor(@Inject(DATA_SOURCE) private readonly ds: DataSource) {}
@@ -13,8 +18,9 @@ export class ApiKeyRepository {
     return this.ds.transaction(fn);
   }
 
-  findTenant(ref: { id?: string; slug?: string }): Promise<Pick<Tenant, 'id' | 'slug' | 'status'> | null> {
-    return this.ds.getRepository(Tenant).findOne({ where: ref.id ? { id: ref.id } : { slug: ref.slug }, select: { id: true, slug: true, status: true } });
+  /** By id, else the slug's live tenant, else its most recently deleted one. */
+  findTenant(ref: { id?: string; slug?: string }): Promise<Pick<TenantRefRow, 'id' | 'slug' | 'status'> | null> {
+    return findTenant(this.ds, ref.id ?? ref.slug ?? '');
   }
 
   list(tenantId: string): Promise<ApiKey[]> {
@@ -47,6 +53,6 @@ export class ApiKeyRepository {
   }
 
   async audit(tenantId: string, action: string, detail: Record<string, unknown>, m: EntityManager = this.ds.manager): Promise<void> {
-    await m.query(`INSERT INTO audit_log (tenant_id, action, cause_type, cause_id, detail) VALUES ($1, $2, 'admin', 'admin-token', $3)`, [tenantId, action, JSON.stringify(detail)]);
+    await appendAudit(m, { tenantId, action, causeType: 'admin', causeId: 'admin-token', detail });
   }
 }

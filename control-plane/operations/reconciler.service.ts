@@ -1,5 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
+import { listTenantsWithConnections } from '../../common/control-db/tenant-queries';
 import type { KvStore } from '../../common/kv-store';
 import type { Logger } from '../../common/logger';
 import { DIRECTORY_TTL_SECONDS, directoryKeys } from '../../common/tenant-directory';
@@ -100,12 +101,7 @@ export class ReconcilerService {
    * tenants can still have a cached entry (DIRECTORY_TTL_SECONDS).
    */
   async run(opts: { apply: boolean; checkDirectory?: boolean; now?: number }): Promise<ReconcileReport> {
-    const rows: TenantRow[] = await this.ds.query(
-      `SELECT t.id, t.slug, t.status, t.tier, t.custom_domain, t.version, t.updated_at,
-              c.host, c.port, c.database, c.username, c.secret_ref, c.rotated_at,
-              (SELECT count(*)::int FROM jobs j WHERE j.tenant_id = t.id AND j.status IN ('queued','running')) AS open_jobs
-       FROM tenants t LEFT JOIN tenant_connections c ON c.tenant_id = t.id`,
-    );
+    const rows = await this.tenantRows();
     const byId = new Map(rows.map((r) => [r.id, r]));
     const drift: Drift[] = [];
     const add = (d: Omit<Drift, 'repaired' | 'slug'>) => drift.push({ ...d, slug: (d.tenantId && byId.get(d.tenantId)?.slug) || null, repaired: false });
@@ -156,6 +152,22 @@ export class ReconcilerService {
     }
     if (drift.length) this.logger.warn({ event: 'reconcile.drift', apply: opts.apply, ...driftSummary(drift) }, 'reconciler found drift');
     return { drift, checked: { tenants: rows.length, databases: inv?.databases.length ?? 0, secrets: secretRefs.length, directory } };
+  }
+
+  /**
+   * Every tenant with its connection and number of open jobs, read in one snapshot (a provisioning
+   * that finishes between the two reads must not look stuck).
+   */
+  private tenantRows(): Promise<TenantRow[]> {
+    return this.ds.transaction('REPEATABLE READ', async (m) => {
+      const tenants = await listTenantsWithConnections(m);
+      // Raw SQL on `jobs` outside its owner (job.repository.ts): the one exception test/table-owners.test.ts allows.
+      const open: Array<{ tenant_id: string; n: number }> = await m.query(
+        `SELECT tenant_id, count(*)::int AS n FROM jobs WHERE tenant_id IS NOT NULL AND status IN ('queued','running') GROUP BY tenant_id`,
+      );
+      const openJobs = new Map(open.map((r) => [r.tenant_id, r.n]));
+      return tenants.map((t) => ({ ...t, open_jobs: openJobs.get(t.id) ?? 0 }));
+    });
   }
 
   /** Entries (slug and custom domain) that disagree with the control database. False when the cache did not answer. */

@@ -1,5 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { DataSource, EntityManager } from 'typeorm';
+import { listConnectedTenants, tenantIdsWithStatus } from '../../common/control-db/tenant-queries';
 import { DATA_SOURCE } from '../common/tokens';
 import { TenantStatus } from './tenant-status';
 import { TenantStorage } from './tenant-storage.entity';
@@ -14,7 +15,7 @@ export interface StorageSweepTarget {
 
 const SWEPT = [TenantStatus.Active, TenantStatus.Suspended];
 
-/** The only code touching tenant_storage (owned by the tenants module). */
+/** The only code touching tenant_storage (owned by the tenants module). Tenants come from `common/control-db/tenant-queries.ts`. */
 @Injectable()
 export class TenantStorageRepository {
   constructor(@Inject(DATA_SOURCE) private readonly ds: DataSource) {}
@@ -29,9 +30,7 @@ export class TenantStorageRepository {
 
   /** Active and suspended tenants with a database. */
   async sweepTargets(): Promise<StorageSweepTarget[]> {
-    const rows: Array<{ id: string; slug: string; tier: string; host: string; port: number; database: string; username: string; secret_ref: string }> = await this.ds.query(
-      `SELECT t.id, t.slug, t.tier, c.host, c.port, c.database, c.username, c.secret_ref
-         FROM tenants t JOIN tenant_connections c ON c.tenant_id = t.id WHERE t.status = ANY($1::text[]) ORDER BY t.id`, [SWEPT]);
+    const rows = await listConnectedTenants(this.ds, SWEPT);
     return rows.map((r) => ({ tenantId: r.id, slug: r.slug, tier: r.tier, connection: { host: r.host, port: r.port, database: r.database, username: r.username, secretRef: r.secret_ref } }));
   }
 
@@ -54,11 +53,15 @@ export class TenantStorageRepository {
     await m.getRepository(TenantStorage).update({ tenantId }, patch);
   }
 
-  /** For the metrics: live tenants whose last measurement is past their quota, and those write-frozen. */
+  /**
+   * For the metrics: live tenants whose last measurement is past their quota, and those
+   * write-frozen. The rows that count are few; which of them are live the tenants' owner says.
+   */
   async counts(): Promise<{ overQuota: number; frozen: number }> {
-    const [row]: Array<{ over: number; frozen: number }> = await this.ds.query(
-      `SELECT count(*) FILTER (WHERE s.used_bytes > s.quota_bytes)::int AS over, count(*) FILTER (WHERE s.frozen)::int AS frozen
-         FROM tenant_storage s JOIN tenants t ON t.id = s.tenant_id WHERE t.status = ANY($1::text[])`, [SWEPT]);
-    return { overQuota: row?.over ?? 0, frozen: row?.frozen ?? 0 };
+    const flagged: Array<{ tenant_id: string; over: boolean; frozen: boolean }> = await this.ds.query(
+      `SELECT tenant_id, used_bytes > quota_bytes AS over, frozen FROM tenant_storage WHERE used_bytes > quota_bytes OR frozen`);
+    const live = await tenantIdsWithStatus(this.ds, flagged.map((r) => r.tenant_id), SWEPT);
+    const counted = flagged.filter((r) => live.has(r.tenant_id));
+    return { overQuota: counted.filter((r) => r.over).length, frozen: counted.filter((r) => r.frozen).length };
   }
 }

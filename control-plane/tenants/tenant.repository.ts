@@ -1,25 +1,23 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { DataSource, EntityManager, In, IsNull, Not } from 'typeorm';
+import { revokeAllApiKeys } from '../../common/control-db/api-key-queries';
+import { SchemaMirrorRepository } from '../../migrations/schema-mirror.repository';
 import { DATA_SOURCE } from '../common/tokens';
 import { changedColumns, hydrate, insertableColumns, remember } from '../db/entity-rows';
 import { send, write } from '../db/pipelined-transaction';
-import { AuditCauseType, AuditEntry } from './audit-entry.entity';
+import type { AuditEntry } from './audit-entry.entity';
+import { appendAudit, AuditInput, auditHistory } from './audit-log.repository';
 import { TenantConnection } from './tenant-connection.entity';
-import { TenantSchemaVersion } from './tenant-schema-version.entity';
+import type { TenantSchemaVersion } from './tenant-schema-version.entity';
 import { FailedDuring, OFFBOARDABLE_BY_SWEEP, TenantStatus } from './tenant-status';
 import { Tenant } from './tenant.entity';
 
-export interface AuditInput {
-  tenantId: string | null;
-  action: string;
-  fromStatus?: string | null;
-  toStatus?: string | null;
-  causeType: AuditCauseType;
-  causeId?: string | null;
-  detail?: Record<string, unknown>;
-}
-
-/** The only code touching the tenant tables. Methods take an EntityManager to join a caller's transaction. */
+/**
+ * The control plane's half of the tenant aggregate's owner (`tenants`, `tenant_connections`): its
+ * writes and reads, pipelined ones included; the reads other deployables need are in
+ * `common/control-db/tenant-queries.ts`. Methods take an EntityManager to join a caller's
+ * transaction. Audit rows, API keys and schema mirrors go through their own owners.
+ */
 @Injectable()
 export class TenantRepository {
   constructor(@Inject(DATA_SOURCE) private readonly ds: DataSource) {}
@@ -142,12 +140,15 @@ export class TenantRepository {
     await m.getRepository(TenantConnection).delete({ tenantId });
   }
 
+  /** Through the `api_keys` owner, in the caller's transaction. */
   async revokeAllApiKeys(tenantId: string, m: EntityManager): Promise<void> {
-    await m.query('UPDATE api_keys SET revoked_at = now() WHERE tenant_id = $1 AND revoked_at IS NULL', [tenantId]);
+    await revokeAllApiKeys(m, tenantId);
   }
 
-  findSchemaVersion(tenantId: string): Promise<TenantSchemaVersion | null> {
-    return this.ds.getRepository(TenantSchemaVersion).findOne({ where: { tenantId } });
+  /** The tenant's schema mirror, from its owner (`migrations/schema-mirror.repository.ts`). */
+  async findSchemaVersion(tenantId: string): Promise<TenantSchemaVersion | null> {
+    const mirror = await new SchemaMirrorRepository(this.ds).find(tenantId);
+    return mirror && { tenantId, version: mirror.version, appliedCount: mirror.appliedCount, lastError: mirror.lastError, drift: mirror.drift, ledgerDigest: mirror.digest, updatedAt: mirror.updatedAt };
   }
 
   /** Records that `version` is what the directory holds (deferred inside a pipelined transaction). */
@@ -164,18 +165,12 @@ export class TenantRepository {
     return rows.map((r) => r.id);
   }
 
-  /** Deferred inside a pipelined transaction (nothing reads it back before commit). */
+  /** Through the `audit_log` owner; deferred inside a pipelined transaction, as before. */
   async audit(entry: AuditInput, m: EntityManager = this.ds.manager): Promise<void> {
-    await write(
-      m,
-      `INSERT INTO audit_log (tenant_id, action, from_status, to_status, cause_type, cause_id, detail) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-      [entry.tenantId, entry.action, entry.fromStatus ?? null, entry.toStatus ?? null, entry.causeType, entry.causeId ?? null, JSON.stringify(entry.detail ?? {})],
-    );
+    await appendAudit(m, entry);
   }
 
   history(tenantId: string, limit: number, beforeId?: string): Promise<AuditEntry[]> {
-    const qb = this.ds.getRepository(AuditEntry).createQueryBuilder('a').where('a.tenant_id = :tenantId', { tenantId });
-    if (beforeId) qb.andWhere('a.id < :beforeId', { beforeId });
-    return qb.orderBy('a.id', 'DESC').limit(limit).getMany();
+    return auditHistory(this.ds.manager, tenantId, limit, beforeId);
   }
 }
