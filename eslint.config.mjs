@@ -28,13 +28,19 @@ export default tseslint.config(
     },
   },
   {
-    // The CLI may use control-plane modules, but not its HTTP composition (no Nest app for a CLI command).
+    // The CLI may use control-plane modules (services, repositories), never its composition: no Nest
+    // app and no startControlPlane (which migrates the control database as a side effect) for a CLI
+    // command; commands build what they need by hand (reconcile.command.ts). `silo worker` runs the
+    // worker process through control-plane/worker-process.
     files: ['cli/**/*.ts'],
     ignores: ['**/*.spec.ts'],
     rules: {
       'no-restricted-imports': ['error', {
         paths: [{ name: '@cdktf/provider-aws', message: 'Use deep imports (@cdktf/provider-aws/lib/...): the barrel costs ~600 MB per process.' }],
-        patterns: [{ group: ['**/control-plane/http-app', '**/control-plane/app.module', '**/control-plane/main'], message: 'The CLI must not boot the control plane\'s HTTP app.' }],
+        patterns: [
+          { group: ['**/control-plane/http-app', '**/control-plane/app.module', '**/control-plane/core.module', '**/control-plane/**/*.module', '**/control-plane/main', '**/control-plane/server'], message: 'The CLI must not boot the control plane (its HTTP app, Nest modules or startControlPlane, which migrates): construct the services a command needs.' },
+          { group: ['@nestjs/core', '@nestjs/platform-express'], message: 'No Nest application in the CLI.' },
+        ],
       }],
     },
   },

@@ -16,6 +16,7 @@ export class CliContext {
   private cfg: (CliConfig & { embedded: boolean }) | null = null;
   private pool: Promise<Pool> | null = null;
   private ds: Promise<DataSource> | null = null;
+  private current: Promise<DataSource> | null = null;
   private secrets: Promise<SecretStore> | null = null;
   private drv: Promise<ProvisioningDriver> | null = null;
 
@@ -48,7 +49,7 @@ export class CliContext {
   dataSource(): Promise<DataSource> {
     this.ds ??= (async () => {
       const { createControlDataSource } = lazy<typeof import('../control-plane/db/data-source')>('../control-plane/db/data-source');
-      const ds = createControlDataSource(this.config.DATABASE_URL, { poolSize: 2, applicationName: 'silo-cli' });
+      const ds = createControlDataSource(this.config.DATABASE_URL, { poolSize: this.config.DATABASE_POOL_SIZE, applicationName: 'silo-cli' });
       try {
         await ds.initialize();
       } catch (err) {
@@ -57,6 +58,26 @@ export class CliContext {
       return ds;
     })();
     return this.ds;
+  }
+
+  /**
+   * The data source for commands that must not change the control database's schema (`silo
+   * reconcile`): nothing is migrated, and a database behind this CLI's migrations is refused
+   * (CONFIG_INVALID, exit 2) with the command that migrates it. Only `silo control-db migrate`
+   * (and the control plane at start-up) migrates.
+   */
+  upToDateDataSource(): Promise<DataSource> {
+    this.current ??= (async () => {
+      const ds = await this.dataSource();
+      const { MigrationExecutor } = lazy<typeof import('typeorm')>('typeorm');
+      // Reads control_migrations only (showMigrations would create it).
+      const pending = (await new MigrationExecutor(ds).getPendingMigrations()).map((m) => m.name);
+      if (pending.length) {
+        throw new SiloError(ErrorCode.CONFIG_INVALID, `The control database at ${redactUrl(this.config.DATABASE_URL)} is ${pending.length} migration${pending.length > 1 ? 's' : ''} behind this CLI (${pending.join(', ')}): run \`silo control-db migrate\` first (this command never migrates).`, 500);
+      }
+      return ds;
+    })();
+    return this.current;
   }
 
   secretStore(): Promise<SecretStore> {
@@ -93,7 +114,7 @@ export class CliContext {
     await settle(this.drv, (d) => d.close?.());
     await settle(this.ds, (ds) => (ds.isInitialized ? ds.destroy() : undefined));
     await settle(this.pool, (p) => p.end());
-    this.drv = this.ds = this.pool = this.secrets = null;
+    this.drv = this.ds = this.current = this.pool = this.secrets = null;
   }
 }
 

@@ -1,10 +1,20 @@
-import { randomBytes } from 'node:crypto';
-import { createLogger } from '../../common/logger';
+import type { DataSource } from 'typeorm';
+import { createKvStore } from '../../common/create-kv-store';
+import { directorySignerFor } from '../../common/directory-signer';
+import type { KvStore } from '../../common/kv-store';
+import { createLogger, Logger } from '../../common/logger';
+import { DirectoryPublisher } from '../../common/tenant-directory';
 import type { ControlPlaneConfig } from '../../control-plane/config';
 import { BillingReconciler, BillingReconcileReport } from '../../control-plane/billing/billing-reconciler';
+import { BillingService } from '../../control-plane/billing/billing.service';
+import { WebhookEventRepository } from '../../control-plane/billing/webhook-event.repository';
+import { JobRepository } from '../../control-plane/jobs/job.repository';
 import { ReconcilerService } from '../../control-plane/operations/reconciler.service';
-import { startControlPlane } from '../../control-plane/server';
+import { TenantRepository } from '../../control-plane/tenants/tenant.repository';
+import { TenantService } from '../../control-plane/tenants/tenant.service';
+import { TierCatalog } from '../../control-plane/tenants/tier-catalog';
 import type { RegisterCommand } from '../command';
+import type { CliContext } from '../context';
 import { ExitCode, UsageError } from '../errors';
 import { CliIo, writeLine } from '../io';
 
@@ -22,12 +32,12 @@ export const registerReconcileCommand: RegisterCommand = (program, { io, context
     .action(async (opts: { apply?: boolean; billing?: boolean; json?: boolean }) => {
       if (opts.billing && opts.apply) throw new UsageError('--apply has no effect with --billing (billing repairs replay Stripe\'s state through the webhook rules; report-only differences need an admin)');
       if (opts.billing && !context.config.STRIPE_SECRET_KEY) throw new UsageError('STRIPE_SECRET_KEY is not set: billing reconciliation reads subscriptions from the Stripe API');
-      // The CLI serves no HTTP: run the control plane's services without a listener or worker.
-      const config = { ...context.config, HOST: '127.0.0.1', CONTROL_PLANE_PORT: 0, ADMIN_TOKEN: randomBytes(24).toString('hex'), JOB_WORKER_ENABLED: false } as ControlPlaneConfig;
-      const cp = await startControlPlane(config, { logger: createLogger({ name: 'silo-cli', level: 'silent' }), listen: false });
+      // The services reconcile needs, built here (no Nest app, no listener, no worker) on a control
+      // database this command refuses to migrate: a schema behind the CLI is a one-line exit 2.
+      const services = await reconcileServices(context);
       try {
         if (opts.billing) {
-          const report = await cp.app.get(BillingReconciler).run({ repair: true });
+          const report = await services.billing().run({ repair: true });
           printBilling(io, report, Boolean(opts.json));
           setExitCode(report.differences.some((d) => !d.repaired) ? ExitCode.Failed : ExitCode.Ok);
           return;
@@ -35,8 +45,8 @@ export const registerReconcileCommand: RegisterCommand = (program, { io, context
         // The same checks as the periodic run (ReconcilerService.run). The one thing this process may
         // not see is the directory cache: without REDIS_URL it lives inside the running `npm start`
         // process (its periodic run checks it); an empty cache of our own would prove nothing.
-        const checkDirectory = Boolean(config.REDIS_URL);
-        const report = await cp.app.get(ReconcilerService).run({ apply: Boolean(opts.apply), checkDirectory });
+        const checkDirectory = Boolean(context.config.REDIS_URL);
+        const report = await services.drift().run({ apply: Boolean(opts.apply), checkDirectory });
         if (!report.checked.directory) {
           writeLine(io.stderr, checkDirectory
             ? 'Directory cache not checked: Redis did not answer.'
@@ -56,10 +66,36 @@ export const registerReconcileCommand: RegisterCommand = (program, { io, context
         }
         setExitCode(pending.length ? ExitCode.Failed : ExitCode.Ok);
       } finally {
-        await cp.close();
+        await services.close();
       }
     });
 };
+
+/**
+ * The control plane's reconcilers and what they depend on, constructed by hand on the CLI's
+ * adapters (CliContext: the up-to-date data source, the secret store, the driver factory's driver).
+ * The directory publisher writes to REDIS_URL's Redis, or to an in-process store nobody reads.
+ */
+async function reconcileServices(context: CliContext): Promise<{ drift(): ReconcilerService; billing(): BillingReconciler; close(): Promise<void> }> {
+  const ds: DataSource = await context.upToDateDataSource();
+  const [secrets, driver] = await Promise.all([context.secretStore(), context.driver()]);
+  // The CLI serves no HTTP: the listener settings are never read by these services.
+  const config: ControlPlaneConfig = { ...context.config, HOST: '127.0.0.1', CONTROL_PLANE_PORT: 0, ADMIN_TOKEN: '' };
+  const logger: Logger = createLogger({ name: 'silo-cli', level: 'silent' });
+  const clock = () => new Date();
+  const kv: KvStore = createKvStore(config.REDIS_URL);
+  const directory = new DirectoryPublisher(kv, directorySignerFor(config.SILO_DIRECTORY_KEY), (err) => logger.warn({ err }, 'directory cache write failed'));
+  const tenants = new TenantRepository(ds);
+  const jobs = new JobRepository(ds, config);
+  const tiers = new TierCatalog(config, logger);
+  const tenantService = new TenantService(tenants, jobs, tiers, directory, config, logger, clock);
+  return {
+    drift: () => new ReconcilerService(tenants, tenantService, ds, driver, secrets, kv, config, logger),
+    billing: () => new BillingReconciler(new BillingService(new WebhookEventRepository(ds), tenants, tenantService, jobs, tiers, config, logger, clock), tenants, tiers, config, logger, clock),
+    // The data source, secret store and driver are the context's: runCli closes them.
+    close: () => kv.close(),
+  };
+}
 
 function printBilling(io: CliIo, report: BillingReconcileReport, json: boolean): void {
   if (json) {
