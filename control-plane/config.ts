@@ -31,6 +31,13 @@ export const controlShape = {
   /** A tenant created from a subscription event waits this long for its checkout session (which names the customer) before provisioning; a checkout or a requested tenant_slug starts it at once. */
   BILLING_CHECKOUT_WAIT_SECONDS: z.coerce.number().int().min(0).default(15),
   PROVISIONING_DRIVER: z.enum(['local', 'aws']).default('local'),
+  /**
+   * Runtime replicas serving tenants at once. A tenant's role gets CONNECTION LIMIT = the tier's
+   * connectionLimit (each replica's cap) × RUNTIME_REPLICAS + TENANT_CONNECTION_RESERVE (provisioning/connection-budget.ts).
+   */
+  RUNTIME_REPLICAS: z.coerce.number().int('must be a whole number').min(1, 'must be at least 1').max(10_000, 'must be at most 10000').default(1),
+  /** Connections a tenant's role keeps beyond the runtime replicas' pools, for `silo migrate` (one per tenant) and admin sessions. */
+  TENANT_CONNECTION_RESERVE: z.coerce.number().int('must be a whole number').min(1, 'must be at least 1: silo migrate needs a connection of its own').max(10_000, 'must be at most 10000').default(2),
   TENANT_DATABASE_URL: postgresUrl().optional(),
   /** Host/port tenant apps and the runtime use to reach tenant databases (defaults to TENANT_DATABASE_URL's). */
   TENANT_DATABASE_PUBLIC_HOST: z.string().optional(),

@@ -72,7 +72,7 @@ export async function startControlPlane(config: ControlPlaneConfig, opts: StartO
       await worker?.stop();
       await app.close();
       if (!opts.kv) await kv.close();
-      await driver.close?.();
+      await driver.close();
       await secretPool.end();
       if (dataSource.isInitialized) await dataSource.destroy();
     },

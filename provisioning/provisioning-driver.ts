@@ -36,11 +36,17 @@ export interface DeprovisionOptions {
   connection: TenantConnectionInfo | null;
 }
 
+/**
+ * What exists on the platform under this installation's marker (the reconciler compares it with the
+ * control database). Names are the driver's own; `tenantIdOf` maps them back to tenants.
+ */
 export interface DriverInventory {
+  /** Tenant databases (local: one per tenant on the server; AWS: the database of each Silo cluster). */
   databases: string[];
+  /** Tenant login roles outside any listed database (local); AWS: none (the roles live inside each cluster). */
   roles: string[];
-  /** Databases whose owner, flags, settings or grants are not what Silo sets (e.g. still owned by the tenant). */
-  unsealed?: string[];
+  /** Databases whose owner, flags, settings or grants are not what Silo sets (e.g. still owned by the tenant). AWS: none. */
+  unsealed: string[];
 }
 
 export interface TemplateDatabase {
@@ -51,13 +57,17 @@ export interface TemplateDatabase {
   owner: string;
 }
 
-/** Port: one implementation per platform (`local`, `aws`), picked from config. */
+/**
+ * Port: one implementation per platform (`local`, `aws`), picked from config by
+ * `createProvisioningDriver` (create-provisioning-driver.ts). Every member callers use is
+ * required; only `measureStorage` is a capability a driver may lack.
+ */
 export interface ProvisioningDriver {
   readonly name: 'local' | 'aws';
   provision(ctx: DriverContext): Promise<TenantConnectionInfo>;
   /** Exports data, then removes the database, role/cluster and secret. Idempotent. */
   deprovision(ctx: DriverContext, opts: DeprovisionOptions): Promise<{ exportLocation: string | null }>;
-  /** Issues a new password, stores it, and applies it to the database. */
+  /** Issues a new password (local) or rotates the managed master secret (AWS), stores it, and applies it to the database. */
   rotateCredentials(ctx: DriverContext, connection: TenantConnectionInfo): Promise<void>;
   /**
    * Storage quotas. Bytes used by each tenant database, keyed by database name (local:
@@ -67,15 +77,23 @@ export interface ProvisioningDriver {
    */
   measureStorage?(databases: string[]): Promise<Map<string, number>>;
   /** Refuses writes by the tenant's own SQL (true) or restores them exactly (false). */
-  setWriteFreeze?(connection: TenantConnectionInfo, frozen: boolean): Promise<void>;
+  setWriteFreeze(connection: TenantConnectionInfo, frozen: boolean): Promise<void>;
   /** Drift checks (the reconciler): what exists on the platform under this installation's marker. */
-  inventory?(): Promise<DriverInventory>;
-  /** Removes a database or role the inventory found with no tenant (`silo reconcile --apply`). */
-  dropOrphan?(name: string): Promise<void>;
-  /** Brings a database the inventory reported `unsealed` back to what Silo sets. */
-  sealDatabase?(name: string): Promise<void>;
-  /** The database new tenants are cloned from, when the driver has one (fleet migrations migrate it first). */
-  templateInfo?(): TemplateDatabase;
-  /** Releases the pools and connections the driver holds. */
-  close?(): Promise<void>;
+  inventory(): Promise<DriverInventory>;
+  /**
+   * Naming: the tenant id an inventory name (database or role) was derived from, or null for a name
+   * this driver never gives (local `t_<hex>`, AWS `tenant_<key>`).
+   */
+  tenantIdOf(name: string): string | null;
+  /**
+   * Removes a database or role the inventory found with no tenant (`silo reconcile --apply`). The
+   * AWS driver refuses (PROVISIONING_FAILED): deleting a cluster is left to an operator.
+   */
+  dropOrphan(name: string): Promise<void>;
+  /** Brings a database the inventory reported `unsealed` back to what Silo sets (AWS reports none and refuses). */
+  sealDatabase(name: string): Promise<void>;
+  /** The database new tenants are cloned from (fleet migrations migrate it first); null when the driver has none (AWS). */
+  templateInfo(): TemplateDatabase | null;
+  /** Releases the pools, connections and clients the driver holds. */
+  close(): Promise<void>;
 }

@@ -115,10 +115,10 @@ describe('local provisioning driver (real Postgres)', () => {
     }
   });
 
-  it('creates roles without superuser, createrole or createdb, with the tier connection limit', async () => {
+  it('creates roles without superuser, createrole or createdb, with the tier connection limit plus the default reserve (one runtime replica)', async () => {
     const { conn, ctx } = await provision();
     const [role] = await adminQuery('SELECT rolsuper, rolcreaterole, rolcreatedb, rolbypassrls, rolconnlimit FROM pg_roles WHERE rolname = $1', [conn.username]);
-    expect(role).toEqual({ rolsuper: false, rolcreaterole: false, rolcreatedb: false, rolbypassrls: false, rolconnlimit: ctx.tenant.tier.connectionLimit });
+    expect(role).toEqual({ rolsuper: false, rolcreaterole: false, rolcreatedb: false, rolbypassrls: false, rolconnlimit: ctx.tenant.tier.connectionLimit + 2 });
     expect(conn.database).toBe(tenantDbName(ctx.tenant.id));
     expect(conn.database).not.toContain(ctx.tenant.slug);
   });

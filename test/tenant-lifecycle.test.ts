@@ -51,7 +51,7 @@ describe('tenant lifecycle through the admin API and the job worker', () => {
     expect((await c.query('SELECT current_user AS u')).rows[0].u).toBe(shown.body.connection.username);
     await c.end();
     const [role] = await adminQuery<{ rolconnlimit: number }>('SELECT rolconnlimit FROM pg_roles WHERE rolname = $1', [shown.body.connection.username]);
-    expect(role.rolconnlimit).toBe(DEFAULT_TIERS.pro.connectionLimit);
+    expect(role.rolconnlimit).toBe(DEFAULT_TIERS.pro.connectionLimit + 2); // one runtime replica's cap + TENANT_CONNECTION_RESERVE (defaults)
 
     // Born at the latest tenant migration: ledger in its own database, owned by its role, mirrored in the control DB.
     const latest = shippedTenantMigrations().at(-1)?.version;

@@ -207,7 +207,7 @@ describe('a tenant cannot block its lifecycle or lift its limits (real Postgres,
     await t.drainJobs();
     expect((await jobsOf(id)).map((j) => j.status)).toEqual(['succeeded', 'succeeded']);
     const [role] = await adminQuery<{ rolconnlimit: number }>('SELECT rolconnlimit FROM pg_roles WHERE rolname = $1', [connection.username]);
-    expect(role.rolconnlimit).toBe(DEFAULT_TIERS.pro.connectionLimit);
+    expect(role.rolconnlimit).toBe(DEFAULT_TIERS.pro.connectionLimit + 2); // the new tier's cap × 1 replica + reserve 2 (defaults)
     expect(await roleConfig(connection.username)).toEqual(
       [`idle_in_transaction_session_timeout=60000`, 'log_statement=ddl', `statement_timeout=${DEFAULT_TIERS.pro.statementTimeoutMs}`, `temp_file_limit=${DEFAULT_TIERS.pro.tempFileLimitMb}MB`].sort());
     expect(await adminQuery('SELECT 1 FROM pg_db_role_setting s JOIN pg_roles r ON r.oid = s.setrole WHERE r.rolname = $1 AND s.setdatabase <> 0', [connection.username])).toEqual([]);

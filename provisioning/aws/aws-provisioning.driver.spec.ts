@@ -13,6 +13,7 @@ import {
   SecretsManagerClient,
 } from '@aws-sdk/client-secrets-manager';
 import { CloudWatchClient, GetMetricDataCommand, GetMetricDataCommandInput } from '@aws-sdk/client-cloudwatch';
+import { RDSClient } from '@aws-sdk/client-rds';
 import { mockClient } from 'aws-sdk-client-mock';
 import { Client } from 'pg';
 import { ErrorCode } from '../../common/error-codes';
@@ -27,7 +28,7 @@ import { CLUSTER_TERMINATOR_CONNECTION_LIMIT, CLUSTER_TERMINATOR_DATABASE } from
 import { IDLE_IN_TRANSACTION_TIMEOUT_MS } from './tenant-app-role';
 import { tenantNames } from './tenant-names';
 import { TerraformRunner } from './terraform-runner';
-import { FAKE_TERRAFORM_ENV, TEST_TENANT_ID, testBackend, testNetwork, writeFakeTerraform } from './testing';
+import { FAKE_TERRAFORM_ENV, TEST_TENANT_ID, testBackend, testNetwork, writeFakeTerraform } from '../../test/support/aws-fixtures';
 
 /** A DriverContext whose step records behave like the job's: a recorded step is replayed. */
 function fakeContext(tenant: DriverTenant, recorded = new Map<string, unknown>()) {
@@ -147,6 +148,9 @@ describe('AwsProvisioningDriver (fake terraform, real synth, mocked Secrets Mana
       appRole: cluster.appRole,
       terminatorRole,
       masterTls: false,
+      rds: new RDSClient({ region: 'eu-west-1', credentials: { accessKeyId: 'x', secretAccessKey: 'y' } }),
+      // Three runtime replicas: the role's limit is three pools plus the reserve.
+      connectionBudget: { runtimeReplicas: 3, reserve: 2 },
     });
   afterEach(() => rmSync(root, { recursive: true, force: true }));
 
@@ -270,12 +274,12 @@ describe('AwsProvisioningDriver (fake terraform, real synth, mocked Secrets Mana
       connection = await driver.provision(fakeContext(tenant).ctx);
     });
 
-    it('is a login role in rds_iam, without a password, superuser, CREATEROLE or CREATEDB, with the tier\'s settings', async () => {
+    it('is a login role in rds_iam, without a password, superuser, CREATEROLE or CREATEDB, with the tier\'s settings and a connection limit for every replica plus the reserve', async () => {
       const tier = DEFAULT_TIERS.pro;
       expect(connection.username).toBe(cluster.appRole);
       expect(await roleRow()).toEqual({
         rolsuper: false, rolcreaterole: false, rolcreatedb: false, rolreplication: false, rolbypassrls: false, rolcanlogin: true,
-        rolconnlimit: tier.connectionLimit, haspassword: false, iam: true,
+        rolconnlimit: tier.connectionLimit * 3 + 2, haspassword: false, iam: true,
         rolconfig: expect.arrayContaining([`statement_timeout=${tier.statementTimeoutMs}`, `idle_in_transaction_session_timeout=${IDLE_IN_TRANSACTION_TIMEOUT_MS}`, `temp_file_limit=${tier.tempFileLimitMb}MB`]),
       });
       expect((await roleRow()).rolconfig).toHaveLength(3);
@@ -465,7 +469,7 @@ describe('AwsProvisioningDriver (fake terraform, real synth, mocked Secrets Mana
             : { Id: q.Id, StatusCode: 'Complete', Timestamps: [], Values: [] };
         }),
       }));
-      const measuring = new AwsProvisioningDriver({ runner: new TerraformRunner({ binary: 'terraform' }), secrets: secrets.store, network: testNetwork(), backend: testBackend(), cloudWatch: cwClient });
+      const measuring = new AwsProvisioningDriver({ runner: new TerraformRunner({ binary: 'terraform' }), secrets: secrets.store, network: testNetwork(), backend: testBackend(), cloudWatch: cwClient, rds: new RDSClient({ region: 'eu-west-1' }) });
       const db = tenantNames(TEST_TENANT_ID).databaseName;
       const sizes = await measuring.measureStorage!([db, tenantNames(other).databaseName, 'postgres', 'tenant_Bad']);
       expect([...sizes]).toEqual([[db, 123_456_789]]);

@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
 import type { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
+import type { RDSClient } from '@aws-sdk/client-rds';
 import { join, resolve } from 'node:path';
 import type { ConnectionOptions } from 'node:tls';
 import { ErrorCode } from '../../common/error-codes';
@@ -7,17 +8,21 @@ import { SiloError } from '../../common/errors';
 import {
   DeprovisionOptions,
   DriverContext,
+  DriverInventory,
   DriverTenant,
   ProvisioningDriver,
+  TemplateDatabase,
   TenantConnectionInfo,
 } from '../provisioning-driver';
 import { freezeWrites, reassertWriteFreeze, unfreezeWrites, WriteFreezeAdmin, WriteFreezeTarget } from '../local/write-freeze';
 import type { SecretStore, TenantSecret } from '../secrets/secret-store';
+import type { ConnectionBudget } from '../connection-budget';
 import { measureClusterVolumes } from './cluster-storage';
 import { CLUSTER_TERMINATOR_ROLE, ensureClusterTerminatorRole } from './cluster-terminator-role';
 import { RDS_IAM_TLS } from './rds-iam-token';
 import { ensureTenantAppRole, TENANT_APP_ROLE } from './tenant-app-role';
-import { clusterIdentifierForDatabase, tenantNames } from './tenant-names';
+import { listTenantClusters } from './tenant-clusters';
+import { clusterIdentifierForDatabase, tenantIdForDatabase, tenantNames } from './tenant-names';
 import {
   DEFAULT_SECRET_PREFIX,
   MASTER_USERNAME,
@@ -60,7 +65,11 @@ export interface AwsProvisioningDriverOptions {
    * CloudWatch, for storage quotas (each cluster's `VolumeBytesUsed`). Without it the driver has no
    * `measureStorage` and the storage sweep skips it (`driver_cannot_measure`).
    */
-  cloudWatch?: Pick<CloudWatchClient, 'send'>;
+  cloudWatch?: Pick<CloudWatchClient, 'send' | 'destroy'>;
+  /** RDS in the region tenant clusters live in (AWS_REGION): the reconciler's inventory lists the clusters Silo created. */
+  rds: Pick<RDSClient, 'send' | 'destroy'>;
+  /** Sizes the application role's CONNECTION LIMIT from the tier's per-replica cap (connection-budget.ts). Default: 1 replica, reserve 2. */
+  connectionBudget?: ConnectionBudget;
 }
 
 // Resource addresses in the synthesized stack (construct ids in TenantStack).
@@ -233,6 +242,48 @@ export class AwsProvisioningDriver implements ProvisioningDriver {
     else await unfreezeWrites(login, freezeTarget(connection));
   }
 
+  /**
+   * The reconciler's inventory: the tenant database of every Aurora cluster a TenantStack created in
+   * the RDS client's region (tags `managed-by = silo` and `silo:tenant-id`, tenant-clusters.ts). A
+   * cluster whose tenant the control database does not know is reported as an orphan. Roles live
+   * inside each cluster and are not listed; nothing is `unsealed` (Silo's role owns no database here).
+   */
+  async inventory(): Promise<DriverInventory> {
+    const clusters = await listTenantClusters(this.options.rds);
+    return { databases: clusters.map((c) => c.database), roles: [], unsealed: [] };
+  }
+
+  /** `tenant_<key>` (tenant-names.ts): the key of a UUID tenant id is the id. */
+  tenantIdOf(name: string): string | null {
+    return tenantIdForDatabase(name);
+  }
+
+  /**
+   * Refused: an orphan cluster is reported, never deleted automatically. Deleting one means lifting
+   * deletion protection, a final snapshot and its KMS key's fate: an operator's call
+   * (docs/provisioning-aws.md, "Orphan clusters").
+   */
+  async dropOrphan(name: string): Promise<void> {
+    const cluster = clusterIdentifierForDatabase(name) ?? name;
+    throw new SiloError(ErrorCode.PROVISIONING_FAILED, `The aws driver does not delete clusters on its own: ${cluster} has no tenant; delete it by hand (docs/provisioning-aws.md, Orphan clusters)`, 409, { cluster });
+  }
+
+  /** Refused: the inventory never reports an AWS database unsealed (there is nothing of the tenant's to take back). */
+  async sealDatabase(name: string): Promise<void> {
+    throw new SiloError(ErrorCode.PROVISIONING_FAILED, `The aws driver has no unsealed databases to seal (${name})`, 409);
+  }
+
+  /** No template database on AWS: each cluster starts empty and is migrated as a tenant. */
+  templateInfo(): TemplateDatabase | null {
+    return null;
+  }
+
+  /** The SDK clients' sockets; nothing else is held between jobs (each master login is its own client). */
+  async close(): Promise<void> {
+    this.options.rds.destroy();
+    this.options.cloudWatch?.destroy();
+  }
+
   /** The stack config for a tenant (exposed for `silo provision plan`). */
   stackConfig(tenant: DriverTenant, overrides: StackOverrides = {}): TenantStackConfig {
     return {
@@ -283,7 +334,7 @@ export class AwsProvisioningDriver implements ProvisioningDriver {
     const result = await ensureTenantAppRole({
       host: cluster.host, port: cluster.port, database: cluster.database, user: master.username, password: master.password,
       ssl: this.options.masterTls ?? RDS_IAM_TLS,
-    }, ctx.tenant.tier, this.appRole);
+    }, ctx.tenant.tier, this.appRole, this.options.connectionBudget);
     if (result.tempFileLimit === 'refused') ctx.log(`temp_file_limit refused for ${this.appRole}: the master user may not set it; no per-role temp file limit`);
     return result;
   }
@@ -306,7 +357,7 @@ export class AwsProvisioningDriver implements ProvisioningDriver {
   }
 }
 
-async function measureStorageFromCloudWatch(cloudWatch: Pick<CloudWatchClient, 'send'>, databases: string[]): Promise<Map<string, number>> {
+async function measureStorageFromCloudWatch(cloudWatch: Pick<CloudWatchClient, 'send' | 'destroy'>, databases: string[]): Promise<Map<string, number>> {
   const clusterOf = new Map<string, string>();
   for (const database of databases) {
     const cluster = clusterIdentifierForDatabase(database);

@@ -3,6 +3,7 @@ import { Client } from 'pg';
 import { ADMIN_SESSION_OPTIONS, ident, literal } from '../local/pg-names';
 import type { TierSettings } from '../tiers';
 import { resetRoleSelfSettings } from '../role-settings';
+import { ConnectionBudget, DEFAULT_CONNECTION_BUDGET, roleConnectionLimit } from '../connection-budget';
 
 /** The role tenant SQL runs as on an Aurora tenant cluster (one tenant per cluster, so one fixed name). */
 export const TENANT_APP_ROLE = 'tenant_app';
@@ -41,14 +42,15 @@ export interface TenantAppRoleResult {
 /**
  * Creates or converges the tenant's application role on its cluster, as the master user, in one
  * transaction: LOGIN without a password, in `rds_iam` (IAM-token login only), none of SUPERUSER,
- * CREATEDB, CREATEROLE, REPLICATION, BYPASSRLS; CONNECTION LIMIT and statement_timeout from the
- * tier, idle_in_transaction_session_timeout and temp_file_limit as on the local driver. Per-role
+ * CREATEDB, CREATEROLE, REPLICATION, BYPASSRLS; CONNECTION LIMIT from the tier's per-replica
+ * cap and the connection budget (connection-budget.ts), statement_timeout from the tier, idle_in_transaction_session_timeout and temp_file_limit as on the local driver. Per-role
  * defaults the tenant set on itself (userset parameters, with or without IN DATABASE) are reset
  * first. The tenant database and its public schema are opened to this role and closed to PUBLIC.
  * The session uses ADMIN_SESSION_OPTIONS, so defaults a tenant could set cannot steer it.
  * Idempotent, and safe to run concurrently (a lost CREATE race becomes the ALTER path).
  */
-export async function ensureTenantAppRole(login: ClusterMasterLogin, tier: TierSettings, role = TENANT_APP_ROLE): Promise<TenantAppRoleResult> {
+export async function ensureTenantAppRole(login: ClusterMasterLogin, tier: TierSettings, role = TENANT_APP_ROLE, budget: ConnectionBudget = DEFAULT_CONNECTION_BUDGET): Promise<TenantAppRoleResult> {
+  const limit = roleConnectionLimit(tier.connectionLimit, budget);
   const c = new Client({
     host: login.host, port: login.port, database: login.database, user: login.user, password: login.password, ssl: login.ssl,
     options: ADMIN_SESSION_OPTIONS, application_name: 'silo-provisioner', connectionTimeoutMillis: login.connectTimeoutMs ?? 10_000,
@@ -56,27 +58,27 @@ export async function ensureTenantAppRole(login: ClusterMasterLogin, tier: TierS
   await c.connect();
   try {
     const exists = async () => (await c.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [role])).rowCount === 1;
-    if (await exists()) return await converge(c, login.database, tier, role, false);
+    if (await exists()) return await converge(c, login.database, tier, limit, role, false);
     try {
-      return await converge(c, login.database, tier, role, true);
+      return await converge(c, login.database, tier, limit, role, true);
     } catch (err) {
       const code = (err as { code?: string }).code;
       if (code !== DUPLICATE_OBJECT && code !== UNIQUE_VIOLATION) throw err;
-      return await converge(c, login.database, tier, role, false); // lost a race
+      return await converge(c, login.database, tier, limit, role, false); // lost a race
     }
   } finally {
     await c.end().catch(() => undefined);
   }
 }
 
-async function converge(c: Client, database: string, tier: TierSettings, name: string, create: boolean): Promise<TenantAppRoleResult> {
+async function converge(c: Client, database: string, tier: TierSettings, connectionLimit: number, name: string, create: boolean): Promise<TenantAppRoleResult> {
   const role = ident(name);
   const db = ident(database);
   await c.query('BEGIN');
   try {
     // Everything interpolated here is generated (role name, database name, tier numbers), not tenant input.
     await c.query(`${create ? 'CREATE' : 'ALTER'} ROLE ${role} WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS `
-      + `CONNECTION LIMIT ${Math.floor(tier.connectionLimit)} PASSWORD NULL`);
+      + `CONNECTION LIMIT ${connectionLimit} PASSWORD NULL`);
     await resetRoleSelfSettings(c, name);
     await c.query([
       `GRANT ${ident(RDS_IAM_ROLE)} TO ${role}`,

@@ -57,9 +57,21 @@ export function tenantNames(tenantId: string): TenantNames {
  * or null for a name the driver does not give its databases.
  */
 export function clusterIdentifierForDatabase(database: string): string | null {
+  const key = keyForDatabase(database);
+  return key === null ? null : tenantNames(key).clusterIdentifier;
+}
+
+/**
+ * The tenant id behind a database name this driver gives, or null. That is the normalised key:
+ * Silo's tenant ids are lowercase UUIDs, which normalise to themselves.
+ */
+export function tenantIdForDatabase(database: string): string | null {
+  return keyForDatabase(database);
+}
+
+function keyForDatabase(database: string): string | null {
   const m = /^tenant_([a-z0-9]+(?:_[a-z0-9]+)*)$/.exec(database);
   if (!m) return null;
   const key = m[1].replace(/_/g, '-');
-  if (key.length > MAX_KEY_LENGTH) return null;
-  return tenantNames(key).clusterIdentifier;
+  return key.length > MAX_KEY_LENGTH ? null : key;
 }

@@ -1,3 +1,4 @@
+import { RDSClient } from '@aws-sdk/client-rds';
 import { Client } from 'pg';
 import { adminQuery, createEmptyDatabase, dropDatabase, TestDatabase } from '../../test/support/test-db';
 import { testDatabaseUrl } from '../../test/support/env';
@@ -7,7 +8,7 @@ import { DEFAULT_TIERS } from '../tiers';
 import { AwsDriverSecrets, AwsProvisioningDriver } from './aws-provisioning.driver';
 import { ensureTenantAppRole } from './tenant-app-role';
 import { TerraformRunner } from './terraform-runner';
-import { testBackend, testNetwork } from './testing';
+import { testBackend, testNetwork } from '../../test/support/aws-fixtures';
 
 const MASTER_REF = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:rds!cluster-0000-AbCdEf';
 const APP_REF = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:silo/tenants/t/app-AbCdEf';
@@ -43,7 +44,7 @@ describe('AwsProvisioningDriver.setWriteFreeze as a non-superuser master user (l
       delete: async () => undefined,
       rotateManaged: async () => undefined,
     };
-    driver = new AwsProvisioningDriver({ runner: new TerraformRunner({ binary: 'terraform' }), secrets, network: testNetwork(), backend: testBackend(), masterTls: false });
+    driver = new AwsProvisioningDriver({ runner: new TerraformRunner({ binary: 'terraform' }), secrets, network: testNetwork(), backend: testBackend(), masterTls: false, rds: new RDSClient({ region: 'eu-west-1' }) });
   });
   afterAll(async () => {
     await dropDatabase(db.name);

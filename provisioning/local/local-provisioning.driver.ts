@@ -4,10 +4,10 @@ import { join } from 'node:path';
 import { Client, Pool } from 'pg';
 import { ErrorCode } from '../../common/error-codes';
 import { SiloError } from '../../common/errors';
-import { DeprovisionOptions, DriverContext, ProvisioningDriver, TemplateDatabase, TenantConnectionInfo } from '../provisioning-driver';
+import { DeprovisionOptions, DriverContext, DriverInventory, ProvisioningDriver, TemplateDatabase, TenantConnectionInfo } from '../provisioning-driver';
 import { TierSettings } from '../tiers';
 import { SecretStore } from '../secrets/secret-store';
-import { ADMIN_SESSION_OPTIONS, ident, literal, TENANT_DB_PATTERN, tenantDbName } from './pg-names';
+import { ADMIN_SESSION_OPTIONS, ident, literal, TENANT_DB_PATTERN, tenantDbName, tenantIdFromDbName } from './pg-names';
 import { inTransaction } from './pg-transaction';
 import { generatePassword, scramVerifier } from './scram';
 import { ensureTenantGroup, grantTenantGroup, TenantCertIssuer } from './tenant-certs';
@@ -17,6 +17,7 @@ import { BUNDLED_PG_DUMP, BUNDLED_PG_DUMP_MAJOR, bundledPgDump, PG_DUMP_AUTO } f
 import { libpqTlsEnv, urlTls } from './libpq-url';
 import { freezeWrites, frozenRoleName, isWriteFrozen, measureDatabaseSizes, reassertWriteFreeze, unfreezeWrites } from './write-freeze';
 import { resetRoleSelfSettings } from '../role-settings';
+import { ConnectionBudget, roleConnectionLimit } from '../connection-budget';
 
 export interface LocalDriverOptions {
   /** Superuser URL of the Postgres server that hosts tenant databases (its maintenance database). */
@@ -58,6 +59,8 @@ export interface LocalDriverOptions {
    * tenant-server.ts): issues each tenant's certificate, kept in its secret with the password.
    */
   tenantCerts?: TenantCertIssuer;
+  /** Sizes each tenant role's CONNECTION LIMIT from the tier's per-replica cap (connection-budget.ts). Default: 1 replica, reserve 2. */
+  connectionBudget?: ConnectionBudget;
 }
 
 type PgError = { code?: string };
@@ -202,16 +205,21 @@ export class LocalProvisioningDriver implements ProvisioningDriver {
     else await unfreezeWrites(this.adminUrlFor(connection.database), target);
   }
 
+  templateInfo(): TemplateDatabase {
+    return { adminUrl: this.adminUrlFor(this.templateDatabase), database: this.templateDatabase, owner: this.templateOwner };
+  }
+
+  /** `t_<32 hex>` is the tenant id without its hyphens (pg-names.ts). */
+  tenantIdOf(name: string): string | null {
+    return tenantIdFromDbName(name);
+  }
+
   /**
    * Tenant databases and roles of this Silo instance that exist on the server, for the reconciler;
    * `unsealed`: those of its databases a tenant could still ALTER (owned by the tenant, from before
    * Silo owned them) or whose flags, settings or grants are not the ones Silo sets.
    */
-  templateInfo(): TemplateDatabase {
-    return { adminUrl: this.adminUrlFor(this.templateDatabase), database: this.templateDatabase, owner: this.templateOwner };
-  }
-
-  async inventory(): Promise<{ databases: string[]; roles: string[]; unsealed: string[] }> {
+  async inventory(): Promise<DriverInventory> {
     const dbs = await this.admin.query<{ datname: string; unsealed: boolean }>(
       `SELECT d.datname, ${unsealedSql('$2')} AS unsealed FROM pg_database d WHERE d.datname ~ '^t_[0-9a-f]{32}$' AND ${oursDatabaseSql('$1', '$2')}`,
       [this.marker, this.databaseOwner]);
@@ -314,7 +322,9 @@ export class LocalProvisioningDriver implements ProvisioningDriver {
    * Without `password` the current one is kept; without `login`, LOGIN/NOLOGIN (a new role: LOGIN).
    */
   private async ensureRole(name: string, tier: TierSettings, opts: { password?: string; login?: boolean }): Promise<void> {
-    const attrs = `NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT NOREPLICATION NOBYPASSRLS CONNECTION LIMIT ${Math.floor(tier.connectionLimit)}`
+    // Every runtime replica's pool plus the reserve for migrations: the runtime, not the role, bounds the tenant.
+    const limit = roleConnectionLimit(tier.connectionLimit, this.opts.connectionBudget);
+    const attrs = `NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT NOREPLICATION NOBYPASSRLS CONNECTION LIMIT ${limit}`
       + (opts.password === undefined ? '' : ` PASSWORD ${literal(await scramVerifier(opts.password))}`);
     const role = ident(name);
     const converge = async (create: boolean) => {

@@ -206,7 +206,7 @@ describe(SCENARIO, () => {
     figures.catalogVisibility = { bDatabaseNameVisibleToA: names.body.rows?.[0]?.dbs === 1, bRoleNameVisibleToA: names.body.rows?.[0]?.roles === 1 };
     // Nothing A tried changed anything: no new role or database, B's role untouched.
     expect(await stack.sql(`SELECT 1 FROM pg_roles WHERE rolname = 'escapee' UNION ALL SELECT 1 FROM pg_database WHERE datname = 'escapee'`)).toEqual([]);
-    expect(await stack.sql(`SELECT rolsuper, rolcreaterole, rolcreatedb, rolconnlimit FROM pg_roles WHERE rolname = $1`, [A.role])).toEqual([{ rolsuper: false, rolcreaterole: false, rolcreatedb: false, rolconnlimit: 3 }]);
+    expect(await stack.sql(`SELECT rolsuper, rolcreaterole, rolcreatedb, rolconnlimit FROM pg_roles WHERE rolname = $1`, [A.role])).toEqual([{ rolsuper: false, rolcreaterole: false, rolcreatedb: false, rolconnlimit: 3 + 2 }]); // guarded's cap × 1 replica + the default reserve
     expect((await tenantQuery(rt.url, B, 'SELECT secret FROM vault')).body.rows).toEqual([{ secret: marker }]);
     publish();
     expect(attempts.slice(from).filter((a) => !a.ok)).toEqual([]);
