@@ -4,7 +4,7 @@ import { join, resolve } from 'node:path';
 import Stripe from 'stripe';
 import {
   FIXTURE_PLANS, FixturePlanName, newSubscription, SCENARIOS, ScenarioName, scenarioEvents, StripeEventFixture, SubscriptionState,
-} from '../control-plane/billing/stripe-fixtures';
+} from '../test/support/stripe-fixtures';
 import { localStateDir, readLocalState } from '../common/local-state';
 
 /**

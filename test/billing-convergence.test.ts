@@ -1,4 +1,4 @@
-import { newSubscription, nowSeconds, scenarioEvents, ScenarioName, StripeEventFixture, stripeEvents, SubscriptionState } from '../control-plane/billing/stripe-fixtures';
+import { newSubscription, nowSeconds, scenarioEvents, ScenarioName, StripeEventFixture, stripeEvents, SubscriptionState } from './support/stripe-fixtures';
 import { startTestControlPlane, TestControlPlane } from './support/control-plane';
 import { deliverAll, PLANS_FILE, TenantRow, tenantsOf } from './support/stripe';
 

@@ -1,4 +1,4 @@
-import { newSubscription, nowSeconds, stripeEvents } from '../control-plane/billing/stripe-fixtures';
+import { newSubscription, nowSeconds, stripeEvents } from './support/stripe-fixtures';
 import { startTestControlPlane, TestControlPlane } from './support/control-plane';
 import { auditOf, deliver, deliverAll, jobsOf, PLANS_FILE, storedEvent, tenantOf, tenantsOf } from './support/stripe';
 

@@ -1,4 +1,4 @@
-import { newSubscription, nowSeconds, scenarioEvents, stripeEvent, stripeEvents, SubscriptionState } from '../control-plane/billing/stripe-fixtures';
+import { newSubscription, nowSeconds, scenarioEvents, stripeEvent, stripeEvents, SubscriptionState } from './support/stripe-fixtures';
 import { TenantService } from '../control-plane/tenants/tenant.service';
 import { startTestControlPlane, TestControlPlane } from './support/control-plane';
 import { auditOf, deliver, deliverAll, jobsOf, PLANS_FILE, storedEvent, tenantOf, tenantsOf } from './support/stripe';

@@ -1,4 +1,4 @@
-import { checkoutSessionObject, newSubscription, nowSeconds, stripeEvent, stripeEvents, StripeEventFixture, SubscriptionState } from '../control-plane/billing/stripe-fixtures';
+import { checkoutSessionObject, newSubscription, nowSeconds, stripeEvent, stripeEvents, StripeEventFixture, SubscriptionState } from './support/stripe-fixtures';
 import { startTestControlPlane, TestControlPlane } from './support/control-plane';
 import { auditOf, deliver, deliverAll, jobsOf, PLANS_FILE, tenantOf, tenantsOf } from './support/stripe';
 

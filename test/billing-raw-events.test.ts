@@ -1,6 +1,6 @@
 import Stripe from 'stripe';
 import { DataSource } from 'typeorm';
-import { invoiceObject, newSubscription, nowSeconds, stripeEvent, stripeEvents, stripeId, SubscriptionState } from '../control-plane/billing/stripe-fixtures';
+import { invoiceObject, newSubscription, nowSeconds, stripeEvent, stripeEvents, stripeId, SubscriptionState } from './support/stripe-fixtures';
 import { CONTROL_DB_ENTITIES, CONTROL_DB_MIGRATIONS } from '../control-plane/db/data-source';
 import { WebhookRawBody1732690000000 } from '../control-plane/db/migrations/1732690000000-webhook-raw-body';
 import { startTestControlPlane, TEST_WEBHOOK_SECRET, TestControlPlane } from './support/control-plane';

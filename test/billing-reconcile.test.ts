@@ -1,6 +1,6 @@
 import { BillingReconciler, BillingReconcileReport } from '../control-plane/billing/billing-reconciler';
 import { BillingDriftKind } from '../control-plane/billing/billing-reconciler-drift';
-import { newSubscription, nowSeconds, scenarioEvents, stripeEvents, SubscriptionState } from '../control-plane/billing/stripe-fixtures';
+import { newSubscription, nowSeconds, scenarioEvents, stripeEvents, SubscriptionState } from './support/stripe-fixtures';
 import { PeriodicRunner } from '../control-plane/jobs/periodic-runner';
 import { startTestControlPlane, TestControlPlane } from './support/control-plane';
 import { FAKE_STRIPE_KEY, FakeStripeApi, startFakeStripeApi } from './support/fake-stripe-api';

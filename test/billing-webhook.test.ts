@@ -1,4 +1,4 @@
-import { newSubscription, stripeEvent, stripeEvents } from '../control-plane/billing/stripe-fixtures';
+import { newSubscription, stripeEvent, stripeEvents } from './support/stripe-fixtures';
 import { startTestControlPlane, TEST_WEBHOOK_SECRET, TestControlPlane } from './support/control-plane';
 import { deliver, PLANS_FILE, signatureFor, tenantOf } from './support/stripe';
 

@@ -1,5 +1,5 @@
 import { directoryKeys } from '../common/tenant-directory';
-import { newSubscription, stripeEvents } from '../control-plane/billing/stripe-fixtures';
+import { newSubscription, stripeEvents } from './support/stripe-fixtures';
 import { TenantService } from '../control-plane/tenants/tenant.service';
 import { startTestControlPlane, TestControlPlane } from './support/control-plane';
 import { deliver, tenantOf } from './support/stripe';

@@ -1,4 +1,4 @@
-import { stripeEvent } from '../control-plane/billing/stripe-fixtures';
+import { stripeEvent } from './support/stripe-fixtures';
 import { startTestControlPlane, TestControlPlane } from './support/control-plane';
 import { deliver } from './support/stripe';
 

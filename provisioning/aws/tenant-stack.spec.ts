@@ -14,7 +14,7 @@ import { SecurityGroup } from '@cdktf/provider-aws/lib/security-group';
 import { VpcSecurityGroupIngressRule } from '@cdktf/provider-aws/lib/vpc-security-group-ingress-rule';
 import { ErrorCode } from '../../common/error-codes';
 import { DEFAULT_TIERS } from '../tiers';
-import { TEST_CONTROL_SG, TEST_RUNTIME_SG, TEST_TENANT_ID, testStackConfig } from './testing';
+import { TEST_CONTROL_SG, TEST_RUNTIME_SG, TEST_TENANT_ID, testStackConfig } from '../../test/support/aws-fixtures';
 import { TenantStack, TenantStackConfig, synthTenantStack } from './tenant-stack';
 import { testApp } from '../../infra/testing';
 

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { ErrorCode } from '../../common/error-codes';
 import { SiloError } from '../../common/errors';
 import { TerraformRunner, parseTerraformOutputs } from './terraform-runner';
-import { FAKE_TERRAFORM_ENV, writeFakeTerraform } from './testing';
+import { FAKE_TERRAFORM_ENV, writeFakeTerraform } from '../../test/support/aws-fixtures';
 
 interface Call {
   argv: string[];

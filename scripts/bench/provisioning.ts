@@ -5,7 +5,7 @@ import { Client } from 'pg';
 import Stripe from 'stripe';
 import { createLogger } from '../../common/logger';
 import { MemoryKvStore } from '../../common/memory-kv-store';
-import { newSubscription, stripeEvents } from '../../control-plane/billing/stripe-fixtures';
+import { newSubscription, stripeEvents } from '../../test/support/stripe-fixtures';
 import { loadControlPlaneConfig } from '../../control-plane/config';
 import { startControlPlane } from '../../control-plane/server';
 import { tenantDbName } from '../../provisioning/local/pg-names';

@@ -25,7 +25,7 @@ import { Client } from 'pg';
 import pino from 'pino';
 import Stripe from 'stripe';
 import { createLogger } from '../../common/logger';
-import { newSubscription, nowSeconds, StripeEventFixture, stripeEvents, SubscriptionState } from '../../control-plane/billing/stripe-fixtures';
+import { newSubscription, nowSeconds, StripeEventFixture, stripeEvents, SubscriptionState } from '../../test/support/stripe-fixtures';
 import { loadControlPlaneConfig } from '../../control-plane/config';
 import { RunningControlPlane, startControlPlane } from '../../control-plane/server';
 import { ident } from '../../provisioning/local/pg-names';

@@ -1,7 +1,7 @@
 import { TERMINATOR_SECRET_NAME, terminatorRoleName } from '../../provisioning/local/terminator-role';
 import { Agent } from 'node:http';
 import { Client, Pool } from 'pg';
-import { newSubscription, StripeEventFixture, stripeEvents, SubscriptionState } from '../../control-plane/billing/stripe-fixtures';
+import { newSubscription, StripeEventFixture, stripeEvents, SubscriptionState } from '../support/stripe-fixtures';
 import { tenantDbName } from '../../provisioning/local/pg-names';
 import { LocalSecretStore } from '../../provisioning/secrets/local-secret-store';
 import { testDatabaseUrl } from '../support/env';

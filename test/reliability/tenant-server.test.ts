@@ -3,7 +3,7 @@ import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { Client, ClientConfig } from 'pg';
 import Stripe from 'stripe';
-import { newSubscription, scenarioEvents } from '../../control-plane/billing/stripe-fixtures';
+import { newSubscription, scenarioEvents } from '../support/stripe-fixtures';
 import { readCustomArchive } from '../support/custom-archive';
 import { httpCall, HttpResult } from '../support/http-call';
 import { EmbeddedSilo, EmbeddedTenant } from './support/embedded-silo';

@@ -5,7 +5,7 @@ import { Agent } from 'node:http';
 import Redis from 'ioredis';
 import { Pool } from 'pg';
 import { directoryKeys } from '../../common/tenant-directory';
-import { nowSeconds, StripeEventFixture, stripeEvent, subscriptionObject } from '../../control-plane/billing/stripe-fixtures';
+import { nowSeconds, StripeEventFixture, stripeEvent, subscriptionObject } from '../support/stripe-fixtures';
 import { PLANS_FILE, signatureFor } from '../support/stripe';
 import { httpCall, HttpResult } from './support/load';
 import { OwnedRedis } from './support/redis-server';

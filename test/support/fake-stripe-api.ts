@@ -1,6 +1,6 @@
 import { createServer, IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { nowSeconds, StripeObject, subscriptionObject, SubscriptionState } from '../../control-plane/billing/stripe-fixtures';
+import { nowSeconds, StripeObject, subscriptionObject, SubscriptionState } from './stripe-fixtures';
 
 export const FAKE_STRIPE_KEY = 'sk_test_silo_fake_stripe_api_key_0123456789';
 

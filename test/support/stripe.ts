@@ -1,6 +1,6 @@
 import { resolve } from 'node:path';
 import Stripe from 'stripe';
-import type { StripeEventFixture } from '../../control-plane/billing/stripe-fixtures';
+import type { StripeEventFixture } from './stripe-fixtures';
 import { TEST_WEBHOOK_SECRET, TestControlPlane } from './control-plane';
 
 /** Signs like Stripe does; the key is a placeholder (no API calls). */

@@ -1,5 +1,5 @@
 import { Agent } from 'node:http';
-import type { StripeEventFixture } from '../../../control-plane/billing/stripe-fixtures';
+import type { StripeEventFixture } from '../../support/stripe-fixtures';
 import { signatureFor } from '../../support/stripe';
 import { httpCall } from './load';
 import { sleep } from './processes';

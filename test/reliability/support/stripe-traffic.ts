@@ -1,7 +1,7 @@
 import {
   checkoutSessionObject, FIXTURE_PLANS, FixturePlan, invoiceObject, newSubscription, nowSeconds, StripeEventFixture, stripeEvent,
   stripeEvents, stripeId, SubscriptionState, subscriptionObject,
-} from '../../../control-plane/billing/stripe-fixtures';
+} from '../../support/stripe-fixtures';
 
 const HOUR = 3_600;
 const DAY = 86_400;

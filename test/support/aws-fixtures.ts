@@ -1,7 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { DEFAULT_TIERS } from '../tiers';
-import { TenantStackConfig } from './tenant-stack';
+import { DEFAULT_TIERS } from '../../provisioning/tiers';
+import { TenantStackConfig } from '../../provisioning/aws/tenant-stack';
 
 /** Fixtures shared by the AWS provisioning specs (no AWS is ever contacted). */
 export const TEST_TENANT_ID = '0f8e2c1a-1111-4222-8333-444455556666';
