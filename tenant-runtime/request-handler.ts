@@ -234,9 +234,11 @@ export class RequestHandler {
       tenantId: entry.tenantId,
       label: entry.slug,
       server: `${entry.host}:${entry.port ?? 5432}`,
-      // Only what changes a connection: a renamed tenant or a new custom domain keeps its pool
-      // (retiring it would briefly double the tenant's connections); rotated credentials or a new tier do not.
-      identity: `${entry.host}:${entry.port}/${entry.database}|${entry.username}|${entry.secretRef}|${credentialsRevision(entry.revision)}|${tier.name}:${tier.connectionLimit}:${tier.statementTimeoutMs}`,
+      // Only what a connection depends on: a renamed tenant, a new custom domain or a tier with another
+      // cap keeps its pool (retiring it would briefly double the tenant's connections, exactly when its
+      // role's limit bites; the scheduler takes the new cap in place); rotated credentials or another
+      // statement timeout (a connection parameter) do not.
+      identity: `${entry.host}:${entry.port}/${entry.database}|${entry.username}|${entry.secretRef}|${credentialsRevision(entry.revision)}|${tier.statementTimeoutMs}`,
       max: Math.max(1, Math.min(tier.connectionLimit, c.RUNTIME_MAX_CONNECTIONS_PER_TENANT)),
       secretRef: entry.secretRef as string,
       client: async (): Promise<ClientConfig> => {
