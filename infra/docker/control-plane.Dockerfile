@@ -4,7 +4,8 @@
 #
 #   docker build -f infra/docker/control-plane.Dockerfile -t silo-control-plane .
 #
-# Not built in this repository's CI (no Docker engine there); see docs/deploy.md.
+# Not built in this repository's CI (no Docker engine there): test/image-build.test.ts checks what it
+# compiles; see docs/deploy.md.
 
 ARG NODE_VERSION=20
 
@@ -42,14 +43,17 @@ RUN set -eux; \
 RUN curl -fsSL -o /out/rds-global-bundle.pem https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem \
  && grep -q "BEGIN CERTIFICATE" /out/rds-global-bundle.pem
 
-# ---- build: compile TypeScript ------------------------------------------------------------------
+# ---- build: compile TypeScript (npm run build:image: tsconfig.image.json) ------------------------
+# The build without the developer tools (scripts/send-webhook.ts, scripts/bench/), which import the
+# sample Stripe events from test/support/: nothing under test/ is compiled (.dockerignore leaves
+# test/ out of the context; test/image-build.test.ts checks the closure).
 FROM node:${NODE_VERSION}-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 # --ignore-scripts: `prepare` would run the build before the sources are here; nothing else in
 # the tree needs its install scripts to compile.
 RUN npm ci --ignore-scripts
-COPY tsconfig.json tsconfig.build.json ./
+COPY tsconfig.json tsconfig.build.json tsconfig.image.json ./
 COPY common ./common
 COPY control-plane ./control-plane
 COPY tenant-runtime ./tenant-runtime
@@ -58,7 +62,7 @@ COPY migrations ./migrations
 COPY infra ./infra
 COPY cli ./cli
 COPY scripts ./scripts
-RUN npm run build
+RUN npm run build:image
 
 # ---- production dependencies ----------------------------------------------------------------------
 FROM node:${NODE_VERSION}-bookworm-slim AS deps
