@@ -49,7 +49,6 @@ describe('tenant runtime bundle', () => {
     let tenant: SeededTenant;
     let key: string;
     let child: ChildProcess | null = null;
-    let output = '';
 
     beforeAll(async () => {
       cp = await startTestControlPlane();
@@ -61,32 +60,37 @@ describe('tenant runtime bundle', () => {
       await cp?.close();
     });
 
-    it('answers /health/live and a tenant query, and drains on SIGTERM', async () => {
-      // A minimal environment and a working directory with no node_modules above the bundle.
+    /** Runs the bundle from its own folder (no node_modules above it) with only `env` (and PATH); resolves once it listens. */
+    const start = (env: Record<string, string>): Promise<{ proc: ChildProcess; url: string; metricsUrl: string }> => {
       const proc = spawn(process.execPath, ['--enable-source-maps', join(outdir, 'main.js')], {
         cwd: outdir,
-        env: {
-          PATH: process.env.PATH ?? '', NODE_ENV: 'production', DATABASE_URL: cp.db.url, SILO_MASTER_KEY: cp.config.SILO_MASTER_KEY as string,
-          RUNTIME_PORT: '0', RUNTIME_METRICS_PORT: '0', LOG_LEVEL: 'info', RUNTIME_ACCESS_LOG: 'false',
-        },
+        env: { PATH: process.env.PATH ?? '', NODE_ENV: 'production', RUNTIME_PORT: '0', RUNTIME_METRICS_PORT: '0', LOG_LEVEL: 'info', RUNTIME_ACCESS_LOG: 'false', ...env },
         stdio: ['ignore', 'pipe', 'pipe'],
       });
       child = proc;
+      let output = '';
       proc.stdout?.on('data', (d: Buffer) => (output += d.toString()));
       proc.stderr?.on('data', (d: Buffer) => (output += d.toString()));
-      const listening = await new Promise<{ url: string; metricsUrl: string }>((res, rej) => {
+      return new Promise((res, rej) => {
         const timer = setTimeout(() => rej(new Error(`runtime did not start within 10 s:\n${output}`)), 10_000);
-        const check = () => {
+        proc.stdout?.on('data', () => {
           const line = output.split('\n').find((l) => l.includes('"tenant runtime listening"'));
           if (line) {
             clearTimeout(timer);
-            res(JSON.parse(line));
+            res({ proc, ...(JSON.parse(line) as { url: string; metricsUrl: string }) });
           }
-        };
-        proc.stdout?.on('data', check);
+        });
         proc.on('exit', (code) => rej(new Error(`runtime exited with ${code}:\n${output}`)));
       });
+    };
+    const stop = async (proc: ChildProcess): Promise<number | null> => {
+      const exited = new Promise<number | null>((res) => proc.on('exit', (code) => res(code)));
+      proc.kill('SIGTERM');
+      return exited;
+    };
 
+    it('answers /health/live and a tenant query, and drains on SIGTERM', async () => {
+      const listening = await start({ DATABASE_URL: cp.db.url, SILO_MASTER_KEY: cp.config.SILO_MASTER_KEY as string });
       for (const base of [listening.url, listening.metricsUrl]) {
         const live = await call(base, '/health/live');
         expect({ status: live.status, body: live.body }).toEqual({ status: 200, body: { status: 'ok' } });
@@ -97,9 +101,17 @@ describe('tenant runtime bundle', () => {
       const q = await call(listening.url, '/v1/query', { host: `${tenant.slug}.localhost`, key, body: { sql: 'SELECT current_user AS u, 40 + $1::int AS n', params: [2] } });
       expect({ status: q.status, rows: q.body.rows }).toEqual({ status: 200, rows: [{ u: tenant.role, n: 42 }] });
 
-      const exited = new Promise<number | null>((res) => proc.on('exit', (code) => res(code)));
-      proc.kill('SIGTERM');
-      expect(await exited).toBe(0);
+      expect(await stop(listening.proc)).toBe(0);
+    });
+
+    it('starts with SECRET_STORE=aws: the AWS secret store, loaded lazily, is in the bundle', async () => {
+      // Nothing is asked of AWS at start-up; the endpoint points nowhere so no request could leave.
+      const listening = await start({
+        DATABASE_URL: cp.db.url, SECRET_STORE: 'aws', AWS_REGION: 'eu-west-1', AWS_ACCESS_KEY_ID: 'AKIDEXAMPLE', AWS_SECRET_ACCESS_KEY: 'not-a-secret',
+        AWS_ENDPOINT_URL: 'http://127.0.0.1:9', AWS_EC2_METADATA_DISABLED: 'true',
+      });
+      expect((await call(listening.metricsUrl, '/health/live')).status).toBe(200);
+      expect(await stop(listening.proc)).toBe(0);
     });
   });
 });
