@@ -38,6 +38,17 @@ const RUN_IS_OPEN = (param: string, alias = 'jobs') =>
  * A Postgres queue (FOR UPDATE SKIP LOCKED) rather than pg-boss: jobs must be enqueued in the
  * same transaction as the webhook event and tenant change that cause them, through TypeORM.
  */
+/**
+ * Queued or running jobs per tenant, read in the caller's transaction (the reconciler reads them in
+ * the same snapshot as the tenants, so a provisioning that just finished does not look stuck).
+ */
+export async function openJobsByTenant(m: EntityManager): Promise<Map<string, number>> {
+  const rows: Array<{ tenant_id: string; n: number }> = await m.query(
+    `SELECT tenant_id, count(*)::int AS n FROM jobs WHERE tenant_id IS NOT NULL AND status IN ('queued','running') GROUP BY tenant_id`,
+  );
+  return new Map(rows.map((r) => [r.tenant_id, r.n]));
+}
+
 @Injectable()
 export class JobRepository {
   constructor(

@@ -4,11 +4,11 @@ import { listTenantsWithConnections } from '../../common/control-db/tenant-queri
 import type { KvStore } from '../../common/kv-store';
 import type { Logger } from '../../common/logger';
 import { DIRECTORY_TTL_SECONDS, directoryKeys } from '../../common/tenant-directory';
-import { tenantIdFromDbName } from '../../provisioning/local/pg-names';
 import type { ProvisioningDriver } from '../../provisioning/provisioning-driver';
 import type { SecretStore } from '../../provisioning/secrets/secret-store';
 import type { ControlPlaneConfig } from '../config';
 import { CONFIG, DATA_SOURCE, KV_STORE, LOGGER, PROVISIONING_DRIVER, SECRET_STORE } from '../common/tokens';
+import { openJobsByTenant } from '../jobs/job.repository';
 import { TenantRepository } from '../tenants/tenant.repository';
 import { TenantService } from '../tenants/tenant.service';
 import { SuspendCause, SuspendedBy, TenantStatus } from '../tenants/tenant-status';
@@ -106,25 +106,25 @@ export class ReconcilerService {
     const drift: Drift[] = [];
     const add = (d: Omit<Drift, 'repaired' | 'slug'>) => drift.push({ ...d, slug: (d.tenantId && byId.get(d.tenantId)?.slug) || null, repaired: false });
 
-    const inv = this.driver.inventory ? await this.driver.inventory() : null;
-    if (inv) {
-      const dbs = new Set(inv.databases);
-      for (const name of inv.databases) {
-        const t = byId.get(tenantIdFromDbName(name) ?? '');
-        if (!t || t.status === TenantStatus.Deleted) add({ kind: 'orphan_database', tenantId: t?.id ?? tenantIdFromDbName(name), object: name, repair: 'drop database and role', destructive: true });
-      }
-      for (const name of inv.roles) {
-        const t = byId.get(tenantIdFromDbName(name) ?? '');
-        if ((!t || t.status === TenantStatus.Deleted) && !dbs.has(name)) add({ kind: 'orphan_role', tenantId: t?.id ?? null, object: name, repair: 'drop role', destructive: true });
-      }
-      for (const name of inv.unsealed ?? []) {
-        const t = byId.get(tenantIdFromDbName(name) ?? '');
-        // Safe: takes from the tenant only what lets it block its own lifecycle (ALTER DATABASE).
-        if (t && t.status !== TenantStatus.Deleted) add({ kind: 'unsealed_database', tenantId: t.id, object: name, repair: "give the database to Silo's owner role and reset its flags, settings and grants", destructive: false });
-      }
-      for (const t of rows) {
-        if (LIVE.has(t.status) && t.database && !dbs.has(t.database)) add({ kind: 'missing_database', tenantId: t.id, object: t.database, repair: 'suspend the tenant (its database is missing)', destructive: true });
-      }
+    const inv = await this.driver.inventory();
+    // The driver's own naming: local `t_<hex>` databases and roles, AWS `tenant_<key>` cluster databases.
+    const owner = (name: string) => this.driver.tenantIdOf(name);
+    const dbs = new Set(inv.databases);
+    for (const name of inv.databases) {
+      const t = byId.get(owner(name) ?? '');
+      if (!t || t.status === TenantStatus.Deleted) add({ kind: 'orphan_database', tenantId: t?.id ?? owner(name), object: name, repair: this.driver.name === 'aws' ? 'none: delete the cluster by hand (see docs/provisioning-aws.md)' : 'drop database and role', destructive: true });
+    }
+    for (const name of inv.roles) {
+      const t = byId.get(owner(name) ?? '');
+      if ((!t || t.status === TenantStatus.Deleted) && !dbs.has(name)) add({ kind: 'orphan_role', tenantId: t?.id ?? null, object: name, repair: 'drop role', destructive: true });
+    }
+    for (const name of inv.unsealed ?? []) {
+      const t = byId.get(owner(name) ?? '');
+      // Safe: takes from the tenant only what lets it block its own lifecycle (ALTER DATABASE).
+      if (t && t.status !== TenantStatus.Deleted) add({ kind: 'unsealed_database', tenantId: t.id, object: name, repair: "give the database to Silo's owner role and reset its flags, settings and grants", destructive: false });
+    }
+    for (const t of rows) {
+      if (LIVE.has(t.status) && t.database && !dbs.has(t.database)) add({ kind: 'missing_database', tenantId: t.id, object: t.database, repair: 'suspend the tenant (its database is missing)', destructive: true });
     }
 
     const secretRefs = await this.secrets.list(this.config.SILO_TENANT_SECRET_PREFIX);
@@ -151,7 +151,7 @@ export class ReconcilerService {
       }
     }
     if (drift.length) this.logger.warn({ event: 'reconcile.drift', apply: opts.apply, ...driftSummary(drift) }, 'reconciler found drift');
-    return { drift, checked: { tenants: rows.length, databases: inv?.databases.length ?? 0, secrets: secretRefs.length, directory } };
+    return { drift, checked: { tenants: rows.length, databases: inv.databases.length, secrets: secretRefs.length, directory } };
   }
 
   /**
@@ -161,11 +161,7 @@ export class ReconcilerService {
   private tenantRows(): Promise<TenantRow[]> {
     return this.ds.transaction('REPEATABLE READ', async (m) => {
       const tenants = await listTenantsWithConnections(m);
-      // Raw SQL on `jobs` outside its owner (job.repository.ts): the one exception test/table-owners.test.ts allows.
-      const open: Array<{ tenant_id: string; n: number }> = await m.query(
-        `SELECT tenant_id, count(*)::int AS n FROM jobs WHERE tenant_id IS NOT NULL AND status IN ('queued','running') GROUP BY tenant_id`,
-      );
-      const openJobs = new Map(open.map((r) => [r.tenant_id, r.n]));
+      const openJobs = await openJobsByTenant(m);
       return tenants.map((t) => ({ ...t, open_jobs: openJobs.get(t.id) ?? 0 }));
     });
   }
@@ -198,10 +194,10 @@ export class ReconcilerService {
     switch (d.kind) {
       case 'orphan_database':
       case 'orphan_role':
-        await this.driver.dropOrphan?.(d.object);
+        await this.driver.dropOrphan(d.object);
         return;
       case 'unsealed_database':
-        await this.driver.sealDatabase?.(d.object);
+        await this.driver.sealDatabase(d.object);
         return;
       case 'orphan_secret':
         await this.secrets.delete(d.object, { recoveryWindowDays: this.config.SECRET_RECOVERY_WINDOW_DAYS });
