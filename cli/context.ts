@@ -73,7 +73,8 @@ export class CliContext {
       // Reads control_migrations only (showMigrations would create it).
       const pending = (await new MigrationExecutor(ds).getPendingMigrations()).map((m) => m.name);
       if (pending.length) {
-        throw new SiloError(ErrorCode.CONFIG_INVALID, `The control database at ${redactUrl(this.config.DATABASE_URL)} is ${pending.length} migration${pending.length > 1 ? 's' : ''} behind this CLI (${pending.join(', ')}): run \`silo control-db migrate\` first (this command never migrates).`, 500);
+        const names = pending.length > 3 ? `${pending.slice(0, 3).join(', ')} and ${pending.length - 3} more` : pending.join(', ');
+        throw new SiloError(ErrorCode.CONFIG_INVALID, `The control database at ${redactUrl(this.config.DATABASE_URL)} is ${pending.length} migration${pending.length > 1 ? 's' : ''} behind this CLI (${names}): run \`silo control-db migrate\` first (this command never migrates).`, 500);
       }
       return ds;
     })();

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { createControlDataSource } from '../control-plane/db/data-source';
 import { testDatabaseUrl } from './support/env';
 import { silo } from './support/migration-fixtures';
-import { adminQuery, createTestDatabase, dropDatabase, testDatabaseName, TestDatabase } from './support/test-db';
+import { adminQuery, createEmptyDatabase, createTestDatabase, dropDatabase, testDatabaseName, TestDatabase } from './support/test-db';
 
 /**
  * `silo reconcile` only reads the control database's schema: it never applies control-database
@@ -50,6 +50,18 @@ describe('silo reconcile and pending control-database migrations', () => {
       ]);
     }
     expect(await applied()).toEqual(before);
+  });
+
+  it('leaves an empty database empty (no control_migrations table created), naming the first migrations', async () => {
+    const empty = await createEmptyDatabase('reconcileempty');
+    try {
+      const run = await silo(['reconcile'], { ...env, DATABASE_URL: empty.url });
+      expect(run.code).toBe(2);
+      expect(run.stderr.trimEnd().split('\n')).toEqual([expect.stringMatching(/^error: The control database at \S+ is \d+ migrations behind this CLI \(InitialSchema1732300000000, \S+, \S+ and \d+ more\): run `silo control-db migrate` first/)]);
+      expect(await adminQuery(`SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'`, [], empty.name)).toEqual([]);
+    } finally {
+      await empty.drop();
+    }
   });
 
   it('works once silo control-db migrate has brought the schema up to date', async () => {
