@@ -38,7 +38,7 @@ export default tseslint.config(
       'no-restricted-imports': ['error', {
         paths: [{ name: '@cdktf/provider-aws', message: 'Use deep imports (@cdktf/provider-aws/lib/...): the barrel costs ~600 MB per process.' }],
         patterns: [
-          { group: ['**/control-plane/http-app', '**/control-plane/app.module', '**/control-plane/core.module', '**/control-plane/**/*.module', '**/control-plane/main', '**/control-plane/server'], message: 'The CLI must not boot the control plane (its HTTP app, Nest modules or startControlPlane, which migrates): construct the services a command needs.' },
+          { group: ['**/control-plane/http-app', '**/control-plane/app.module', '**/control-plane/core.module', '**/control-plane/**/*.module', '**/control-plane/main', '**/control-plane/server', '**/control-plane/bootstrap'], message: 'The CLI must not boot the control plane (its HTTP app, Nest modules, bootstrap or startControlPlane, which migrates): construct the services a command needs.' },
           { group: ['@nestjs/core', '@nestjs/platform-express'], message: 'No Nest application in the CLI.' },
         ],
       }],

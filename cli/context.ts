@@ -91,14 +91,13 @@ export class CliContext {
   }
 
   driver(): Promise<ProvisioningDriver> {
-    // The CLI serves no HTTP: the listener settings are not used by the driver factory.
     this.drv ??= (async () => {
       const store = await this.secretStore();
-      const { createProvisioningDriver } = lazy<typeof import('../control-plane/bootstrap')>('../control-plane/bootstrap');
+      const { createProvisioningDriver } = lazy<typeof import('../provisioning/create-provisioning-driver')>('../provisioning/create-provisioning-driver');
       const { prepareTemplate } = lazy<typeof import('../migrations')>('../migrations');
       const dir = tenantMigrationsDir(this.io.env, this.io.cwd);
       // A template the driver creates from the CLI starts at the latest tenant migration too.
-      return createProvisioningDriver({ ...this.config, HOST: '127.0.0.1', CONTROL_PLANE_PORT: 0, ADMIN_TOKEN: '' }, store, {
+      return createProvisioningDriver(this.config, store, {
         prepareTemplate: (url) => prepareTemplate(url, undefined, { dir }),
       });
     })();
@@ -112,7 +111,7 @@ export class CliContext {
       const v = await p.catch(() => null);
       if (v !== null) await Promise.resolve(fn(v)).catch(() => undefined);
     };
-    await settle(this.drv, (d) => d.close?.());
+    await settle(this.drv, (d) => d.close());
     await settle(this.ds, (ds) => (ds.isInitialized ? ds.destroy() : undefined));
     await settle(this.pool, (p) => p.end());
     this.drv = this.ds = this.current = this.pool = this.secrets = null;

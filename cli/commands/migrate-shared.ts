@@ -78,7 +78,7 @@ export async function templateTarget(deps: CommandDeps, selection: TenantSelecti
   if (!('all' in selection)) return { skip: 'only --all runs migrate the template' };
   if (deps.context.config.PROVISIONING_DRIVER !== 'local') return { skip: `the ${deps.context.config.PROVISIONING_DRIVER} driver has no template database` };
   const driver = await deps.context.driver();
-  const template = driver.templateInfo?.();
+  const template = driver.templateInfo();
   if (!template) return { skip: 'the driver has no template database' };
   if (!(await databaseExists(template.adminUrl))) return { skip: `${template.database} does not exist yet: the driver creates and migrates it on the first provisioning` };
   return { adminUrl: template.adminUrl, owner: template.owner || DEFAULT_TEMPLATE_OWNER, database: template.database };

@@ -64,13 +64,12 @@ export class StorageQuotaService {
   /** One pass over every live tenant. Never throws; a tenant that fails is counted and retried next time. */
   async sweep(): Promise<StorageSweepResult> {
     const result: StorageSweepResult = { measured: 0, decisions: {}, errors: 0 };
-    const { measureStorage, setWriteFreeze } = this.driver;
-    if (!measureStorage || !setWriteFreeze) return { ...result, skipped: 'driver_cannot_measure' };
+    if (!this.driver.measureStorage) return { ...result, skipped: 'driver_cannot_measure' };
     let targets: StorageSweepTarget[];
     let sizes: Map<string, number>;
     try {
       targets = await this.storage.sweepTargets();
-      sizes = await measureStorage.call(this.driver, targets.map((t) => t.connection.database));
+      sizes = await this.driver.measureStorage(targets.map((t) => t.connection.database));
     } catch (err) {
       this.logger.warn({ event: 'storage.sweep_failed', error: message(err) }, 'storage sweep could not measure tenants');
       return { ...result, errors: 1 };
@@ -105,12 +104,12 @@ export class StorageQuotaService {
       try {
         switch (d) {
           case StorageDecision.Freeze:
-            await this.driver.setWriteFreeze!(target.connection, true);
+            await this.driver.setWriteFreeze(target.connection, true);
             await this.storage.update(target.tenantId, { frozen: true, frozenAt: measuredAt, warnedAt: row.warnedAt ?? measuredAt, lastError: null }, m);
             await this.tenants.audit({ tenantId: target.tenantId, action: 'storage_quota_exceeded', ...CAUSE, detail }, m);
             break;
           case StorageDecision.Unfreeze:
-            await this.driver.setWriteFreeze!(target.connection, false);
+            await this.driver.setWriteFreeze(target.connection, false);
             await this.storage.update(target.tenantId, { frozen: false, frozenAt: null, lastError: null }, m);
             await this.tenants.audit({ tenantId: target.tenantId, action: 'storage_writes_restored', ...CAUSE, detail }, m);
             break;
