@@ -1,14 +1,18 @@
 import { DynamicModule, Module } from '@nestjs/common';
+import { ApiKeysModule } from './api-keys/api-keys.module';
+import { BillingModule } from './billing/billing.module';
 import { CoreModule, ControlPlaneDeps } from './core.module';
 import { HealthController } from './health/health.controller';
 import { MetricsController } from './metrics/metrics.controller';
+import { TenantsModule } from './tenants/tenants.module';
 
+/** The control plane's Nest modules: the adapters it is handed (CoreModule) and every feature. */
 @Module({})
 export class AppModule {
-  static forRoot(deps: ControlPlaneDeps, features: DynamicModule['imports'] = []): DynamicModule {
+  static forRoot(deps: ControlPlaneDeps): DynamicModule {
     return {
       module: AppModule,
-      imports: [CoreModule.forRoot(deps), ...(features ?? [])],
+      imports: [CoreModule.forRoot(deps), TenantsModule, ApiKeysModule, BillingModule],
       controllers: [HealthController, MetricsController],
     };
   }

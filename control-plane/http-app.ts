@@ -11,7 +11,6 @@ import { AppModule } from './app.module';
 import { ADMIN_AUTH_SCHEME } from './common/api-docs';
 import { SiloExceptionFilter } from './common/silo-exception.filter';
 import { ControlPlaneDeps } from './core.module';
-import { featureModules } from './features';
 
 export type ControlPlaneApp = INestApplication;
 
@@ -19,7 +18,7 @@ export type ControlPlaneApp = INestApplication;
 export async function createControlPlaneApp(deps: Omit<ControlPlaneDeps, 'metrics'> & { metrics?: ControlPlaneDeps['metrics'] }): Promise<ControlPlaneApp> {
   const { registry, httpDuration } = deps.metrics ? { registry: deps.metrics, httpDuration: null } : createMetricsRegistry('control-plane');
   const full: ControlPlaneDeps = { ...deps, metrics: registry };
-  const app = await NestFactory.create(AppModule.forRoot(full, featureModules()), { bodyParser: false, logger: false, abortOnError: false });
+  const app = await NestFactory.create(AppModule.forRoot(full), { bodyParser: false, logger: false, abortOnError: false });
 
   app.use(pinoHttp({
     logger: deps.logger,

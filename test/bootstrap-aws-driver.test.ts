@@ -1,6 +1,6 @@
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { Pool } from 'pg';
-import { createProvisioningDriver } from '../control-plane/bootstrap';
+import { createProvisioningDriver } from '../provisioning/create-provisioning-driver';
 import { loadControlPlaneConfig } from '../control-plane/config';
 import { ErrorCode } from '../common/error-codes';
 import { AwsSecretStore } from '../provisioning/secrets/aws-secret-store';

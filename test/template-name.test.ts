@@ -1,6 +1,6 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { Pool } from 'pg';
-import { createProvisioningDriver } from '../control-plane/bootstrap';
+import { createProvisioningDriver } from '../provisioning/create-provisioning-driver';
 import { loadControlPlaneConfig } from '../control-plane/config';
 import type { LocalProvisioningDriver } from '../provisioning/local/local-provisioning.driver';
 import { tenantDbName } from '../provisioning/local/pg-names';
