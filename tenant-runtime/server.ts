@@ -18,6 +18,7 @@ import type { RuntimeConfig } from './config';
 import { CredentialCache } from './credentials';
 import { TenantDirectory } from './directory';
 import { PoolManager, PoolTarget } from './pool-manager';
+import { TenantAccess } from './tenant-access';
 import { QueryExecutor } from './query-executor';
 import { RateLimiter } from './rate-limiter';
 import { RequestHandler } from './request-handler';
@@ -125,8 +126,9 @@ export async function startTenantRuntime(config: RuntimeConfig, opts: TenantRunt
       return runtimeErrors.unavailable();
     },
   });
+  const access = new TenantAccess({ config, logger, directory, keys, credentials });
   const handler = new RequestHandler({
-    config, logger, directory, keys, credentials, tiers, metrics, pools,
+    config, logger, directory, keys, credentials, tiers, metrics, pools, access,
     resolver: new TenantResolver(config.RUNTIME_BASE_DOMAIN),
     limiter: new RateLimiter(config.RUNTIME_DIRECTORY_CACHE_SIZE),
     executor: new QueryExecutor({ rows: config.RUNTIME_MAX_RESULT_ROWS, bytes: config.RUNTIME_MAX_RESULT_BYTES }, { cancelGraceMs: config.RUNTIME_CANCEL_GRACE_MS, terminateGraceMs: config.RUNTIME_TERMINATE_GRACE_MS }),
