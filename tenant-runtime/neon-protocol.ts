@@ -48,7 +48,8 @@ export function parseNeonRequest(headers: Headers, body: unknown, maxStatements:
   if (!b || typeof b !== 'object') throw runtimeErrors.invalid('Body must be {query, params} or {queries: [...]}');
   const batch = Array.isArray(b.queries);
   const list = batch ? (b.queries as unknown[]) : [b];
-  if (batch && (list.length === 0 || list.length > maxStatements)) throw runtimeErrors.invalid(`queries must hold 1 to ${maxStatements} items`);
+  // An empty batch (`sql.transaction([])`) is valid: Neon answers it with `{results: []}`.
+  if (batch && list.length > maxStatements) throw runtimeErrors.invalid(`queries must hold at most ${maxStatements} items`);
   const statements = list.map((q, i) => {
     const { query, params } = (q ?? {}) as { query?: unknown; params?: unknown };
     if (typeof query !== 'string' || !query.trim()) throw runtimeErrors.invalid(batch ? `queries[${i}].query must be a non-empty string` : 'query must be a non-empty string');
@@ -71,8 +72,12 @@ export function parseNeonRequest(headers: Headers, body: unknown, maxStatements:
 }
 
 /**
- * Error body the driver understands: on 400 it reads `message` and the Postgres fields (code,
- * detail, hint, position...) into a NeonDbError. Silo's own error object rides along.
+ * Error body the driver understands. On 400 it reads only `message` and the PostgreSQL fields
+ * (`code`, `detail`, `hint`, `position`... `file`, `line`, `routine`) into a NeonDbError: a
+ * PostgreSQL error is always a 400 with all of them, `code` being its SQLSTATE; one of Silo's own
+ * 400s (VALIDATION_FAILED, RESULT_TOO_LARGE...) has Silo's code there. On any other status the
+ * driver throws `Server error (HTTP status <n>): <body text>`, so Silo's code is reachable only in
+ * that text. Silo's own error object (`error`, with `details`) rides along in every body.
  */
 export function neonErrorBody(err: SiloError, body: { error: Record<string, unknown> }): { status: number; body: Record<string, unknown> } {
   if (err instanceof PgQueryError) return { status: 400, body: { message: err.message, ...err.pg, ...body } };

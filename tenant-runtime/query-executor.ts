@@ -1,4 +1,4 @@
-import { Query, types as pgTypes } from 'pg';
+import { DatabaseError, Query, types as pgTypes } from 'pg';
 import { ErrorCode } from '../common/error-codes';
 import { isSiloError, SiloError } from '../common/errors';
 import type { PooledConnection } from './pool-manager';
@@ -39,11 +39,30 @@ const NATIVE = new Set([16, 21, 23, 26, 700, 701, 114, 3802, 1000, 1005, 1007, 1
 const JSON_TYPES = {
   getTypeParser: (oid: number, format?: string) => (NATIVE.has(oid) ? pgTypes.getTypeParser(oid, (format as 'text') ?? 'text') : identity),
 };
-const BROKEN_CONNECTION = /^(08|57P0|53[0-9]{3}|XX)/;
-// The server dropped the session (terminated, shutting down, connection failure): the database's
-// fault, not the query's, so a retryable 503 rather than a 400 the client would not retry.
-const SESSION_LOST = /^(08|57P0)/;
-const PG_FIELDS = ['severity', 'code', 'detail', 'hint', 'position', 'internalPosition', 'internalQuery', 'where', 'schema', 'table', 'column', 'dataType', 'constraint'] as const;
+/**
+ * Every field of a PostgreSQL ErrorResponse (pg-protocol's names). The client gets them all: they
+ * describe its own statement on its own database.
+ */
+export const PG_FIELDS = [
+  'severity', 'code', 'detail', 'hint', 'position', 'internalPosition', 'internalQuery', 'where',
+  'schema', 'table', 'column', 'dataType', 'constraint', 'file', 'line', 'routine',
+] as const;
+
+/**
+ * Whether a server error ended the session. PostgreSQL says so itself: FATAL and PANIC abort the
+ * session, ERROR only the statement (a protocol mistake such as a wrong parameter count, 08P01 at
+ * ERROR, leaves the backend ready for the next query). `severity` is the localized field; when it
+ * is neither (a server with non-English lc_messages), the SQLSTATE classes that end sessions
+ * (connection exceptions, operator intervention, resources, internal errors) are taken as ended.
+ */
+function endsSession(e: DatabaseError): boolean {
+  if (e.severity === 'FATAL' || e.severity === 'PANIC') return true;
+  if (e.severity === 'ERROR') return false;
+  return /^(08|57P0|53[0-9]{3}|XX)/.test(e.code ?? '');
+}
+
+/** How long each failed statement ran, measured from just before it was sent (for telling the tier's timeout from other cancels). */
+const elapsedMs = new WeakMap<object, number>();
 
 export interface ResultBudget {
   rows: number;
@@ -143,6 +162,7 @@ export class QueryExecutor {
         conn.cancel();
         kill = setTimeout(() => conn.abandon(), this.overrun.terminateGraceMs);
       }, opts.timeoutMs + this.overrun.cancelGraceMs);
+      const sent = process.hrtime.bigint();
       const q: CappedQuery = new CappedQuery(
         {
           text: st.sql,
@@ -162,7 +182,10 @@ export class QueryExecutor {
               return reject(q.overflow ?? guarded.violation);
             }
             if (q.overflow) return reject(q.overflow);
-            if (err) return reject(err);
+            if (err) {
+              elapsedMs.set(err, Number(process.hrtime.bigint() - sent) / 1e6);
+              return reject(err);
+            }
             resolve({
               fields: neon ? res.fields : res.fields.map((f) => ({ name: f.name, dataTypeID: f.dataTypeID })),
               rows: res.rows,
@@ -192,25 +215,46 @@ export class QueryExecutor {
       if (err.code === ErrorCode.QUERY_TIMEOUT) conn.broken = true;
       return new SiloError(err.code, err.message, err.status, { ...err.details, ...where });
     }
-    const e = err as Record<string, unknown> & { code?: string; message?: string };
-    if (typeof e.code === 'string' && /^[0-9A-Z]{5}$/.test(e.code)) {
-      const pg = Object.fromEntries(PG_FIELDS.filter((k) => e[k] !== undefined).map((k) => [k, e[k]]));
-      if (BROKEN_CONNECTION.test(e.code)) conn.broken = true;
-      if (SESSION_LOST.test(e.code)) {
-        return new PgQueryError(ErrorCode.TENANT_UNAVAILABLE, 'Connection to the tenant database was lost: retry', 503, pg, { sqlstate: e.code, ...where });
+    // A server ErrorResponse (pg's DatabaseError): socket errors carry a `code` too (EPIPE), never a severity.
+    if (err instanceof DatabaseError && typeof err.code === 'string') {
+      const e = err as DatabaseError & Record<string, unknown>;
+      const pg = Object.fromEntries(PG_FIELDS.filter((k) => e[k] !== undefined).map((k) => [k, e[k]])) as Record<string, string>;
+      const sqlstate = err.code as string;
+      const fields = pgDetails(pg);
+      if (endsSession(err)) {
+        // The server dropped the session (terminated, shutting down...): the database's fault, not
+        // the query's, so a retryable 503 rather than a 400 the client would not retry.
+        conn.broken = true;
+        return new PgQueryError(ErrorCode.TENANT_UNAVAILABLE, 'Connection to the tenant database was lost: retry', 503, pg, { sqlstate, ...fields, ...where });
       }
-      if (e.code === '57014') {
-        return new PgQueryError(ErrorCode.QUERY_TIMEOUT, `Query exceeded the ${timeoutMs} ms statement timeout`, 504, pg, { sqlstate: e.code, timeoutMs, ...where });
+      // 57014 is every cancel: the tier's statement_timeout, but also a lower one the tenant set (SET
+      // LOCAL statement_timeout), its own pg_cancel_backend, a COPY FROM STDIN pg refuses... The
+      // runtime's own cancels (backstop, result cap) never get here (their SiloError is reported).
+      // Only a statement that ran for the tier's whole timeout was stopped by it: the server starts
+      // its timer after this process sent the statement, so that one's elapsed time here is longer.
+      if (sqlstate === '57014' && (elapsedMs.get(err) ?? 0) >= timeoutMs) {
+        return new PgQueryError(ErrorCode.QUERY_TIMEOUT, `Query exceeded the ${timeoutMs} ms statement timeout`, 504, pg, { sqlstate, timeoutMs, ...fields, ...where });
       }
-      return new PgQueryError(ErrorCode.QUERY_FAILED, String(e.message ?? 'Query failed'), 400, pg, {
-        sqlstate: e.code, ...(e.position ? { position: Number(e.position) } : {}), ...(e.detail ? { detail: e.detail } : {}), ...(e.hint ? { hint: e.hint } : {}), ...where,
-      });
+      return new PgQueryError(ErrorCode.QUERY_FAILED, err.message || 'Query failed', 400, pg, { sqlstate, ...fields, ...where });
     }
     // No SQLSTATE: the connection itself failed (reset, terminated, bad parameter encoding...).
     if (err instanceof TypeError || err instanceof RangeError) return runtimeErrors.invalid(`Invalid query parameters: ${(err as Error).message}`);
     conn.broken = true;
     return runtimeErrors.unavailable('Connection to the tenant database was lost');
   }
+}
+
+/**
+ * The PostgreSQL fields for Silo's `error.details`: all of them but `code` (that is `sqlstate`
+ * there), positions as numbers (1-based character offsets), the rest as the server sent them.
+ */
+function pgDetails(pg: Record<string, string>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(pg)) {
+    if (k === 'code') continue;
+    out[k] = k === 'position' || k === 'internalPosition' ? Number(v) : v;
+  }
+  return out;
 }
 
 /**

@@ -180,6 +180,8 @@ export class RequestHandler {
       batch = true;
     }
 
+    // An empty Neon batch needs no connection: Neon answers it with no results.
+    if (route === 'sql' && batch && statements.length === 0) return sendJson(res, 200, { results: [] });
     const conn = await this.d.pools.acquire(this.targetFor(entry, tier));
     let results: StatementResult[];
     try {
