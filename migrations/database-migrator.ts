@@ -2,13 +2,16 @@ import type { Client } from 'pg';
 import { LedgerEntry, planDown, planUp } from './migration-plan';
 import { splitSqlStatements } from './sql-splitter';
 import { ledgerDigest, migrationLabel, TenantMigration } from './tenant-migration';
+import { FORGET_MIGRATION_FN, LEDGER_TABLE, LEGACY_LEDGER_TABLE, RECORD_MIGRATION_FN, TENANT_MIGRATION_LOCK_KEY } from '../provisioning/local/silo-schema';
+
+export { LEDGER_TABLE, LEGACY_LEDGER_TABLE, TENANT_MIGRATION_LOCK_KEY };
 
 /**
- * Session-level advisory lock key taken inside each tenant database (advisory locks are
- * per-database, so one constant serves every tenant). Visible in pg_locks as objid 1360003078.
+ * Where a database's ledger is: `silo` (schema `silo`, Silo-owned, written through its functions;
+ * provisioning/local/silo-schema.ts) or `public` (the tenant-owned table of older databases, used as
+ * it is until a privileged converge moves it: the runner, as the tenant, cannot).
  */
-export const TENANT_MIGRATION_LOCK_KEY = 1_360_003_078;
-export const LEDGER_TABLE = 'public._silo_migrations';
+export type LedgerLayout = 'silo' | 'public';
 
 export type DatabaseOutcome = 'migrated' | 'reverted' | 'up-to-date' | 'would-change' | 'failed' | 'drift' | 'locked';
 
@@ -45,6 +48,8 @@ export interface DatabaseRunResult {
   problems: string[];
   error?: { migration?: string; message: string; pgCode?: string };
   durationMs: number;
+  /** Where the ledger was read and written (null: none yet, and a dry run made none). */
+  ledgerLayout: LedgerLayout | null;
 }
 
 /**
@@ -65,7 +70,7 @@ export function sessionOptions(req: Pick<MigrationRequest, 'statementTimeoutMs' 
 export async function migrateDatabase(open: () => Promise<Client>, req: MigrationRequest): Promise<DatabaseRunResult> {
   const started = Date.now();
   const result: DatabaseRunResult = {
-    outcome: 'failed', from: null, to: null, changed: [], pending: [], ledgerKnown: false, appliedCount: 0, digest: null, problems: [], durationMs: 0,
+    outcome: 'failed', from: null, to: null, changed: [], pending: [], ledgerKnown: false, appliedCount: 0, digest: null, problems: [], durationMs: 0, ledgerLayout: null,
   };
   let client: Client | null = null;
   try {
@@ -78,34 +83,39 @@ export async function migrateDatabase(open: () => Promise<Client>, req: Migratio
   let ledger: Ledger | null = null;
   try {
     // A dry run only reads committed ledger rows: it takes no lock, so it never reports `locked`.
+    const layoutSql = `to_regclass('${LEDGER_TABLE}') IS NOT NULL AS silo, to_regclass('${LEGACY_LEDGER_TABLE}') IS NOT NULL AS legacy`;
     const [state] = (req.dryRun
-      ? await client.query<{ locked: boolean; ledger: boolean }>(`SELECT true AS locked, to_regclass('${LEDGER_TABLE}') IS NOT NULL AS ledger`)
-      : await client.query<{ locked: boolean; ledger: boolean }>(
-          `SELECT pg_try_advisory_lock($1) AS locked, to_regclass('${LEDGER_TABLE}') IS NOT NULL AS ledger`,
-          [TENANT_MIGRATION_LOCK_KEY],
-        )).rows;
+      ? await client.query<{ locked: boolean; silo: boolean; legacy: boolean }>(`SELECT true AS locked, ${layoutSql}`)
+      : await client.query<{ locked: boolean; silo: boolean; legacy: boolean }>(`SELECT pg_try_advisory_lock($1) AS locked, ${layoutSql}`, [TENANT_MIGRATION_LOCK_KEY])).rows;
     if (!state.locked && !(await waitForLock(client, req.lockWaitMs ?? 0))) {
       result.outcome = 'locked';
       result.error = { message: 'another runner holds this database\'s migration lock' };
       return finish(result, started);
     }
+    // Read again under the lock: a converge (which takes the same lock) may have moved the ledger meanwhile.
+    const layout = req.dryRun ? state : (await client.query<{ silo: boolean; legacy: boolean }>(`SELECT ${layoutSql}`)).rows[0];
     let applied: LedgerEntry[] = [];
-    if (state.ledger) {
-      applied = (await client.query<LedgerEntry>(`SELECT version, name, checksum FROM ${LEDGER_TABLE}`)).rows;
+    if (layout.silo || layout.legacy) {
+      // Silo's own ledger wins: a `public._silo_migrations` next to it is the tenant's (e.g. copied by drizzle-kit pull).
+      result.ledgerLayout = layout.silo ? 'silo' : 'public';
+      applied = (await client.query<LedgerEntry>(`SELECT version, name, checksum FROM ${layout.silo ? LEDGER_TABLE : LEGACY_LEDGER_TABLE}`)).rows;
     } else if (!req.dryRun) {
-      await client.query(`CREATE TABLE IF NOT EXISTS ${LEDGER_TABLE} (
+      // Never converged (a database Silo's provisioning did not make): as the tenant, only the old layout can be made here.
+      await client.query(`CREATE TABLE IF NOT EXISTS ${LEGACY_LEDGER_TABLE} (
         version text PRIMARY KEY,
         name text NOT NULL,
         checksum text NOT NULL,
         applied_at timestamptz NOT NULL DEFAULT now(),
         duration_ms integer NOT NULL
       )`);
+      result.ledgerLayout = 'public';
     }
     ledger = new Ledger(applied);
     result.ledgerKnown = true;
     result.from = ledger.current();
-    if (req.direction === 'up') await runUp(client, ledger, req, result);
-    else await runDown(client, ledger, req, result);
+    const writer = ledgerWriter(client, result.ledgerLayout ?? 'public');
+    if (req.direction === 'up') await runUp(client, ledger, writer, req, result);
+    else await runDown(client, ledger, writer, req, result);
     return finish(result, started, ledger);
   } catch (err) {
     result.error ??= { message: describe(err), pgCode: pgCode(err) };
@@ -117,7 +127,7 @@ export async function migrateDatabase(open: () => Promise<Client>, req: Migratio
   }
 }
 
-async function runUp(client: Client, ledger: Ledger, req: MigrationRequest, result: DatabaseRunResult): Promise<void> {
+async function runUp(client: Client, ledger: Ledger, writer: LedgerWriter, req: MigrationRequest, result: DatabaseRunResult): Promise<void> {
   const plan = planUp(req.migrations, ledger.entries, req.target);
   result.pending = plan.pending.map(migrationLabel);
   if (plan.problems.length) {
@@ -136,9 +146,7 @@ async function runUp(client: Client, ledger: Ledger, req: MigrationRequest, resu
     return;
   }
   for (const m of plan.pending) {
-    await step(client, m, m.up, async (durationMs) => {
-      await client.query(`INSERT INTO ${LEDGER_TABLE} (version, name, checksum, duration_ms) VALUES ($1, $2, $3, $4)`, [m.version, m.name, m.checksum, durationMs]);
-    }, result);
+    await step(client, m, m.up, (durationMs) => writer.record(m, durationMs), result);
     ledger.add(m);
     result.changed.push(migrationLabel(m));
     result.pending.shift();
@@ -146,7 +154,7 @@ async function runUp(client: Client, ledger: Ledger, req: MigrationRequest, resu
   result.outcome = 'migrated';
 }
 
-async function runDown(client: Client, ledger: Ledger, req: MigrationRequest, result: DatabaseRunResult): Promise<void> {
+async function runDown(client: Client, ledger: Ledger, writer: LedgerWriter, req: MigrationRequest, result: DatabaseRunResult): Promise<void> {
   const plan = planDown(req.migrations, ledger.entries, req.target);
   if (plan.problems.length) {
     result.problems = plan.problems;
@@ -164,9 +172,7 @@ async function runDown(client: Client, ledger: Ledger, req: MigrationRequest, re
     return;
   }
   for (const m of plan.revert) {
-    await step(client, m, m.down ?? '', async () => {
-      await client.query(`DELETE FROM ${LEDGER_TABLE} WHERE version = $1`, [m.version]);
-    }, result);
+    await step(client, m, m.down ?? '', () => writer.forget(m.version), result);
     ledger.remove(m.version);
     result.changed.push(migrationLabel(m));
   }
@@ -199,6 +205,25 @@ async function step(client: Client, m: TenantMigration, sql: string, record: (du
     result.error = { migration: migrationLabel(m), message: describe(err), pgCode: pgCode(err) };
     throw err;
   }
+}
+
+interface LedgerWriter {
+  record(m: TenantMigration, durationMs: number): Promise<void>;
+  forget(version: string): Promise<void>;
+}
+
+/** Ledger writes on the migration's own session (so inside its transaction): Silo's functions, or the legacy table itself. */
+function ledgerWriter(client: Client, layout: LedgerLayout): LedgerWriter {
+  if (layout === 'silo') {
+    return {
+      record: async (m, durationMs) => void (await client.query(`SELECT ${RECORD_MIGRATION_FN}($1, $2, $3, $4)`, [m.version, m.name, m.checksum, durationMs])),
+      forget: async (version) => void (await client.query(`SELECT ${FORGET_MIGRATION_FN}($1)`, [version])),
+    };
+  }
+  return {
+    record: async (m, durationMs) => void (await client.query(`INSERT INTO ${LEGACY_LEDGER_TABLE} (version, name, checksum, duration_ms) VALUES ($1, $2, $3, $4)`, [m.version, m.name, m.checksum, durationMs])),
+    forget: async (version) => void (await client.query(`DELETE FROM ${LEGACY_LEDGER_TABLE} WHERE version = $1`, [version])),
+  };
 }
 
 async function waitForLock(client: Client, waitMs: number): Promise<boolean> {

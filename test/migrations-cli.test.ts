@@ -166,15 +166,21 @@ describe('silo migrate CLI (real Postgres)', () => {
     expect(run.stdout).toMatch(/\[3\/3\] cli-3 {2}0001 -> 0002 {2}migrated/); // suspended tenants too
     expect(run.stdout).toMatch(/skipped +1/); // the pending tenant
 
-    expect(await inTemplate(`SELECT pg_get_userbyid(relowner) AS owner FROM pg_class WHERE relname IN ('notes', '_silo_migrations') ORDER BY relname`))
-      .toEqual([{ owner: fleet.kit.driver.templateOwner }, { owner: fleet.kit.driver.templateOwner }]);
-    expect(await inTemplate('SELECT version FROM _silo_migrations ORDER BY version')).toEqual([{ version: '0001' }, { version: '0002' }]);
+    // The app's objects are the template owner's (handed to each clone); Silo's ledger stays Silo's, in schema silo.
+    expect(await inTemplate(`SELECT relnamespace::regnamespace::text AS schema, relname, pg_get_userbyid(relowner) AS owner FROM pg_class WHERE relname IN ('notes', '_silo_migrations') ORDER BY relname`))
+      .toEqual([{ schema: 'silo', relname: '_silo_migrations', owner: fleet.kit.driver.databaseOwner }, { schema: 'public', relname: 'notes', owner: fleet.kit.driver.templateOwner }]);
+    expect(await inTemplate('SELECT version FROM silo._silo_migrations ORDER BY version')).toEqual([{ version: '0001' }, { version: '0002' }]);
 
     // A tenant cloned now starts at 0002 and owns what the migrations created.
     const fresh = await fleet.addTenant('cli-4');
     expect(await fleet.ledger(fresh)).toEqual(['0001', '0002']);
-    const owners = await fleet.inTenant<{ owner: string }>(fresh, `SELECT DISTINCT pg_get_userbyid(relowner) AS owner FROM pg_class WHERE relname IN ('notes', '_silo_migrations', '_silo_meta')`);
-    expect(owners).toEqual([{ owner: fresh.connection.username }]);
+    const owners = await fleet.inTenant<{ relname: string; owner: string }>(fresh,
+      `SELECT relnamespace::regnamespace::text || '.' || relname AS relname, pg_get_userbyid(relowner) AS owner FROM pg_class WHERE relname IN ('notes', '_silo_migrations', '_silo_meta') ORDER BY 1`);
+    expect(owners).toEqual([
+      { relname: 'public.notes', owner: fresh.connection.username },
+      { relname: 'silo._silo_meta', owner: fleet.kit.driver.databaseOwner },
+      { relname: 'silo._silo_migrations', owner: fleet.kit.driver.databaseOwner },
+    ]);
     const again = await silo(['migrate', 'up', '--all', '--json'], env);
     expect(again.code).toBe(0);
     const report = JSON.parse(again.stdout);

@@ -145,13 +145,13 @@ describe('tenant migration runner (real Postgres)', () => {
 
   it('changes nothing in a dry run', async () => {
     const [t] = await tenants('dry', 1);
-    await fleet.inTenant(t, 'DROP TABLE _silo_migrations, _silo_meta'); // a database the runner has never seen
+    await fleet.inTenant(t, 'DROP SCHEMA silo CASCADE'); // a database the runner has never seen
     const dir = newDir().write('0002_orders.sql', 'CREATE TABLE orders (id int);', 'DROP TABLE orders;');
     const mirrorBefore = await fleet.mirror(t);
 
     const report = await up(dir, 'dry', { dryRun: true });
     expect(report.tenants[0]).toMatchObject({ outcome: 'would-change', changed: ['0001_silo_baseline', '0002_orders'] });
-    expect(await fleet.inTenant(t, `SELECT to_regclass('_silo_migrations') AS l, to_regclass('orders') AS o`)).toEqual([{ l: null, o: null }]);
+    expect(await fleet.inTenant(t, `SELECT to_regclass('silo._silo_migrations') AS l, to_regclass('public._silo_migrations') AS p, to_regclass('orders') AS o`)).toEqual([{ l: null, p: null, o: null }]);
     expect(await fleet.mirror(t)).toEqual(mirrorBefore);
   });
 

@@ -108,7 +108,7 @@ describe('local provisioning driver (real Postgres)', () => {
       fresh.track(ctx.tenant.id);
       const conn = await fresh.driver.provision(ctx);
       const own = await connectAs(conn, (await fresh.secrets.get(conn.secretRef)).password);
-      expect((await own.query('SELECT count(*)::int AS n FROM _silo_migrations')).rows).toEqual([{ n: 1 }]);
+      expect((await own.query('SELECT count(*)::int AS n FROM silo._silo_migrations')).rows).toEqual([{ n: 1 }]);
       await own.end();
     } finally {
       await fresh.cleanup();

@@ -53,11 +53,11 @@ describe('tenant lifecycle through the admin API and the job worker', () => {
     const [role] = await adminQuery<{ rolconnlimit: number }>('SELECT rolconnlimit FROM pg_roles WHERE rolname = $1', [shown.body.connection.username]);
     expect(role.rolconnlimit).toBe(DEFAULT_TIERS.pro.connectionLimit + 2); // one runtime replica's cap + TENANT_CONNECTION_RESERVE (defaults)
 
-    // Born at the latest tenant migration: ledger in its own database, owned by its role, mirrored in the control DB.
+    // Born at the latest tenant migration: ledger in its own database (schema silo, owned by Silo's role, not the tenant's), mirrored in the control DB.
     const latest = shippedTenantMigrations().at(-1)?.version;
     const [ledger] = await adminQuery<{ owner: string; n: number }>(
       `SELECT pg_get_userbyid(c.relowner) AS owner, (SELECT count(*)::int FROM ${LEDGER_TABLE}) AS n FROM pg_class c WHERE c.oid = $1::regclass`, [LEDGER_TABLE], shown.body.connection.database);
-    expect(ledger).toEqual({ owner: shown.body.connection.username, n: shippedTenantMigrations().length });
+    expect(ledger).toEqual({ owner: 'silo_tenant_db_owner', n: shippedTenantMigrations().length });
     expect(shown.body.schema).toMatchObject({ version: latest, lastError: null });
 
     const history = await t.api('GET', '/v1/tenants/acme/history');

@@ -336,6 +336,8 @@ export class AwsProvisioningDriver implements ProvisioningDriver {
       ssl: this.options.masterTls ?? RDS_IAM_TLS,
     }, ctx.tenant.tier, this.appRole, this.options.connectionBudget);
     if (result.tempFileLimit === 'refused') ctx.log(`temp_file_limit refused for ${this.appRole}: the master user may not set it; no per-role temp file limit`);
+    if (result.silo?.skipped) ctx.log(`schema silo not converged: ${result.silo.skipped}`);
+    for (const line of [...result.silo?.changes ?? [], ...result.silo?.problems ?? []]) ctx.log(`schema silo: ${line}`);
     return result;
   }
 

@@ -4,6 +4,7 @@ import { ADMIN_SESSION_OPTIONS, ident, literal } from '../local/pg-names';
 import type { TierSettings } from '../tiers';
 import { resetRoleSelfSettings } from '../role-settings';
 import { ConnectionBudget, DEFAULT_CONNECTION_BUDGET, roleConnectionLimit } from '../connection-budget';
+import { ensureSiloSchema, SiloSchemaResult } from '../local/silo-schema';
 
 /** The role tenant SQL runs as on an Aurora tenant cluster (one tenant per cluster, so one fixed name). */
 export const TENANT_APP_ROLE = 'tenant_app';
@@ -37,6 +38,8 @@ export interface TenantAppRoleResult {
    * verified against a real cluster here), so no per-role temp file limit applies.
    */
   tempFileLimit: 'set' | 'refused';
+  /** Schema `silo` (Silo's ledger, owned by the master user, read-only to the role): what its converge did. */
+  silo?: SiloSchemaResult;
 }
 
 /**
@@ -58,14 +61,20 @@ export async function ensureTenantAppRole(login: ClusterMasterLogin, tier: TierS
   await c.connect();
   try {
     const exists = async () => (await c.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [role])).rowCount === 1;
-    if (await exists()) return await converge(c, login.database, tier, limit, role, false);
-    try {
-      return await converge(c, login.database, tier, limit, role, true);
-    } catch (err) {
-      const code = (err as { code?: string }).code;
-      if (code !== DUPLICATE_OBJECT && code !== UNIQUE_VIOLATION) throw err;
-      return await converge(c, login.database, tier, limit, role, false); // lost a race
+    let result: TenantAppRoleResult;
+    if (await exists()) result = await converge(c, login.database, tier, limit, role, false);
+    else {
+      try {
+        result = await converge(c, login.database, tier, limit, role, true);
+      } catch (err) {
+        const code = (err as { code?: string }).code;
+        if (code !== DUPLICATE_OBJECT && code !== UNIQUE_VIOLATION) throw err;
+        result = await converge(c, login.database, tier, limit, role, false); // lost a race
+      }
     }
+    // Before the first migration (provisioning) and on every rotation: the ledger out of the role's public
+    // schema, owned by the master user. Joining the role: dropping its legacy tables needs their owner's rights.
+    return { ...result, silo: await ensureSiloSchema(c, { joinRoles: [role] }) };
   } finally {
     await c.end().catch(() => undefined);
   }

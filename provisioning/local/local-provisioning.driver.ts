@@ -17,6 +17,7 @@ import { BUNDLED_PG_DUMP, BUNDLED_PG_DUMP_MAJOR, bundledPgDump, PG_DUMP_AUTO } f
 import { libpqTlsEnv, urlTls } from './libpq-url';
 import { freezeWrites, frozenRoleName, isWriteFrozen, measureDatabaseSizes, reassertWriteFreeze, unfreezeWrites } from './write-freeze';
 import { resetRoleSelfSettings } from '../role-settings';
+import { ensureSiloSchema, SiloSchemaResult } from './silo-schema';
 import { ConnectionBudget, roleConnectionLimit } from '../connection-budget';
 
 export interface LocalDriverOptions {
@@ -132,7 +133,7 @@ export class LocalProvisioningDriver implements ProvisioningDriver {
       return true;
     });
     await ctx.step('ownership', async () => {
-      await this.handOver(name);
+      await this.handOver(name, (l) => ctx.log(l));
       return true;
     });
     // Sealing and handing over re-grant the tenant its usual privileges: a write freeze holds (write-freeze.ts).
@@ -187,7 +188,10 @@ export class LocalProvisioningDriver implements ProvisioningDriver {
     await ctx.step('harden', async () => {
       // LOGIN left as it is: a rotation racing an offboarding must not let the tenant back in.
       await this.ensureRole(connection.username, ctx.tenant.tier, {});
-      if (await this.databaseExists(connection.database)) await this.sealDatabase(connection.database);
+      if (await this.databaseExists(connection.database)) {
+        await this.sealDatabase(connection.database);
+        await this.convergeSiloSchema(connection.database, (l) => ctx.log(l));
+      }
       return true;
     });
     if (await this.databaseExists(connection.database)) await reassertWriteFreeze(this.adminUrlFor(connection.database), { database: connection.database, tenantRole: connection.username });
@@ -312,6 +316,8 @@ export class LocalProvisioningDriver implements ProvisioningDriver {
     await ensureTerminatorRole(this.admin, { secretStore: this.opts.secretStore, instanceId: this.opts.instanceId ?? 'default', marker: this.marker, database: maintenance });
     await ensureTenantGroup(this.admin);
     if (this.opts.prepareTemplate) await this.opts.prepareTemplate(this.adminUrlFor(this.templateDatabase));
+    // After the migrations (the baseline creates _silo_meta in public, as the template owner): clones get the new layout.
+    await this.convergeSiloSchema(this.templateDatabase);
   }
 
   /**
@@ -379,7 +385,7 @@ export class LocalProvisioningDriver implements ProvisioningDriver {
   }
 
   /** Objects cloned from the template belong to the template owner: give them to the tenant role. */
-  private async handOver(name: string): Promise<void> {
+  private async handOver(name: string, log?: (line: string) => void): Promise<void> {
     // Session options: immune to settings on the database (ALTER DATABASE … SET), such as
     // default_transaction_read_only, that an older tenant-owned database may still carry.
     const c = new Client({ connectionString: this.adminUrlFor(name), options: ADMIN_SESSION_OPTIONS });
@@ -387,6 +393,23 @@ export class LocalProvisioningDriver implements ProvisioningDriver {
     try {
       const grant = (await isWriteFrozen(c, name)) ? 'USAGE' : 'ALL'; // write-frozen: CREATE comes back with the unfreeze
       await c.query(`REASSIGN OWNED BY ${ident(this.templateOwner)} TO ${ident(name)}; REVOKE ALL ON SCHEMA public FROM PUBLIC; GRANT ${grant} ON SCHEMA public TO ${ident(name)}`);
+      // Silo's bookkeeping (schema silo) stays Silo's: a clone of an older template had it in public, now the tenant's.
+      report(await ensureSiloSchema(c, { owner: this.databaseOwner }), name, log);
+    } finally {
+      await c.end();
+    }
+  }
+
+  /**
+   * Schema `silo` (silo-schema.ts) in a tenant database or the template, as the superuser: an
+   * older database's ledger moved out of the tenant's `public`. Provisioning, credential rotation and
+   * the template's preparation run it; the migration runner cannot (it is the tenant role).
+   */
+  private async convergeSiloSchema(database: string, log?: (line: string) => void): Promise<void> {
+    const c = new Client({ connectionString: this.adminUrlFor(database), options: ADMIN_SESSION_OPTIONS });
+    await c.connect();
+    try {
+      report(await ensureSiloSchema(c, { owner: this.databaseOwner }), database, log);
     } finally {
       await c.end();
     }
@@ -516,6 +539,14 @@ function unsealedSql(owner: string): string {
   const tenantRole = '(SELECT oid FROM pg_roles WHERE rolname = d.datname)';
   return `(pg_get_userbyid(d.datdba) <> ${owner} OR d.datistemplate OR NOT d.datallowconn OR d.datconnlimit <> -1 OR d.datacl IS NULL
     OR EXISTS (SELECT 1 FROM aclexplode(d.datacl) a WHERE a.grantee <> d.datdba AND a.grantee IS DISTINCT FROM ${tenantRole}))`;
+}
+
+/** A converge's changes and problems go to the job's log (when there is one); the next converge retries what was left. */
+function report(r: SiloSchemaResult, database: string, log?: (line: string) => void): void {
+  if (!log) return;
+  if (r.skipped) log(`schema silo of ${database} not converged: ${r.skipped}`);
+  for (const c of r.changes) log(`${database}: ${c}`);
+  for (const p of r.problems) log(`${database}: ${p}`);
 }
 
 function ignore(...codes: string[]) {

@@ -112,7 +112,7 @@ export class MigrationFleet {
   }
 
   async ledger(t: FleetTenant): Promise<string[]> {
-    const rows = await this.inTenant<{ version: string }>(t, 'SELECT version FROM _silo_migrations ORDER BY version');
+    const rows = await this.inTenant<{ version: string }>(t, 'SELECT version FROM silo._silo_migrations ORDER BY version');
     return rows.map((r) => r.version);
   }
 
