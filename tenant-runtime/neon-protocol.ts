@@ -2,6 +2,7 @@ import { runtimeErrors } from './runtime-errors';
 import type { Statement } from './query-executor';
 import { PgQueryError } from './query-executor';
 import type { SiloError } from '../common/errors';
+import type { TenantRef } from './tenant-resolver';
 
 /**
  * The HTTP protocol of `@neondatabase/serverless` (`neon()`, `drizzle-orm/neon-http`): POST /sql
@@ -9,6 +10,19 @@ import type { SiloError } from '../common/errors';
  * `{queries: [...]}` as body, and the driver's result shape back. The connection string is
  * `postgres://<slug>:<api key>@<runtime host>/<any db name>`.
  */
+/**
+ * Where the driver posts by default: `https://api.<connection host minus its first label>/sql`, so
+ * with a `<slug>.<RUNTIME_BASE_DOMAIN>` connection host, `api.<RUNTIME_BASE_DOMAIN>` for every tenant.
+ * `api` is a reserved slug (control-plane/tenants/slug.ts): on /sql that host names no tenant, the
+ * connection string does.
+ */
+export const NEON_API_LABEL = 'api';
+
+/** Whether a request's host is the driver's endpoint host (`api.<base domain>`) rather than a tenant's. */
+export function isNeonEndpointHost(ref: TenantRef | null): boolean {
+  return ref !== null && ref.kind === 'slug' && ref.via === 'host' && ref.slug === NEON_API_LABEL;
+}
+
 export interface NeonRequest {
   slug: string | null;
   key: string | null;

@@ -12,7 +12,7 @@ import type { RuntimeConfig } from './config';
 import type { CredentialCache } from './credentials';
 import { credentialsRevision, TenantDirectory } from './directory';
 import { parseJson, readBody, sendJson } from './http-io';
-import { neonCredentials, neonErrorBody, parseNeonRequest } from './neon-protocol';
+import { isNeonEndpointHost, neonCredentials, neonErrorBody, parseNeonRequest } from './neon-protocol';
 import type { PoolManager, PoolTarget } from './pool-manager';
 import { QueryExecutor, resetFor, RowFormat, Statement, StatementResult } from './query-executor';
 import type { RateLimiter } from './rate-limiter';
@@ -145,6 +145,8 @@ export class RequestHandler {
     let ref: TenantRef | null = resolution.ref;
     let key: string | null;
     if (route === 'sql') {
+      // The driver's default endpoint, api.<base domain>, is every tenant's: the connection string names the tenant.
+      if (isNeonEndpointHost(ref)) ref = null;
       const cs = neonCredentials(req.headers);
       if (cs.slug) {
         if (ref && !(ref.kind === 'slug' && ref.slug === cs.slug) && !(ref.kind === 'domain')) throw runtimeErrors.invalid('The connection string and the URL name different tenants');

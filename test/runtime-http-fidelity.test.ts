@@ -6,6 +6,7 @@ import { PG_FIELDS } from '../tenant-runtime/query-executor';
 import { startTestControlPlane, TestControlPlane } from './support/control-plane';
 import { testDatabaseUrl, withDatabase } from './support/env';
 import { adminQuery } from './support/test-db';
+import { httpCall } from './support/http-call';
 import { call, CallResult, createTenants, issueKey, SeededTenant, startTestRuntime, waitFor } from './support/runtime-fixtures';
 
 /**
@@ -211,6 +212,48 @@ describe('runtime: HTTP fidelity to PostgreSQL', () => {
       const viaDriver = await driver('wide', keyWide).query(sql, params ?? []).then(() => null, (e: unknown) => e);
       expect(viaDriver).toBeInstanceOf(NeonDbError);
       for (const [k, v] of Object.entries(server)) expect({ [k]: (viaDriver as unknown as Record<string, unknown>)[k] }).toEqual({ [k]: v });
+    });
+  });
+
+  describe("the driver's default endpoint: https://api.<connection host minus its first label>/sql", () => {
+    const BASE = 'tenants.silo.test';
+    let based: RunningTenantRuntime;
+    /** fetch to the runtime with the Host the driver asked for (fetch cannot set Host): what DNS and the ALB do in production, without TLS. */
+    const seen: string[] = [];
+    const viaHost = async (url: string | URL, init?: { method?: string; body?: string; headers?: Record<string, string> }): Promise<Response> => {
+      const u = new URL(String(url));
+      seen.push(u.href);
+      const r = await httpCall(based.url, u.pathname, { method: init?.method, host: u.host, headers: init?.headers, rawBody: init?.body });
+      return new Response(r.text, { status: r.status, headers: { 'content-type': 'application/json' } });
+    };
+
+    beforeAll(async () => {
+      based = await startTestRuntime(cp, { RUNTIME_BASE_DOMAIN: BASE }, { tiers: TIERS });
+    });
+    afterAll(async () => {
+      await based?.close();
+    });
+
+    it('reaches the runtime unchanged: api.<RUNTIME_BASE_DOMAIN> names no tenant, the connection string does', async () => {
+      const saved = { endpoint: neonConfig.fetchEndpoint, fetch: neonConfig.fetchFunction };
+      neonConfig.fetchEndpoint = undefined as never; // back to the driver's own default
+      neonConfig.fetchFunction = viaHost;
+      try {
+        const sql = neon(`postgres://wide:${keyWide}@wide.${BASE}/app`);
+        expect(await sql`SELECT current_user AS u`).toEqual([{ u: wide.role }]);
+        expect(await sql.transaction([sql`SELECT 1 AS n`, sql`SELECT 2 AS n`])).toEqual([[{ n: 1 }], [{ n: 2 }]]);
+        expect(await neon(`postgres://solo:${keySolo}@solo.${BASE}/app`)`SELECT current_user AS u`).toEqual([{ u: solo.role }]);
+        await expect(neon(`postgres://wide:${keySolo}@wide.${BASE}/app`)`SELECT 1`).rejects.toThrow(/HTTP status 401/);
+        expect(new Set(seen)).toEqual(new Set([`https://api.${BASE}/sql`]));
+      } finally {
+        neonConfig.fetchEndpoint = saved.endpoint;
+        neonConfig.fetchFunction = saved.fetch;
+      }
+      // Without a connection string that host names no tenant (404), and a tenant's own host still routes /v1.
+      const bare = await call(based.url, '/sql', { host: `api.${BASE}`, key: keyWide, body: { query: 'SELECT 1', params: [] } });
+      expect([bare.status, bare.body.code]).toEqual([404, 'TENANT_NOT_FOUND']);
+      const own = await call(based.url, '/v1/query', { host: `wide.${BASE}`, key: keyWide, body: { sql: 'SELECT current_user AS u' } });
+      expect(own.body.rows).toEqual([{ u: wide.role }]);
     });
   });
 
