@@ -385,6 +385,23 @@ describe('PlatformStack', () => {
       });
     });
 
+    it("serves the neon driver's default endpoint, api.<tenant domain>, on the runtime: its host rule wins, the certificate and the runtime's base domain cover it", () => {
+      // The driver posts to https://api.<connection host minus its first label>/sql: for <slug>.tenants.silo.example.com, this host.
+      const neonHost = 'api.tenants.silo.example.com';
+      // ALB host conditions: case-insensitive, `*` any run of characters, `?` one; the lowest priority number that matches wins.
+      const alb = (pattern: string) => new RegExp(`^${pattern.replace(/[.]/g, '\\.').replace(/\*/g, '.*').replace(/\?/g, '.')}$`, 'i');
+      const rules = Object.values(s.resources('aws_lb_listener_rule'))
+        .map((r) => ({ priority: r.priority as number, hosts: (r.condition as { host_header: { values: string[] } }[])[0].host_header.values, target: (r.action as { target_group_arn: string }[])[0].target_group_arn }))
+        .sort((a, b) => a.priority - b.priority);
+      expect(rules.find((r) => r.hosts.some((h) => alb(h).test(neonHost)))?.target).toBe(ref(s, 'aws_lb_target_group', 'lb_runtime-tg', 'arn'));
+      // An ACM wildcard covers exactly one label.
+      const cert = s.resource('aws_acm_certificate', 'lb_certificate') as { domain_name: string; subject_alternative_names: string[] };
+      expect([cert.domain_name, ...cert.subject_alternative_names].some((n) => n === neonHost || (n.startsWith('*.') && neonHost.slice(neonHost.indexOf('.') + 1) === n.slice(2)))).toBe(true);
+      // Without it the runtime reads <slug>.<tenant domain> as a custom domain, and api.<tenant domain> as one too.
+      const [c] = JSON.parse(s.resource('aws_ecs_task_definition', 'runtime_task').container_definitions as string) as { environment: { name: string; value: string }[] }[];
+      expect(Object.fromEntries(c.environment.map((e) => [e.name, e.value])).RUNTIME_BASE_DOMAIN).toBe('tenants.silo.example.com');
+    });
+
     it('health-checks both target groups on /health/ready', () => {
       for (const [tg, port] of [['lb_control-plane-tg', 3000], ['lb_runtime-tg', 4000]] as const) {
         expect(s.resource('aws_lb_target_group', tg)).toMatchObject({ port, target_type: 'ip', health_check: { path: '/health/ready', matcher: '200' } });
@@ -534,6 +551,8 @@ describe('PlatformStack variants', () => {
     const withZone = synthesize((app) => new PlatformStack(app, 'zoned', parseInfraConfig({ hostedZoneId: 'Z0123456789ABC', servicesPaused: true })));
     expect(withZone.json).toHaveResourceWithProperties(Route53Record, { zone_id: 'Z0123456789ABC', for_each: expect.any(String) });
     expect(withZone.json).toHaveResourceWithProperties(Route53Record, { zone_id: 'Z0123456789ABC', name: 'api.example.com', type: 'A' });
+    // The wildcard alias answers api.<tenant domain> (the neon driver's endpoint) too: no record of its own is needed.
+    expect(withZone.json).toHaveResourceWithProperties(Route53Record, { zone_id: 'Z0123456789ABC', name: '*.tenants.example.com', type: 'A' });
     expect(withZone.resource('aws_acm_certificate_validation', 'lb_certificate-validation').validation_record_fqdns).toEqual(expect.stringContaining('fqdn'));
     // Paused: services exist with no tasks, autoscaling may not raise them.
     for (const svc of Object.values(withZone.resources('aws_ecs_service'))) expect(svc.desired_count).toBe(0);

@@ -350,6 +350,9 @@ export class PlatformStack extends TerraformStack {
       environment: {
         ...common,
         RUNTIME_PORT: String(RUNTIME_PORT),
+        // <slug>.<tenant domain> names a tenant; api.<tenant domain> (also under the wildcard host rule,
+        // certificate and alias) is the neon driver's default endpoint for those connection hosts.
+        RUNTIME_BASE_DOMAIN: config.tenantDomain,
         // /metrics is served only here; no security group rule opens this port (add one for your scraper).
         RUNTIME_METRICS_HOST: '0.0.0.0',
         RUNTIME_METRICS_PORT: String(RUNTIME_METRICS_PORT),
