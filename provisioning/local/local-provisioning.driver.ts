@@ -407,6 +407,7 @@ export class LocalProvisioningDriver implements ProvisioningDriver {
    */
   private async convergeSiloSchema(database: string, log?: (line: string) => void): Promise<void> {
     const c = new Client({ connectionString: this.adminUrlFor(database), options: ADMIN_SESSION_OPTIONS });
+    c.on('error', () => undefined); // a session ended under it surfaces through the pending query
     await c.connect();
     try {
       report(await ensureSiloSchema(c, { owner: this.databaseOwner }), database, log);
