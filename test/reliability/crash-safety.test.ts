@@ -226,7 +226,7 @@ describe('reliability: crash safety (SIGKILL during provisioning from webhooks)'
       const key = await stack.api(cp.url, 'POST', `/v1/tenants/${t.id}/api-keys`, { name: 'crash-check' });
       if (key.status !== 201) return `${t.slug}: key ${key.status}`;
       for (let attempt = 1; ; attempt++) {
-        const q = await httpCall(runtime.url, `/tenants/${t.slug}/v1/query`, { key: key.body.key, body: { sql: 'SELECT current_user AS u, count(*)::int AS n FROM _silo_meta' } });
+        const q = await httpCall(runtime.url, `/tenants/${t.slug}/v1/query`, { key: key.body.key, body: { sql: 'SELECT current_user AS u, count(*)::int AS n FROM silo._silo_meta' } });
         if (q.status === 503 && attempt < 6) {
           runtimeRetries++;
           await sleep(300 * attempt);

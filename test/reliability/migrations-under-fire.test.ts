@@ -79,7 +79,7 @@ INSERT INTO fire_marker (version) VALUES ('0004');`, 'DROP INDEX fire_items_body
 
     /** Tenants whose own ledger is at the latest version. */
     const atLatest = async () => (await mapLimit(tenants, 4, async (t) => {
-      const rows = await inDatabase<{ v: string | null }>(t.database, `SELECT max(version) AS v FROM _silo_migrations`);
+      const rows = await inDatabase<{ v: string | null }>(t.database, `SELECT max(version) AS v FROM silo._silo_migrations`);
       return rows[0]?.v === '0004';
     })).filter(Boolean).length;
 
@@ -144,14 +144,14 @@ INSERT INTO fire_marker (version) VALUES ('0004');`, 'DROP INDEX fire_items_body
 
     // Every tenant: ledger holds each version once; each migration's side effect happened once.
     const perTenant = await mapLimit(tenants, 4, async (t) => {
-      const ledger = await inDatabase<{ version: string }>(t.database, 'SELECT version FROM _silo_migrations ORDER BY version');
+      const ledger = await inDatabase<{ version: string }>(t.database, 'SELECT version FROM silo._silo_migrations ORDER BY version');
       const markers = await inDatabase<{ version: string; n: number }>(t.database, 'SELECT version, count(*)::int AS n FROM fire_marker GROUP BY version ORDER BY version');
       const [items] = await inDatabase<{ n: number }>(t.database, 'SELECT count(*)::int AS n FROM fire_items');
       return { slug: t.slug, ledger: ledger.map((r) => r.version), markers, items: items?.n };
     });
     const expected = { ledger: VERSIONS, markers: [{ version: '0002', n: 1 }, { version: '0003', n: 1 }, { version: '0004', n: 1 }], items: 5000 };
     expect(perTenant.filter((t) => JSON.stringify({ ...t, slug: undefined }) !== JSON.stringify(expected))).toEqual([]);
-    const templateLedger = await inDatabase<{ version: string }>(stack.templateDb, 'SELECT version FROM _silo_migrations ORDER BY version');
+    const templateLedger = await inDatabase<{ version: string }>(stack.templateDb, 'SELECT version FROM silo._silo_migrations ORDER BY version');
     expect(templateLedger.map((r) => r.version)).toEqual(VERSIONS);
     const templateMarkers = await inDatabase<{ n: number }>(stack.templateDb, 'SELECT count(*)::int AS n FROM fire_marker');
     expect(templateMarkers).toEqual([{ n: 3 }]);
@@ -195,7 +195,7 @@ INSERT INTO fire_marker (version) VALUES ('0004');`, 'DROP INDEX fire_items_body
       await sleep(200);
     }
     expect(lateRow?.status).toBe('active');
-    expect((await inDatabase<{ version: string }>(lateRow?.database as string, 'SELECT version FROM _silo_migrations ORDER BY version')).map((r) => r.version)).toEqual(VERSIONS);
+    expect((await inDatabase<{ version: string }>(lateRow?.database as string, 'SELECT version FROM silo._silo_migrations ORDER BY version')).map((r) => r.version)).toEqual(VERSIONS);
 
     figures.runs = runs;
     figures.migrationsAppliedTwice = 0;
