@@ -10,6 +10,16 @@ const schema = z
     /** The internal listener for /metrics (and health checks): keep it off the load balancer. 0 = any free port. */
     RUNTIME_METRICS_PORT: port(9464),
     RUNTIME_METRICS_HOST: z.string().default('127.0.0.1'),
+    /** The PostgreSQL wire-protocol front door (docs/runtime.md, "Connect with any PostgreSQL client"). 0 = any free port. */
+    RUNTIME_PG_ENABLED: bool(true),
+    RUNTIME_PG_PORT: port(6432),
+    /** Defaults to HOST. */
+    RUNTIME_PG_HOST: z.string().optional(),
+    /** PEM certificate (chain) and key files for TLS on the front door; without them SSLRequest is answered 'N'. */
+    RUNTIME_PG_TLS_CERT: z.string().optional(),
+    RUNTIME_PG_TLS_KEY: z.string().optional(),
+    /** Accept an API key sent without TLS (development only): off, a client that did not negotiate TLS is refused. */
+    RUNTIME_PG_ALLOW_PLAINTEXT: bool(false),
     /** The control database: the directory's source of truth (the runtime only reads it). */
     DATABASE_URL: postgresUrl(),
     RUNTIME_CONTROL_POOL_SIZE: positiveInt(4),
@@ -67,6 +77,7 @@ const schema = z
   .superRefine((c, ctx) => {
     if (c.SECRET_STORE === 'local' && !c.SILO_MASTER_KEY) ctx.addIssue({ code: 'custom', path: ['SILO_MASTER_KEY'], message: 'required when SECRET_STORE=local' });
     if (c.REDIS_URL && !c.SILO_DIRECTORY_KEY.length) ctx.addIssue({ code: 'custom', path: ['SILO_DIRECTORY_KEY'], message: 'required when REDIS_URL is set (the control plane\'s value)' });
+    if (Boolean(c.RUNTIME_PG_TLS_CERT) !== Boolean(c.RUNTIME_PG_TLS_KEY)) ctx.addIssue({ code: 'custom', path: [c.RUNTIME_PG_TLS_CERT ? 'RUNTIME_PG_TLS_KEY' : 'RUNTIME_PG_TLS_CERT'], message: 'RUNTIME_PG_TLS_CERT and RUNTIME_PG_TLS_KEY go together' });
     if (c.SECRET_STORE === 'aws' && !c.AWS_REGION) ctx.addIssue({ code: 'custom', path: ['AWS_REGION'], message: 'required when SECRET_STORE=aws' });
   });
 

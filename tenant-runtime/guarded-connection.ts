@@ -102,11 +102,32 @@ export class GuardedConnection extends Connection {
     this.guard = new MessageGuard(maxMessageBytes);
   }
 
+  /** While set, the socket's bytes go to this relay instead of pg's parser (the wire front door). */
+  private relay: ((chunk: Buffer) => void) | null = null;
+  private wire: { stream: Duplex; feed: (chunk: Buffer) => void } | null = null;
+
+  /**
+   * Hands the backend socket to a relay: every byte goes to `relay` (not scanned: the relay follows
+   * message boundaries itself) until restore(). Only while pg is idle on this connection (between
+   * its queries), so pg's parser and the guard resume at a message boundary.
+   */
+  divert(relay: (chunk: Buffer) => void): Duplex {
+    if (!this.wire) throw new Error('connection not attached');
+    this.relay = relay;
+    return this.wire.stream;
+  }
+
+  /** Gives the socket back to pg's parser; `rest` are bytes the relay got past its last message. */
+  restore(rest?: Buffer): void {
+    this.relay = null;
+    if (rest?.length) this.wire?.feed(rest);
+  }
+
   /** Called by pg with the socket (or the TLS stream after an upgrade). */
   attachListeners(stream: Duplex): void {
     const parserSide = new EventEmitter();
     (Connection.prototype as unknown as { attachListeners(s: EventEmitter): void }).attachListeners.call(this, parserSide);
-    stream.on('data', (chunk: Buffer) => {
+    const feed = (chunk: Buffer) => {
       if (this.violation) return;
       const v = this.guard.scan(chunk);
       if (v) return this.fail(stream, violationError(v));
@@ -115,7 +136,9 @@ export class GuardedConnection extends Connection {
       } catch {
         this.fail(stream, runtimeErrors.unavailable('The tenant database sent a message the runtime could not read'));
       }
-    });
+    };
+    this.wire = { stream, feed };
+    stream.on('data', (chunk: Buffer) => (this.relay ? this.relay(chunk) : feed(chunk)));
     stream.on('end', () => parserSide.emit('end'));
   }
 

@@ -19,6 +19,7 @@ import { CredentialCache } from './credentials';
 import { TenantDirectory } from './directory';
 import { PoolManager, PoolTarget } from './pool-manager';
 import { TenantAccess } from './tenant-access';
+import { PgFrontDoor } from './pg-wire/front-door';
 import { QueryExecutor } from './query-executor';
 import { RateLimiter } from './rate-limiter';
 import { RequestHandler } from './request-handler';
@@ -46,6 +47,8 @@ export interface RunningTenantRuntime {
   url: string;
   /** The internal listener: `/metrics` and health checks (RUNTIME_METRICS_PORT). */
   metricsUrl: string;
+  /** The PostgreSQL front door (RUNTIME_PG_PORT), null when RUNTIME_PG_ENABLED=false. */
+  pg: { host: string; port: number } | null;
   /** Drains in-flight requests (up to RUNTIME_SHUTDOWN_TIMEOUT_MS), closes pools and connections. */
   close(): Promise<void>;
   /** For tests and diagnostics: live counters. */
@@ -127,10 +130,11 @@ export async function startTenantRuntime(config: RuntimeConfig, opts: TenantRunt
     },
   });
   const access = new TenantAccess({ config, logger, directory, keys, credentials });
+  const limiter = new RateLimiter(config.RUNTIME_DIRECTORY_CACHE_SIZE);
   const handler = new RequestHandler({
     config, logger, directory, keys, credentials, tiers, metrics, pools, access,
     resolver: new TenantResolver(config.RUNTIME_BASE_DOMAIN),
-    limiter: new RateLimiter(config.RUNTIME_DIRECTORY_CACHE_SIZE),
+    limiter,
     executor: new QueryExecutor({ rows: config.RUNTIME_MAX_RESULT_ROWS, bytes: config.RUNTIME_MAX_RESULT_BYTES }, { cancelGraceMs: config.RUNTIME_CANCEL_GRACE_MS, terminateGraceMs: config.RUNTIME_TERMINATE_GRACE_MS }),
     // Public route: at most one database and cache check per second, however many probes arrive.
     ready: sharedCheck(async () => {
@@ -171,34 +175,47 @@ export async function startTenantRuntime(config: RuntimeConfig, opts: TenantRunt
     keys.clear();
   });
 
+  const frontDoor = config.RUNTIME_PG_ENABLED ? new PgFrontDoor({ config, logger, access, tiers, pools, limiter }) : null;
   const server = createServer({ keepAlive: true }, handler.handle);
   server.keepAliveTimeout = 65_000; // above common load balancer idle timeouts (60 s)
   server.headersTimeout = 66_000;
   const internal = createServer(handler.handleInternal);
   let url: string, metricsUrl: string;
+  let pg: { host: string; port: number } | null = null;
   try {
     url = await listen(server, config.RUNTIME_PORT, config.HOST);
     metricsUrl = await listen(internal, config.RUNTIME_METRICS_PORT, config.RUNTIME_METRICS_HOST);
+    if (frontDoor) {
+      const host = config.RUNTIME_PG_HOST ?? config.HOST;
+      const bound = await frontDoor.listen(config.RUNTIME_PG_PORT, host);
+      pg = { host: host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host, port: bound.port };
+    }
   } catch (err) {
     server.close();
+    internal.close();
+    await frontDoor?.close(0);
     await pools.close(0);
     await terminator?.close();
     await control.end().catch(() => undefined);
     if (ownsKv) await kv.close();
     throw err;
   }
-  logger.info({ url, metricsUrl, baseDomain: config.RUNTIME_BASE_DOMAIN, budget: config.RUNTIME_MAX_CONNECTIONS, cache: kv.kind }, 'tenant runtime listening');
+  logger.info({ url, metricsUrl, pg, baseDomain: config.RUNTIME_BASE_DOMAIN, budget: config.RUNTIME_MAX_CONNECTIONS, cache: kv.kind }, 'tenant runtime listening');
 
   let closing: Promise<void> | null = null;
   return {
     url,
     metricsUrl,
+    pg,
     stats: () => ({ connections: pools?.connections ?? 0, connecting: pools?.connectsInFlight ?? 0, terminating: pools?.terminatingCount ?? 0, connectsStarted: pools?.connectsStarted ?? 0, pools: pools?.poolCount ?? 0, inFlight: handler.inFlight, directoryEntries: directory.size, apiKeys: keys.size }),
     close: () => {
       closing ??= (async () => {
         const stopListening = new Promise<void>((r) => server.close(() => r()));
         server.closeIdleConnections();
+        // Wire clients are told the server is going away; their backends come back as they finish.
+        const wireClosed = frontDoor?.close(config.RUNTIME_SHUTDOWN_TIMEOUT_MS);
         const drained = await handler.drain(config.RUNTIME_SHUTDOWN_TIMEOUT_MS);
+        await wireClosed;
         if (!drained) logger.warn({ inFlight: handler.inFlight }, 'shutdown timeout: closing with requests in flight');
         server.closeAllConnections();
         await stopListening;

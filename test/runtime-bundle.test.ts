@@ -64,7 +64,7 @@ describe('tenant runtime bundle', () => {
     const start = (env: Record<string, string>): Promise<{ proc: ChildProcess; url: string; metricsUrl: string }> => {
       const proc = spawn(process.execPath, ['--enable-source-maps', join(outdir, 'main.js')], {
         cwd: outdir,
-        env: { PATH: process.env.PATH ?? '', NODE_ENV: 'production', RUNTIME_PORT: '0', RUNTIME_METRICS_PORT: '0', LOG_LEVEL: 'info', RUNTIME_ACCESS_LOG: 'false', ...env },
+        env: { PATH: process.env.PATH ?? '', NODE_ENV: 'production', RUNTIME_PORT: '0', RUNTIME_METRICS_PORT: '0', RUNTIME_PG_PORT: '0', LOG_LEVEL: 'info', RUNTIME_ACCESS_LOG: 'false', ...env },
         stdio: ['ignore', 'pipe', 'pipe'],
       });
       child = proc;

@@ -45,7 +45,7 @@ async function main(): Promise<void> {
     ADMIN_TOKEN, SILO_MASTER_KEY: randomBytes(32).toString('base64'), STRIPE_WEBHOOK_SECRET: SECRET,
     // One key for the control plane and the runtime: they share the in-process cache.
     SILO_DIRECTORY_KEY: randomBytes(32).toString('base64url'),
-    CONTROL_PLANE_PORT: '0', RUNTIME_PORT: '0', RUNTIME_METRICS_PORT: '0', LOG_LEVEL: 'silent', JOB_CONCURRENCY: '4', RECONCILE_INTERVAL_SECONDS: '0',
+    CONTROL_PLANE_PORT: '0', RUNTIME_PORT: '0', RUNTIME_METRICS_PORT: '0', RUNTIME_PG_PORT: '0', LOG_LEVEL: 'silent', JOB_CONCURRENCY: '4', RECONCILE_INTERVAL_SECONDS: '0',
   };
   const logger = createLogger({ name: 'bench', level: 'silent' });
   const kv = new MemoryKvStore();

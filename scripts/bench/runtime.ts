@@ -147,7 +147,7 @@ async function main(): Promise<void> {
       // idle timeout the first pools would close before the measured rounds reach them again.
       RUNTIME_IDLE_TIMEOUT_MS: '300000',
       DATABASE_URL: controlUrl, REDIS_URL: redisUrl, BENCH_KV_PREFIX: kvPrefix, SILO_MASTER_KEY: masterKey.toString('base64'), SILO_DIRECTORY_KEY: randomBytes(32).toString('base64url'),
-      RUNTIME_PORT: '0', RUNTIME_METRICS_PORT: '0', LOG_LEVEL: 'info', RUNTIME_MAX_CONNECTIONS: String(count + 50),
+      RUNTIME_PORT: '0', RUNTIME_METRICS_PORT: '0', RUNTIME_PG_PORT: '0', LOG_LEVEL: 'info', RUNTIME_MAX_CONNECTIONS: String(count + 50),
     };
     const runtime = await startChild(children, join(distBench, 'runtime-server.js'), runtimeEnv);
 

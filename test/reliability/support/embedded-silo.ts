@@ -65,7 +65,7 @@ export class EmbeddedSilo {
     const child = spawn(process.execPath, [START], {
       cwd: this.dir, stdio: ['ignore', 'pipe', 'pipe'],
       // baseEnv: PATH/HOME only, so no DATABASE_URL / TENANT_DATABASE_URL / REDIS_URL: the embedded mode.
-      env: baseEnv({ CONTROL_PLANE_PORT: String(this.ports.api), RUNTIME_PORT: String(this.ports.runtime), RUNTIME_METRICS_PORT: '0', LOG_LEVEL: 'warn', RUNTIME_IDLE_TIMEOUT_MS: '400', RECONCILE_INTERVAL_SECONDS: '0' }),
+      env: baseEnv({ CONTROL_PLANE_PORT: String(this.ports.api), RUNTIME_PORT: String(this.ports.runtime), RUNTIME_METRICS_PORT: '0', RUNTIME_PG_PORT: '0', LOG_LEVEL: 'warn', RUNTIME_IDLE_TIMEOUT_MS: '400', RECONCILE_INTERVAL_SECONDS: '0' }),
     });
     this.child = child;
     const keep = (b: Buffer) => this.output.push(...b.toString('utf8').split('\n').filter(Boolean).map((l) => l.slice(0, 500)));

@@ -111,7 +111,7 @@ export class ReliabilityStack {
   async runtime(extra: Record<string, string> = {}): Promise<ServiceProcess & { url: string; metricsUrl: string }> {
     const [port, metricsPort] = [await freePort(), await freePort()];
     const url = `http://127.0.0.1:${port}`;
-    const p = new ServiceProcess('tenant-runtime', ENTRY.runtime, this.runtimeEnv({ RUNTIME_PORT: String(port), RUNTIME_METRICS_PORT: String(metricsPort), ...extra }), httpReady(() => url));
+    const p = new ServiceProcess('tenant-runtime', ENTRY.runtime, this.runtimeEnv({ RUNTIME_PORT: String(port), RUNTIME_METRICS_PORT: String(metricsPort), RUNTIME_PG_PORT: '0', ...extra }), httpReady(() => url));
     this.processes.push(p);
     return Object.assign(p, { url, metricsUrl: `http://127.0.0.1:${metricsPort}` });
   }

@@ -1,0 +1,204 @@
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Client, ClientConfig } from 'pg';
+import { createCa, issueServerCert, PemPair } from '../provisioning/local/tenant-certs';
+import type { RunningTenantRuntime } from '../tenant-runtime/server';
+import { startTestControlPlane, TestControlPlane } from './support/control-plane';
+import { createTenants, issueKey, SeededTenant, startTestRuntime } from './support/runtime-fixtures';
+import { adminQuery } from './support/test-db';
+
+
+/** The PostgreSQL front door with real clients (pg, psql), on two tenants. */
+describe('PostgreSQL front door', () => {
+  let cp: TestControlPlane;
+  let rt: RunningTenantRuntime;
+  let acme: SeededTenant;
+  let bravo: SeededTenant;
+  const keys = new Map<string, string>();
+  let ca: PemPair;
+  let dir: string;
+  const open: Client[] = [];
+
+  const config = (t: SeededTenant | { slug: string }, extra: Partial<ClientConfig> = {}): ClientConfig => ({
+    host: '127.0.0.1', port: rt.pg?.port, user: t.slug, password: keys.get(t.slug) ?? 'silo_000000000000_xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx', database: 'anything',
+    // No SNI from an IP host: routed by the user name. verify-full semantics: the CA and the name.
+    ssl: { ca: ca.certPem, servername: 'localhost' }, ...extra,
+  });
+  const client = async (cfg: ClientConfig): Promise<Client> => {
+    const c = new Client(cfg);
+    c.on('error', () => undefined);
+    await c.connect();
+    open.push(c);
+    return c;
+  };
+  const refusal = async (cfg: ClientConfig): Promise<{ code?: string; message: string }> => {
+    const c = new Client(cfg);
+    c.on('error', () => undefined);
+    try {
+      await c.connect();
+    } catch (err) {
+      return { code: (err as { code?: string }).code, message: (err as Error).message };
+    } finally {
+      await c.end().catch(() => undefined);
+    }
+    await c.end();
+    throw new Error('connected');
+  };
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'silo-front-door-'));
+    ca = await createCa('front door test CA');
+    const server = await issueServerCert(ca, ['localhost', 'acme.localhost', 'bravo.localhost']);
+    writeFileSync(join(dir, 'tls.crt'), server.certPem);
+    writeFileSync(join(dir, 'tls.key'), server.keyPem);
+    writeFileSync(join(dir, 'ca.crt'), ca.certPem);
+    cp = await startTestControlPlane();
+    [acme, bravo] = (await createTenants(cp, [{ slug: 'acme' }, { slug: 'bravo' }])) as [SeededTenant, SeededTenant];
+    for (const t of [acme, bravo]) keys.set(t.slug, (await issueKey(cp, t)).key);
+    rt = await startTestRuntime(cp, {
+      RUNTIME_PG_TLS_CERT: join(dir, 'tls.crt'), RUNTIME_PG_TLS_KEY: join(dir, 'tls.key'),
+      RUNTIME_MAX_CONNECTIONS: '6', RUNTIME_MAX_CONNECTIONS_PER_TENANT: '3',
+    });
+  });
+  afterAll(async () => {
+    for (const c of open) await c.end().catch(() => undefined);
+    await rt?.close();
+    await cp?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('serves each tenant its own database over TLS, routed by SNI, the options or the user name, whatever database is named', async () => {
+    const reported = new Map<string, string>();
+    const sni = new Client(config({ slug: 'someone' }, { password: keys.get('acme'), ssl: { ca: ca.certPem, servername: 'acme.localhost' } }));
+    (sni as unknown as { connection: NodeJS.EventEmitter }).connection.on('parameterStatus', (m: { parameterName: string; parameterValue: string }) => reported.set(m.parameterName, m.parameterValue));
+    await sni.connect();
+    open.push(sni);
+    const bySni = sni;
+    const byOptions = await client(config({ slug: 'app_user' }, { password: keys.get('bravo'), options: 'tenant=bravo' } as ClientConfig));
+    const byUser = await client(config(acme, { database: 'postgres' }));
+    const who = async (c: Client) => (await c.query<{ db: string; role: string; ssl: boolean }>('SELECT current_database() AS db, current_user AS role')).rows[0];
+    expect((await who(bySni))?.role).toBe(acme.role);
+    expect((await who(byOptions))?.role).toBe(bravo.role);
+    expect((await who(byUser))?.role).toBe(acme.role);
+    expect((await who(bySni))?.db).not.toBe((await who(byOptions))?.db);
+    // What clients read at startup: the tenant server's own settings.
+    const [server] = await adminQuery<{ v: string }>("SELECT current_setting('server_version') AS v");
+    expect(Object.fromEntries(reported)).toMatchObject({ server_version: server?.v, client_encoding: 'UTF8', standard_conforming_strings: 'on', integer_datetimes: 'on', is_superuser: 'off' });
+  });
+
+  it('runs the extended protocol, transactions and a named statement within a transaction', async () => {
+    const c = await client(config(acme));
+    await c.query('CREATE TABLE IF NOT EXISTS notes (id int PRIMARY KEY, body text)');
+    await c.query('BEGIN');
+    await c.query('INSERT INTO notes VALUES ($1, $2)', [1, 'one']);
+    const named = { name: 'by-id', text: 'SELECT body FROM notes WHERE id = $1' };
+    expect((await c.query({ ...named, values: [1] })).rows).toEqual([{ body: 'one' }]);
+    expect((await c.query({ ...named, values: [2] })).rows).toEqual([]);
+    await c.query('ROLLBACK');
+    expect((await c.query('SELECT count(*)::int AS n FROM notes')).rows).toEqual([{ n: 0 }]);
+    const types = await c.query('SELECT $1::int AS i, $2::jsonb AS j, $3::timestamptz AS t, NULL::text AS n', [42, { a: 1 }, new Date(0)]);
+    expect(types.rows[0]).toEqual({ i: 42, j: { a: 1 }, t: new Date(0), n: null });
+    // A statement error leaves the session usable.
+    await expect(c.query('SELECT 1/0')).rejects.toMatchObject({ code: '22012' });
+    expect((await c.query('SELECT 1 AS one')).rows).toEqual([{ one: 1 }]);
+  });
+
+  it('in transaction mode shares backends across clients within the tenant cap, and resets them between clients', async () => {
+    const clients = await Promise.all(Array.from({ length: 8 }, () => client(config(bravo))));
+    await Promise.all(clients.map((c, i) => c.query('SELECT pg_sleep(0.2), $1::int', [i])));
+    const backends = await adminQuery<{ n: number }>("SELECT count(*)::int AS n FROM pg_stat_activity WHERE usename = $1 AND backend_type = 'client backend'", [bravo.role]);
+    expect(backends[0]?.n).toBeLessThanOrEqual(3); // RUNTIME_MAX_CONNECTIONS_PER_TENANT, with 8 clients connected
+    expect(rt.stats().connections).toBeLessThanOrEqual(6);
+    // A SET outlives only its transaction: the backend is reset before anyone else gets it.
+    const a = clients[0] as Client;
+    await a.query("SET application_name = 'leaky'");
+    const names = await Promise.all(clients.map((c) => c.query<{ n: string }>("SELECT current_setting('application_name') AS n")));
+    expect(names.map((r) => r.rows[0]?.n)).not.toContain('leaky');
+  });
+
+  it('keeps a backend for the whole session with options=pool_mode=session (SET, LISTEN/NOTIFY)', async () => {
+    const s = await client(config(acme, { options: '-c pool_mode=session' } as ClientConfig));
+    await s.query("SET application_name = 'mine'");
+    expect((await s.query<{ n: string }>("SELECT current_setting('application_name') AS n")).rows[0]?.n).toBe('mine');
+    const heard = new Promise<string>((resolve) => s.on('notification', (m) => resolve(m.payload ?? '')));
+    await s.query('LISTEN news');
+    const other = await client(config(acme));
+    await other.query("NOTIFY news, 'hello'");
+    await expect(heard).resolves.toBe('hello');
+  });
+
+  it('gives a wrong, revoked, other tenant\'s or unknown tenant\'s key the same 28P01', async () => {
+    const expected = { code: '28P01' };
+    expect(await refusal(config(acme, { password: 'silo_0123456789ab_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA' }))).toMatchObject(expected);
+    expect(await refusal(config(acme, { password: keys.get('bravo') }))).toMatchObject(expected);
+    expect(await refusal(config({ slug: 'nobody' }, { password: keys.get('acme') }))).toMatchObject(expected);
+    const revoked = await issueKey(cp, acme, 'to-revoke');
+    await client(config(acme, { password: revoked.key }));
+    expect((await cp.api('DELETE', `/v1/tenants/${acme.id}/api-keys/${revoked.id}`)).status).toBe(200);
+    const started = Date.now();
+    let last: { code?: string; message: string } | null = null;
+    while (Date.now() - started < 2_000) {
+      last = await refusal(config(acme, { password: revoked.key })).catch(() => null);
+      if (last) break;
+    }
+    expect(last).toMatchObject(expected);
+    expect(Date.now() - started).toBeLessThan(1_000);
+    // The message names no tenant and no reason.
+    expect(last?.message).toBe('password authentication failed for user "acme"');
+  });
+
+  it('refuses a suspended tenant with its own message, and a key sent without TLS', async () => {
+    expect((await cp.api('POST', `/v1/tenants/${bravo.id}/suspend`, { reason: 'test' })).status).toBe(200);
+    try {
+      let r: { code?: string; message: string } | null = null;
+      for (let i = 0; i < 40 && r?.code !== '57P03'; i++) {
+        r = await refusal(config(bravo)).catch(() => null);
+        if (r?.code !== '57P03') await new Promise((res) => setTimeout(res, 50));
+      }
+      expect(r).toMatchObject({ code: '57P03', message: expect.stringContaining('TENANT_SUSPENDED') });
+    } finally {
+      await cp.api('POST', `/v1/tenants/${bravo.id}/resume`, {});
+    }
+    expect(await refusal(config(acme, { ssl: false }))).toMatchObject({ code: '28000', message: expect.stringContaining('TLS') });
+  });
+
+  it('forwards a CancelRequest to the backend running the client\'s statement', async () => {
+    const c = await client(config(acme));
+    const running = c.query('SELECT pg_sleep(30)').then(() => 'finished', (e: { code?: string }) => e.code);
+    await new Promise((r) => setTimeout(r, 300));
+    const { processID, secretKey } = c as unknown as { processID: number; secretKey: number };
+    const msg = Buffer.alloc(16);
+    msg.writeInt32BE(16, 0);
+    msg.writeInt32BE(80877102, 4);
+    msg.writeInt32BE(processID, 8);
+    msg.writeInt32BE(secretKey, 12);
+    const started = Date.now();
+    await new Promise<void>((resolve) => {
+      const s = connect({ host: '127.0.0.1', port: rt.pg?.port as number }, () => s.end(msg));
+      s.on('close', () => resolve());
+      s.on('error', () => resolve());
+    });
+    expect(await running).toBe('57014');
+    expect(Date.now() - started).toBeLessThan(2_000);
+    expect((await c.query('SELECT 1 AS one')).rows).toEqual([{ one: 1 }]);
+  });
+
+  it('works with psql: sslmode=verify-full, a query and \\copy in both directions', async () => {
+    const conn = `host=localhost port=${rt.pg?.port} user=acme dbname=app sslmode=verify-full sslrootcert=${join(dir, 'ca.crt')}`;
+    const env = { ...process.env, PGPASSWORD: keys.get('acme') as string, PGCONNECT_TIMEOUT: '5' };
+    const psql = (args: string[], input?: string) => new Promise<string>((resolve, reject) => {
+      const child = execFile('psql', [conn, '-X', '-A', '-t', '-v', 'ON_ERROR_STOP=1', ...args], { env, timeout: 15_000 }, (err, stdout, stderr) => (err ? reject(new Error(`${err.message}: ${stderr}`)) : resolve(stdout.trim())));
+      if (input !== undefined) child.stdin?.end(input);
+    });
+    expect(await psql(['-c', 'SELECT current_user'])).toBe(acme.role);
+    await psql(['-c', 'CREATE TABLE IF NOT EXISTS lines (n int, s text)']);
+    const rows = Array.from({ length: 2_000 }, (_, i) => `${i}\trow ${i}`).join('\n');
+    await psql(['-c', '\\copy lines FROM STDIN'], `${rows}\n\\.\n`);
+    expect(await psql(['-c', 'SELECT count(*) FROM lines'])).toBe('2000');
+    const out = await psql(['-c', '\\copy (SELECT n FROM lines ORDER BY n LIMIT 3) TO STDOUT']);
+    expect(out.split('\n')).toEqual(['0', '1', '2']);
+  });
+});
