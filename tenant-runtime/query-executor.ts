@@ -51,15 +51,22 @@ export const PG_FIELDS = [
 /**
  * Whether a server error ended the session. PostgreSQL says so itself: FATAL and PANIC abort the
  * session, ERROR only the statement (a protocol mistake such as a wrong parameter count, 08P01 at
- * ERROR, leaves the backend ready for the next query). `severity` is the localized field; when it
- * is neither (a server with non-English lc_messages), the SQLSTATE classes that end sessions
- * (connection exceptions, operator intervention, resources, internal errors) are taken as ended.
+ * ERROR, leaves the backend ready for the next query; so does any SQLSTATE a tenant RAISEs).
+ * `severity` is the localized field: when it is neither (a server with non-English lc_messages),
+ * the classes that end sessions (connection exceptions, operator intervention) are taken as ended.
  */
 function endsSession(e: DatabaseError): boolean {
   if (e.severity === 'FATAL' || e.severity === 'PANIC') return true;
   if (e.severity === 'ERROR') return false;
-  return /^(08|57P0|53[0-9]{3}|XX)/.test(e.code ?? '');
+  return /^(08|57P0)/.test(e.code ?? '');
 }
+
+/**
+ * Resource exhaustion (53: out of memory, lock table full, disk full) and internal errors (XX):
+ * the session goes on, but a fresh one is cheap and the old one is not trusted (its session
+ * advisory locks, say, when the lock table filled): that connection is not reused.
+ */
+const DISCARD_AFTER = /^(53|XX)/;
 
 /** How long each failed statement ran, measured from just before it was sent (for telling the tier's timeout from other cancels). */
 const elapsedMs = new WeakMap<object, number>();
@@ -235,6 +242,7 @@ export class QueryExecutor {
       if (sqlstate === '57014' && (elapsedMs.get(err) ?? 0) >= timeoutMs) {
         return new PgQueryError(ErrorCode.QUERY_TIMEOUT, `Query exceeded the ${timeoutMs} ms statement timeout`, 504, pg, { sqlstate, timeoutMs, ...fields, ...where });
       }
+      if (DISCARD_AFTER.test(sqlstate)) conn.broken = true;
       return new PgQueryError(ErrorCode.QUERY_FAILED, err.message || 'Query failed', 400, pg, { sqlstate, ...fields, ...where });
     }
     // No SQLSTATE: the connection itself failed (reset, terminated, bad parameter encoding...).

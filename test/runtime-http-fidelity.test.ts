@@ -96,6 +96,22 @@ describe('runtime: HTTP fidelity to PostgreSQL', () => {
       expect(await soloPid()).toBe(before);
     });
 
+    it('is judged by severity, not SQLSTATE: a tenant RAISEing 57P01 or 08006 at ERROR gets its 400 on the same backend; 53/XX errors retire it', async () => {
+      const raise = (code: string) => q('solo', keySolo, { sql: `DO $$ BEGIN RAISE EXCEPTION 'raised %', '${code}' USING ERRCODE = '${code}'; END $$` });
+      for (const code of ['57P01', '08006', '57014']) {
+        const before = await soloPid();
+        const r = await raise(code);
+        expect([r.status, r.body.error.code, r.body.error.message, r.body.error.details.sqlstate, r.body.error.details.severity]).toEqual([400, 'QUERY_FAILED', `raised ${code}`, code, 'ERROR']);
+        expect(await soloPid()).toBe(before);
+      }
+      for (const code of ['53200', 'XX000']) {
+        const before = await soloPid();
+        const r = await raise(code);
+        expect([r.status, r.body.error.code, r.body.error.details.sqlstate]).toEqual([400, 'QUERY_FAILED', code]);
+        expect(await soloPid()).not.toBe(before);
+      }
+    });
+
     it('a genuine session loss still answers a retryable 503 and the backend is replaced', async () => {
       const before = await soloPid();
       const slow = q('solo', keySolo, { sql: 'SELECT pg_sleep(0.9)' });
