@@ -9,6 +9,7 @@ import { startControlPlane } from '../control-plane/server';
 import { loadRuntimeConfig } from '../tenant-runtime/config';
 import { startTenantRuntime } from '../tenant-runtime/server';
 import { EmbeddedPostgresHandle, startEmbeddedPostgres } from './embedded-postgres';
+import { ensureFrontDoorCert } from './support/front-door-cert';
 
 /**
  * `npm start`: Silo's main job in one process — control plane, job worker and tenant runtime.
@@ -31,7 +32,10 @@ async function main(): Promise<void> {
     delete (defaults as Record<string, string>).DATABASE_URL;
     delete (defaults as Record<string, string>).TENANT_DATABASE_URL;
   }
-  const env: Record<string, string> = { ...embeddedDefaults(defaults, userEnv, state.tenantServer), EXPORT_DIR: `${localStateDir()}/exports`, ...userEnv };
+  // The PostgreSQL front door gets a development certificate unless the user brings one.
+  const pgTls = userEnv.RUNTIME_PG_TLS_CERT ? null : await ensureFrontDoorCert(localStateDir());
+  const frontDoorTls: Record<string, string> = pgTls ? { RUNTIME_PG_TLS_CERT: pgTls.cert, RUNTIME_PG_TLS_KEY: pgTls.key } : {};
+  const env: Record<string, string> = { ...embeddedDefaults(defaults, userEnv, state.tenantServer), ...frontDoorTls, EXPORT_DIR: `${localStateDir()}/exports`, ...userEnv };
 
   const cpConfig = loadControlPlaneConfig(env);
   const rtConfig = loadRuntimeConfig(env);
@@ -45,6 +49,7 @@ async function main(): Promise<void> {
   say('Silo is running');
   say(`  control plane   ${cp.url}   (admin API /v1, docs ${cp.url}/docs)`);
   say(`  tenant runtime  ${runtime.url}   (http://<slug>.${rtConfig.RUNTIME_BASE_DOMAIN}:${new URL(runtime.url).port} or ${runtime.url}/tenants/<slug>/v1/query)`);
+  if (runtime.pg) say(`  postgres        ${runtime.pg.host}:${runtime.pg.port}   (psql "postgresql://<slug>:<api key>@localhost:${runtime.pg.port}/app?sslmode=require"${pgTls ? `; verify-full with sslrootcert=${pgTls.ca}` : ''})`);
   say(`  runtime metrics ${runtime.metricsUrl}/metrics   (internal listener, RUNTIME_METRICS_PORT)`);
   say(`  job worker      ${cp.worker ? 'running in-process' : 'disabled (JOB_WORKER_ENABLED=false)'}`);
   say(`  database        ${embedded ? `embedded PostgreSQL on 127.0.0.1:${state.postgresPort} (data in .silo/pg)` : 'DATABASE_URL'}`);
