@@ -5,12 +5,6 @@ import type { SiloError } from '../common/errors';
 import type { TenantRef } from './tenant-resolver';
 
 /**
- * The HTTP protocol of `@neondatabase/serverless` (`neon()`, `drizzle-orm/neon-http`): POST /sql
- * with the connection string in `Neon-Connection-String`, `{query, params}` or
- * `{queries: [...]}` as body, and the driver's result shape back. The connection string is
- * `postgres://<slug>:<api key>@<runtime host>/<any db name>`.
- */
-/**
  * Where the driver posts by default: `https://api.<connection host minus its first label>/sql`, so
  * with a `<slug>.<RUNTIME_BASE_DOMAIN>` connection host, `api.<RUNTIME_BASE_DOMAIN>` for every tenant.
  * `api` is a reserved slug (control-plane/tenants/slug.ts): on /sql that host names no tenant, the
@@ -23,6 +17,12 @@ export function isNeonEndpointHost(ref: TenantRef | null): boolean {
   return ref !== null && ref.kind === 'slug' && ref.via === 'host' && ref.slug === NEON_API_LABEL;
 }
 
+/**
+ * The HTTP protocol of `@neondatabase/serverless` (`neon()`, `drizzle-orm/neon-http`): POST /sql
+ * with the connection string in `Neon-Connection-String`, `{query, params}` or
+ * `{queries: [...]}` as body, and the driver's result shape back. The connection string is
+ * `postgres://<slug>:<api key>@<runtime host>/<any db name>`.
+ */
 export interface NeonRequest {
   slug: string | null;
   key: string | null;
