@@ -163,6 +163,15 @@ describe('schema silo: Silo\'s bookkeeping out of the tenant\'s way (real Postgr
     expect(await fleet.ledger(t)).toEqual(['0001', '0002', '0003']);
   });
 
+  it('moves an old layout when a tier change re-runs provisioning', async () => {
+    const t = await fleet.addTenant('tier-1', { tier: 'tier' });
+    await makeLegacy(t);
+    const before = await ledgerRows(t, 'public._silo_migrations');
+    await fleet.kit.driver.provision(memoryDriverContext(t.id)); // what a tier change's job runs (same idempotent steps)
+    expect(await layout(t)).toEqual([`silo._silo_meta ${fleet.kit.driver.databaseOwner}`, `silo._silo_migrations ${fleet.kit.driver.databaseOwner}`]);
+    expect(await ledgerRows(t, 'silo._silo_migrations')).toEqual(before);
+  });
+
   it('leaves the old layout whole when the move is cut off midway (its session killed), and the next converge finishes it', async () => {
     const t = await fleet.addTenant('cut-1', { tier: 'cut' });
     await makeLegacy(t);
