@@ -1,25 +1,24 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { ClientConfig } from 'pg';
 import { ErrorCode } from '../common/error-codes';
 import { isSiloError, SiloError } from '../common/errors';
 import { toErrorResponse } from '../common/http/error-body';
 import { requestIdFor } from '../common/http/request-id';
 import type { Logger } from '../common/logger';
 import type { DirectoryEntry } from '../common/tenant-directory';
-import { tenantLogin } from '../provisioning/aws/rds-iam-token';
 import { ApiKeyVerifier, bearerToken } from './api-key-verifier';
 import type { RuntimeConfig } from './config';
 import type { CredentialCache } from './credentials';
-import { credentialsRevision, TenantDirectory } from './directory';
+import type { TenantDirectory } from './directory';
 import { parseJson, readBody, sendJson } from './http-io';
 import { isNeonEndpointHost, neonCredentials, neonErrorBody, parseNeonRequest } from './neon-protocol';
-import type { PoolManager, PoolTarget } from './pool-manager';
+import type { PoolManager } from './pool-manager';
 import { QueryExecutor, resetFor, RowFormat, Statement, StatementResult } from './query-executor';
 import type { RateLimiter } from './rate-limiter';
 import { NO_TENANT, RuntimeMetrics } from './runtime-metrics';
 import { runtimeErrors } from './runtime-errors';
 import type { TenantRef, TenantResolver } from './tenant-resolver';
 import type { RuntimeTiers } from './tiers';
+import type { TenantAccess } from './tenant-access';
 
 export interface HandlerDeps {
   config: RuntimeConfig;
@@ -31,6 +30,7 @@ export interface HandlerDeps {
   tiers: RuntimeTiers;
   limiter: RateLimiter;
   pools: PoolManager;
+  access: TenantAccess;
   executor: QueryExecutor;
   metrics: RuntimeMetrics;
   ready: () => Promise<{ status: number; body: unknown }>;
@@ -55,7 +55,6 @@ export class RequestHandler {
   private inflight = 0;
   private draining = false;
   private idleWaiters: Array<() => void> = [];
-  private readonly targets = new WeakMap<DirectoryEntry, PoolTarget>();
 
   constructor(private readonly d: HandlerDeps) {}
 
@@ -184,7 +183,7 @@ export class RequestHandler {
 
     // An empty Neon batch needs no connection: Neon answers it with no results.
     if (route === 'sql' && batch && statements.length === 0) return sendJson(res, 200, { results: [] });
-    const conn = await this.d.pools.acquire(this.targetFor(entry, tier));
+    const conn = await this.d.pools.acquire(this.d.access.targetFor(entry, tier));
     let results: StatementResult[];
     try {
       results = (await this.d.executor.run(conn, statements, { format, timeoutMs: tier.statementTimeoutMs, transaction })).results;
@@ -205,62 +204,10 @@ export class RequestHandler {
    * anonymous traffic cannot move another tenant's counters.
    */
   private async authenticate(ref: TenantRef, key: string | null, outcome: Outcome): Promise<DirectoryEntry> {
-    let entry: DirectoryEntry | null;
-    try {
-      const tenantId = await this.d.keys.owner(key);
-      entry = tenantId === null ? null : await this.d.directory.forTenant(tenantId);
-    } catch (err) {
-      this.d.logger.error({ err }, 'directory unavailable');
-      throw runtimeErrors.unavailable('Tenant directory is unavailable: retry shortly');
-    }
-    if (!entry || !names(ref, entry)) throw runtimeErrors.apiKeyInvalid();
+    const entry = await this.d.access.authenticate(ref, key);
     outcome.tenant = this.d.metrics.tenantLabel(entry.tenantId, entry.slug);
-    switch (entry.status) {
-      case 'active':
-        break;
-      case 'suspended':
-        throw runtimeErrors.suspended();
-      case 'deprovisioning':
-        throw runtimeErrors.offboarding();
-      default:
-        throw runtimeErrors.unavailable(`Tenant is ${entry.status}`);
-    }
-    if (!entry.host || !entry.database || !entry.secretRef) throw runtimeErrors.unavailable('Tenant has no database yet');
+    this.d.access.assertServable(entry);
     return entry;
-  }
-
-  /** One PoolTarget per directory entry object: a new entry (new revision) means a new identity. */
-  private targetFor(entry: DirectoryEntry, tier: ReturnType<RuntimeTiers['get']>): PoolTarget {
-    const cached = this.targets.get(entry);
-    if (cached) return cached;
-    const c = this.d.config;
-    const target: PoolTarget = {
-      tenantId: entry.tenantId,
-      label: entry.slug,
-      server: `${entry.host}:${entry.port ?? 5432}`,
-      // Only what a connection depends on: a renamed tenant, a new custom domain or a tier with another
-      // cap keeps its pool (retiring it would briefly double the tenant's connections, exactly when its
-      // role's limit bites; the scheduler takes the new cap in place); rotated credentials or another
-      // statement timeout (a connection parameter) do not.
-      identity: `${entry.host}:${entry.port}/${entry.database}|${entry.username}|${entry.secretRef}|${credentialsRevision(entry.revision)}|${tier.statementTimeoutMs}`,
-      max: Math.max(1, Math.min(tier.connectionLimit, c.RUNTIME_MAX_CONNECTIONS_PER_TENANT)),
-      secretRef: entry.secretRef as string,
-      client: async (): Promise<ClientConfig> => {
-        const secret = await this.d.credentials.get(entry.secretRef as string, entry.revision);
-        const host = entry.host as string;
-        const port = entry.port ?? 5432;
-        const user = entry.username ?? secret.username;
-        // An IAM secret (Aurora): a token signed for this connect and verified TLS; otherwise password and tenantTlsOptions.
-        const { password, ssl } = await tenantLogin(secret, { host, port, user });
-        return {
-          host, port, database: entry.database as string, user, password, ssl,
-          statement_timeout: tier.statementTimeoutMs, application_name: 'silo-runtime',
-          connectionTimeoutMillis: c.RUNTIME_CONNECT_TIMEOUT_MS, keepAlive: true,
-        };
-      },
-    };
-    this.targets.set(entry, target);
-    return target;
   }
 
   private fail(res: ServerResponse, err: unknown, requestId: string, outcome: Outcome): void {
@@ -286,11 +233,6 @@ export class RequestHandler {
 }
 
 /** Whether the slug or custom domain a request names is this tenant's. */
-function names(ref: TenantRef, entry: DirectoryEntry): boolean {
-  if (ref.kind === 'slug') return ref.slug === entry.slug;
-  return entry.customDomain !== null && entry.customDomain.toLowerCase() === ref.domain;
-}
-
 function parseStatement(v: unknown, where: string): Statement {
   const s = v as { sql?: unknown; params?: unknown };
   if (!s || typeof s !== 'object' || Array.isArray(s)) throw runtimeErrors.invalid(`${where} must be an object {sql, params}`);

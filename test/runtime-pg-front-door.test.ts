@@ -106,6 +106,39 @@ describe('PostgreSQL front door', () => {
     expect((await c.query('SELECT 1 AS one')).rows).toEqual([{ one: 1 }]);
   });
 
+  it('keeps named prepared statements across transactions in transaction mode (re-prepared on the next backend)', async () => {
+    const c = await client(config(acme));
+    const q = { name: 'sum-it', text: 'SELECT $1::int + $2::int AS s' };
+    // pg prepares once per client connection and then sends only Bind/Execute: every later call
+    // runs on a backend that was reset (DISCARD ALL) and never saw the Parse.
+    for (let i = 0; i < 5; i++) expect((await c.query({ ...q, values: [i, 1] })).rows).toEqual([{ s: i + 1 }]);
+    await c.query('BEGIN');
+    expect((await c.query({ ...q, values: [20, 2] })).rows).toEqual([{ s: 22 }]);
+    expect((await c.query({ ...q, values: [30, 3] })).rows).toEqual([{ s: 33 }]);
+    await c.query('COMMIT');
+    // An error in between does not desynchronise the stream.
+    await expect(c.query({ name: 'broken', text: 'SELECT nope FROM nowhere' })).rejects.toMatchObject({ code: '42P01' });
+    expect((await c.query({ ...q, values: [1, 1] })).rows).toEqual([{ s: 2 }]);
+    // Pipelined: several prepared calls in flight at once on one client.
+    const all = await Promise.all([1, 2, 3, 4].map((n) => c.query({ ...q, values: [n, n] })));
+    expect(all.map((r) => r.rows[0].s)).toEqual([2, 4, 6, 8]);
+  });
+
+  it('runs pgbench: -i (COPY) and -S in simple, extended and prepared mode', async () => {
+    const env = { ...process.env, PGPASSWORD: keys.get('bravo') as string, PGSSLMODE: 'verify-full', PGSSLROOTCERT: join(dir, 'ca.crt'), PGCONNECT_TIMEOUT: '5' };
+    const bench = (args: string[]) => new Promise<string>((resolve, reject) => {
+      execFile('pgbench', ['-h', 'localhost', '-p', String(rt.pg?.port), '-U', 'bravo', ...args, 'app'], { env, timeout: 60_000 }, (err, stdout, stderr) => (err ? reject(new Error(`${err.message}: ${stderr}`)) : resolve(`${stdout}${stderr}`)));
+    });
+    await bench(['-i', '-s', '1', '-q']);
+    const check = await client(config(bravo));
+    expect((await check.query('SELECT count(*)::int AS n FROM pgbench_accounts')).rows).toEqual([{ n: 100_000 }]);
+    for (const mode of ['simple', 'extended', 'prepared']) {
+      const out = await bench(['-S', '-M', mode, '-c', '4', '-j', '2', '-t', '50', '-n']);
+      expect(out).toMatch(/number of transactions actually processed: 200\/200/);
+      expect(out).toMatch(/number of failed transactions: 0/);
+    }
+  }, 90_000);
+
   it('in transaction mode shares backends across clients within the tenant cap, and resets them between clients', async () => {
     const clients = await Promise.all(Array.from({ length: 8 }, () => client(config(bravo))));
     await Promise.all(clients.map((c, i) => c.query('SELECT pg_sleep(0.2), $1::int', [i])));

@@ -105,40 +105,99 @@ export function startupOptions(raw: string | undefined): Record<string, string> 
 
 /**
  * Follows the backend's message boundaries (1 type byte + int32 length) through a relayed stream,
- * holding only a 5-byte header, and reports each ReadyForQuery: its transaction status and where it
- * ends in the chunk. Message bodies are never buffered (a 500 MB row passes through as it comes).
+ * holding at most a partial 5-byte header between chunks: reports each ReadyForQuery (its status
+ * and where it ends in the output) and leaves out the ParseComplete messages `dropParse()` claims
+ * (answers to Parse messages the front door sent itself). Message bodies are never buffered.
  */
-export class ReadyScanner {
-  private readonly header = Buffer.alloc(5);
-  private have = 0;
+export class BackendScanner {
+  private held: Buffer = Buffer.alloc(0);
   private skip = 0;
+  private dropping = false;
   private inReady = false;
   private status = 'I';
 
-  /** The ReadyForQuery messages that end in `chunk`, or a protocol error. */
-  scan(chunk: Uint8Array): { ready: Array<{ status: string; end: number }>; error: string | null } {
+  /** The bytes to relay, the ReadyForQuery messages ending in them, or a protocol error. */
+  scan(input: Buffer, dropParse: () => boolean): { out: Buffer; ready: Array<{ status: string; end: number }>; error: string | null } {
+    const chunk = this.held.length ? Buffer.concat([this.held, input]) : input;
+    this.held = Buffer.alloc(0);
     const ready: Array<{ status: string; end: number }> = [];
+    // Kept ranges of `chunk`; `out` positions are their running total.
+    const keep: Array<[number, number]> = [];
+    let outLength = 0;
+    const emit = (from: number, to: number) => {
+      if (to <= from) return;
+      const last = keep[keep.length - 1];
+      if (last && last[1] === from) last[1] = to;
+      else keep.push([from, to]);
+      outLength += to - from;
+    };
     let i = 0;
     while (i < chunk.length) {
       if (this.skip > 0) {
         if (this.inReady) this.status = String.fromCharCode(chunk[i] as number);
         const n = Math.min(this.skip, chunk.length - i);
+        if (!this.dropping) emit(i, i + n);
         this.skip -= n;
         i += n;
-        if (this.skip === 0 && this.inReady) {
+        if (this.skip === 0) {
+          if (this.inReady) ready.push({ status: this.status, end: outLength });
           this.inReady = false;
-          ready.push({ status: this.status, end: i });
+          this.dropping = false;
         }
         continue;
       }
-      this.header[this.have++] = chunk[i++] as number;
-      if (this.have < 5) continue;
-      this.have = 0;
-      const length = this.header.readUInt32BE(1);
-      if (length < 4) return { ready, error: `invalid message length ${length}` };
+      if (chunk.length - i < 5) {
+        this.held = Buffer.from(chunk.subarray(i));
+        break;
+      }
+      const type = chunk[i] as number;
+      const length = chunk.readUInt32BE(i + 1);
+      if (length < 4) return { out: chunk, ready, error: `invalid message length ${length}` };
+      this.dropping = type === 0x31 && length === 4 && dropParse(); // '1' ParseComplete
+      if (!this.dropping) emit(i, i + 5);
+      i += 5;
       this.skip = length - 4;
-      this.inReady = this.header[0] === 0x5a && this.skip === 1; // 'Z'
+      this.inReady = type === 0x5a && this.skip === 1; // 'Z'
+      if (this.skip === 0) this.dropping = false;
     }
-    return { ready, error: null };
+    const out = keep.length === 1 && keep[0]?.[0] === 0 && keep[0][1] === chunk.length ? chunk : Buffer.concat(keep.map(([a, b]) => chunk.subarray(a, b)));
+    return { out, ready, error: null };
   }
+
+  /** Bytes of a partial header kept back (given to pg's parser when the backend goes back). */
+  takeHeld(): Buffer {
+    const h = this.held;
+    this.held = Buffer.alloc(0);
+    return h;
+  }
+}
+
+/**
+ * The statement a Parse, Bind, Describe or Close message names, from the start of its body:
+ * `need` when more bytes are needed, null when the message names none (a portal, the unnamed
+ * statement) or the name is unreadably long.
+ */
+export function statementNamed(type: number, body: Buffer): string | null | 'need' {
+  const cstrAt = (at: number): { s: string; next: number } | 'need' | null => {
+    const end = body.indexOf(0, at);
+    if (end === -1) return body.length - at > 1024 ? null : 'need';
+    return { s: body.subarray(at, end).toString('utf8'), next: end + 1 };
+  };
+  if (type === 0x50) { // 'P' Parse: name, query...
+    const n = cstrAt(0);
+    return n === 'need' || n === null ? n : n.s || null;
+  }
+  if (type === 0x42) { // 'B' Bind: portal, statement, ...
+    const portal = cstrAt(0);
+    if (portal === 'need' || portal === null) return portal;
+    const st = cstrAt(portal.next);
+    return st === 'need' || st === null ? st : st.s || null;
+  }
+  if (type === 0x44 || type === 0x43) { // 'D' Describe / 'C' Close: 'S' | 'P', name
+    if (body.length < 1) return 'need';
+    if (body[0] !== 0x53) return null;
+    const n = cstrAt(1);
+    return n === 'need' || n === null ? n : n.s || null;
+  }
+  return null;
 }

@@ -1,7 +1,7 @@
 import type { Duplex } from 'node:stream';
 import { guardOf } from '../guarded-connection';
 import type { PooledConnection, PoolManager, PoolTarget } from '../pool-manager';
-import { errorResponse, ReadyScanner, WireError } from './protocol';
+import { BackendScanner, errorResponse, statementNamed, WireError } from './protocol';
 
 export type PoolMode = 'transaction' | 'session';
 
@@ -20,6 +20,12 @@ const C_QUERY = 0x51; // 'Q'
 const C_SYNC = 0x53; // 'S'
 const C_FUNCTION = 0x46; // 'F'
 const C_TERMINATE = 0x58; // 'X'
+const C_PARSE = 0x50; // 'P'
+const C_BIND = 0x42; // 'B'
+const C_DESCRIBE = 0x44; // 'D'
+const C_CLOSE = 0x43; // 'C'
+/** Named prepared statements a transaction-mode client may keep (each is one Parse message). */
+const MAX_PREPARED = 1_000;
 /** Extended-protocol messages that leave work pending until the next Sync. */
 const UNSYNCED = new Set([0x50, 0x42, 0x44, 0x45, 0x43, 0x48]); // P B D E C H
 
@@ -30,14 +36,23 @@ const UNSYNCED = new Set([0x50, 0x42, 0x44, 0x45, 0x43, 0x48]); // P B D E C H
  *
  * Transaction mode holds a backend from the first message of a cycle until the backend is idle
  * again (ReadyForQuery 'I' with nothing else outstanding), then resets it (ROLLBACK if needed,
- * DISCARD ALL) and gives it back; session mode holds it until the client leaves. Named prepared
- * statements therefore last one transaction in transaction mode (not yet re-prepared on the next
- * backend, as PgBouncer ≥ 1.21 does).
+ * DISCARD ALL) and gives it back; session mode holds it until the client leaves.
+ *
+ * Named prepared statements survive that in transaction mode, as PgBouncer ≥ 1.21 does it: each
+ * protocol-level Parse of a named statement is kept, and when a later transaction's Bind or
+ * Describe names a statement its backend has not seen, the kept Parse is sent first and its
+ * ParseComplete left out of what the client receives. A Close forgets it.
  */
 export class WireSession {
   private conn: PooledConnection | null = null;
   private backend: Duplex | null = null;
-  private scanner = new ReadyScanner();
+  private scanner = new BackendScanner();
+  /** Transaction mode: the client's named statements (name -> its Parse message). */
+  private readonly prepared = new Map<string, Buffer>();
+  /** Names prepared on the backend held now. */
+  private onBackend = new Set<string>();
+  /** Parse answers expected from the backend, in order: true for a Parse the front door sent itself; 'sync' marks a message answered by ReadyForQuery. */
+  private parses: Array<boolean | 'sync'> = [];
   /** ReadyForQuery answers still owed for Query, Sync and FunctionCall messages sent. */
   private owed = 0;
   /** An extended-protocol message was sent since the last Sync. */
@@ -93,7 +108,7 @@ export class WireSession {
   private relayClient(buf: Buffer): void {
     this.carry = Buffer.alloc(0);
     let i = 0;
-    const from = 0;
+    let from = 0;
     while (i < buf.length) {
       if (this.bodyLeft > 0) {
         const n = Math.min(this.bodyLeft, buf.length - i);
@@ -121,8 +136,40 @@ export class WireSession {
         void this.acquire();
         return;
       }
+      if (this.o.mode === 'transaction' && (type === C_PARSE || type === C_BIND || type === C_DESCRIBE || type === C_CLOSE)) {
+        const bodyEnd = Math.min(buf.length, i + 1 + length);
+        const name = statementNamed(type, buf.subarray(i + 5, bodyEnd));
+        if (name === 'need' && bodyEnd < i + 1 + length) {
+          // The statement name is not all here yet: wait for the rest of it.
+          this.toBackend(buf.subarray(from, i));
+          this.carry = Buffer.from(buf.subarray(i));
+          return;
+        }
+        if (typeof name === 'string') {
+          if (type === C_PARSE) {
+            this.parses.push(false);
+            this.onBackend.add(name);
+            if (bodyEnd === i + 1 + length && (this.prepared.has(name) || this.prepared.size < MAX_PREPARED)) this.prepared.set(name, Buffer.from(buf.subarray(i, bodyEnd)));
+          } else if (type === C_CLOSE) {
+            this.prepared.delete(name);
+            this.onBackend.delete(name);
+          } else if (!this.onBackend.has(name)) {
+            const parse = this.prepared.get(name);
+            if (parse) {
+              // Re-prepared here, before the message that needs it.
+              this.toBackend(buf.subarray(from, i));
+              from = i;
+              this.toBackend(parse);
+              this.parses.push(true);
+              this.onBackend.add(name);
+            }
+          }
+        } else if (type === C_PARSE) this.parses.push(false);
+      } else if (type === C_PARSE) this.parses.push(false);
       if (type === C_QUERY || type === C_FUNCTION || type === C_SYNC) {
         if (this.owed++ === 0) this.armBackstop();
+        // Each of these gets one ReadyForQuery: the marker that ends its share of the Parse answers.
+        this.parses.push('sync');
         if (type === C_SYNC) this.unsynced = false;
       } else if (UNSYNCED.has(type)) this.unsynced = true;
       this.bodyLeft = length - 4;
@@ -154,7 +201,9 @@ export class WireSession {
     const guard = guardOf(conn.client);
     if (!guard) throw new Error('front door needs a guarded connection');
     this.conn = conn;
-    this.scanner = new ReadyScanner();
+    this.scanner = new BackendScanner();
+    this.onBackend = new Set();
+    this.parses = [];
     this.backend = guard.divert((chunk) => this.fromBackend(chunk));
     this.backend.on('close', this.backendClosed);
   }
@@ -165,12 +214,15 @@ export class WireSession {
     this.fatal({ severity: 'FATAL', code: '08006', message: 'the tenant database closed the connection' });
   };
 
-  private fromBackend(chunk: Buffer): void {
-    const { ready, error } = this.scanner.scan(chunk);
+  private fromBackend(input: Buffer): void {
+    const { out: chunk, ready, error } = this.scanner.scan(input, () => this.parses.shift() === true);
     if (error) return this.fatal({ severity: 'FATAL', code: '08P01', message: 'the tenant database sent a malformed message' });
     for (const r of ready) {
       this.owed = Math.max(0, this.owed - 1);
       this.txStatus = r.status;
+      // After an error the backend skipped to the Sync: the Parses it skipped send no answer.
+      const sync = this.parses.indexOf('sync');
+      this.parses = sync === -1 ? [] : this.parses.slice(sync + 1);
     }
     if (ready.length) {
       this.disarmBackstop();
@@ -260,7 +312,8 @@ export class WireSession {
     if (conn.abandoned || conn.broken || conn.closed) {
       this.o.pools.release(conn, { destroy: true });
     } else {
-      guardOf(conn.client)?.restore(rest);
+      const held = this.scanner.takeHeld();
+      guardOf(conn.client)?.restore(held.length ? Buffer.concat([rest ?? Buffer.alloc(0), held]) : rest);
       this.o.pools.release(conn, { reset: this.txStatus === 'I' ? ['DISCARD ALL'] : ['ROLLBACK', 'DISCARD ALL'] });
     }
     this.txStatus = 'I';
