@@ -5,7 +5,7 @@ import { DirectoryPublisher } from '../../common/tenant-directory';
 import { CLOCK, DIRECTORY, LOGGER } from '../common/tokens';
 import { tenantNotFound } from '../tenants/tenant.errors';
 import { TenantStatus } from '../tenants/tenant-status';
-import { generateApiKey } from '../../common/api-key-format';
+import { apiKeyScramVerifier, generateApiKey } from '../../common/api-key-format';
 import { ApiKey } from './api-key.entity';
 import { apiKeyNotFound, apiKeyRevoked, tooManyApiKeys } from './api-key.errors';
 import { ApiKeyRepository } from './api-key.repository';
@@ -20,7 +20,7 @@ export interface IssuedApiKey {
 }
 
 /**
- * Tenant API keys: issue (secret shown once), list, rotate, revoke. Only a hash is stored.
+ * Tenant API keys: issue (secret shown once), list, rotate, revoke. Only a hash and a SCRAM verifier are stored.
  * Revocation and rotation publish an invalidation so every runtime replica drops the key at once.
  */
 @Injectable()
@@ -91,7 +91,10 @@ export class ApiKeysService {
 
   private async insertKey(tenantId: string, name: string, expiresAt: Date | null, m: Parameters<ApiKeyRepository['insert']>[1]): Promise<IssuedApiKey> {
     const { key, prefix, hash } = generateApiKey();
-    const record = await this.keys.insert({ id: randomUUID(), tenantId, name, prefix, hash, expiresAt }, m);
+    const { storedKey, serverKey } = apiKeyScramVerifier(key, tenantId);
+    const record = await this.keys.insert({
+      id: randomUUID(), tenantId, name, prefix, hash, expiresAt, scramStoredKey: storedKey.toString('base64'), scramServerKey: serverKey.toString('base64'),
+    }, m);
     return { record, key };
   }
 
