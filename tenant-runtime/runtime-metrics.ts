@@ -22,6 +22,11 @@ export class RuntimeMetrics {
   /** Backends the runtime had terminated (a statement that ignored its cancel), by how long until the server showed them gone. */
   readonly terminated: Histogram;
   readonly lookups: Counter<'cache' | 'source'>;
+  /** PostgreSQL front door: transactions (a backend lease) and bytes relayed, by tenant and pool mode / direction. */
+  readonly wireTransactions: Counter<'tenant' | 'mode'>;
+  readonly wireBytes: Counter<'tenant' | 'direction'>;
+  /** What the front door reports about its clients (set when it starts). */
+  private wireClients: () => { transaction: number; session: number; waiting: number } = () => ({ transaction: 0, session: 0, waiting: 0 });
   /** tenantId → slug label; insertion order is the reuse order. */
   private readonly labelled = new Map<string, string>();
 
@@ -46,6 +51,18 @@ export class RuntimeMetrics {
     });
     this.lookups = new Counter({ name: 'silo_runtime_cache_lookups_total', help: 'Directory and API key lookups by where the answer came from', labelNames: ['cache', 'source'] as const, registers: [registry] });
 
+    this.wireTransactions = new Counter({ name: 'silo_runtime_pg_transactions_total', help: 'PostgreSQL front door: backend leases (one per transaction in transaction mode, one per session in session mode)', labelNames: ['tenant', 'mode'] as const, registers: [registry] });
+    this.wireBytes = new Counter({ name: 'silo_runtime_pg_bytes_total', help: 'PostgreSQL front door: bytes relayed, by direction (in: from clients, out: to clients)', labelNames: ['tenant', 'direction'] as const, registers: [registry] });
+    const wire = () => this.wireClients();
+    new Gauge({
+      name: 'silo_runtime_pg_clients', help: 'PostgreSQL front door: authenticated client connections by pool mode, and those waiting for a backend', labelNames: ['mode'] as const, registers: [registry],
+      collect() {
+        const w = wire();
+        this.set({ mode: 'transaction' }, w.transaction);
+        this.set({ mode: 'session' }, w.session);
+        this.set({ mode: 'waiting' }, w.waiting);
+      },
+    });
     const poolStats = () => this.pools()?.stats() ?? [];
     const labelOf = (tenantId: string) => this.labelOf(tenantId);
     const manager = () => this.pools();
@@ -92,6 +109,11 @@ export class RuntimeMetrics {
     this.duration.observe({ tenant, route }, seconds);
   }
 
+  /** The front door's client counts, read at scrape time. */
+  reportWireClients(read: () => { transaction: number; session: number; waiting: number }): void {
+    this.wireClients = read;
+  }
+
   lookup(cache: string, source: CacheSource): void {
     this.lookups.inc({ cache, source });
   }
@@ -106,7 +128,7 @@ export class RuntimeMetrics {
     for (const [tenantId, slug] of this.labelled) {
       if (pools?.has(tenantId)) continue;
       this.labelled.delete(tenantId);
-      for (const m of [this.requests, this.errors, this.duration] as Array<Counter<string> | Histogram<string>>) {
+      for (const m of [this.requests, this.errors, this.duration, this.wireTransactions, this.wireBytes] as Array<Counter<string> | Histogram<string>>) {
         // prom-client removes exact label sets only: drop every series carrying this tenant.
         const hashes = (m as unknown as { hashMap: Record<string, { labels: Record<string, string> }> }).hashMap;
         for (const { labels } of Object.values(hashes ?? {})) if (labels.tenant === slug) m.remove(labels);

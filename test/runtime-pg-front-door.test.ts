@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client, ClientConfig } from 'pg';
 import { createCa, issueServerCert, PemPair } from '../provisioning/local/tenant-certs';
+import { DEFAULT_TIERS } from '../provisioning/tiers';
 import type { RunningTenantRuntime } from '../tenant-runtime/server';
 import { startTestControlPlane, TestControlPlane } from './support/control-plane';
 import { createTenants, issueKey, SeededTenant, startTestRuntime } from './support/runtime-fixtures';
@@ -61,7 +62,7 @@ describe('PostgreSQL front door', () => {
     rt = await startTestRuntime(cp, {
       RUNTIME_PG_TLS_CERT: join(dir, 'tls.crt'), RUNTIME_PG_TLS_KEY: join(dir, 'tls.key'),
       RUNTIME_MAX_CONNECTIONS: '6', RUNTIME_MAX_CONNECTIONS_PER_TENANT: '3',
-    });
+    }, { tiers: { starter: { ...DEFAULT_TIERS.starter, statementTimeoutMs: 2_000 } } });
   });
   afterAll(async () => {
     for (const c of open) await c.end().catch(() => undefined);
@@ -217,6 +218,35 @@ describe('PostgreSQL front door', () => {
     expect(await running).toBe('57014');
     expect(Date.now() - started).toBeLessThan(2_000);
     expect((await c.query('SELECT 1 AS one')).rows).toEqual([{ one: 1 }]);
+  });
+
+  it('ends a statement that traps every cancel (the runtime\'s backstop), keeps it counted until gone, and serves the neighbour meanwhile', async () => {
+    const trap = await client(config(bravo));
+    const neighbour = await client(config(acme));
+    const started = Date.now();
+    const trapped = trap.query(`DO $$ BEGIN LOOP BEGIN LOOP PERFORM pg_sleep(0.05); END LOOP; EXCEPTION WHEN query_canceled THEN NULL; END; END LOOP; END $$`)
+      .then(() => 'finished', (e: { code?: string }) => e.code ?? 'closed');
+    expect((await neighbour.query('SELECT 1 AS one')).rows).toEqual([{ one: 1 }]);
+    // The tier's 2 s timeout (set above) + cancel grace + terminate grace.
+    expect(await trapped).toMatch(/57014|closed/);
+    expect(Date.now() - started).toBeLessThan(10_000);
+    for (let i = 0; i < 100; i++) {
+      const rows = await adminQuery<{ n: number }>("SELECT count(*)::int AS n FROM pg_stat_activity WHERE usename = $1 AND query LIKE '%query_canceled%' AND pid <> pg_backend_pid()", [bravo.role]);
+      if (rows[0]?.n === 0) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const left = await adminQuery<{ n: number }>("SELECT count(*)::int AS n FROM pg_stat_activity WHERE usename = $1 AND query LIKE '%query_canceled%' AND pid <> pg_backend_pid()", [bravo.role]);
+    expect(left[0]?.n).toBe(0);
+    expect(rt.stats().terminating).toBe(0);
+  }, 30_000);
+
+  it('exports front-door metrics per tenant and mode on the internal listener', async () => {
+    const c = await client(config(acme));
+    await c.query('SELECT 1');
+    const text = await (await fetch(`${rt.metricsUrl}/metrics`)).text();
+    expect(Number(/^silo_runtime_pg_transactions_total\{tenant="acme",mode="transaction"[^}]*\} (\d+)$/m.exec(text)?.[1])).toBeGreaterThan(0);
+    expect(Number(/^silo_runtime_pg_bytes_total\{tenant="acme",direction="out"[^}]*\} (\d+)$/m.exec(text)?.[1])).toBeGreaterThan(0);
+    expect(Number(/^silo_runtime_pg_clients\{mode="transaction"[^}]*\} (\d+)$/m.exec(text)?.[1])).toBeGreaterThan(0);
   });
 
   it('works with psql: sslmode=verify-full, a query and \\copy in both directions', async () => {

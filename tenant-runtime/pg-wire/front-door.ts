@@ -9,6 +9,7 @@ import type { Logger } from '../../common/logger';
 import type { RuntimeConfig } from '../config';
 import type { PooledConnection, PoolManager, PoolTarget } from '../pool-manager';
 import type { RateLimiter } from '../rate-limiter';
+import type { RuntimeMetrics } from '../runtime-metrics';
 import type { TenantAccess } from '../tenant-access';
 import type { RuntimeTiers } from '../tiers';
 import {
@@ -23,6 +24,7 @@ export interface FrontDoorDeps {
   tiers: RuntimeTiers;
   pools: PoolManager;
   limiter: RateLimiter;
+  metrics: RuntimeMetrics;
 }
 
 /** A client has this long to finish TLS, startup and authentication. */
@@ -49,6 +51,14 @@ export class PgFrontDoor {
     const c = d.config;
     this.tls = c.RUNTIME_PG_TLS_CERT && c.RUNTIME_PG_TLS_KEY ? createSecureContext({ cert: readFileSync(c.RUNTIME_PG_TLS_CERT), key: readFileSync(c.RUNTIME_PG_TLS_KEY) }) : null;
     this.server = createServer((socket) => this.accept(socket));
+    d.metrics.reportWireClients(() => {
+      const n = { transaction: 0, session: 0, waiting: 0 };
+      for (const { session } of this.sessions.values()) {
+        n[session.mode]++;
+        if (session.waiting) n.waiting++;
+      }
+      return n;
+    });
   }
 
   listen(port: number, host: string): Promise<AddressInfo> {
@@ -156,12 +166,14 @@ export class PgFrontDoor {
     const key = passwordOf(password);
     let target: PoolTarget;
     let timeouts: { statementTimeoutMs: number };
+    let label: string;
     try {
       const entry = await this.d.access.authenticate({ kind: 'slug', slug, via: 'connection-string' }, key);
       this.d.access.assertServable(entry);
       const tier = this.d.tiers.get(entry.tier);
       if (this.d.limiter.take(entry.tenantId, tier.rateLimitPerSecond, tier.rateLimitBurst)) throw Object.assign(new Error('rate limited'), { code: ErrorCode.RATE_LIMITED });
       target = this.d.access.targetFor(entry, tier);
+      label = this.d.metrics.tenantLabel(entry.tenantId, entry.slug);
       timeouts = { statementTimeoutMs: tier.statementTimeoutMs };
     } catch (err) {
       return this.refuse(stream, loginError(err, user));
@@ -191,6 +203,8 @@ export class PgFrontDoor {
       pools: this.d.pools, target, mode, ...timeouts,
       cancelGraceMs: c.RUNTIME_CANCEL_GRACE_MS, terminateGraceMs: c.RUNTIME_TERMINATE_GRACE_MS,
       onEnd: () => this.sessions.delete(pid),
+      onLease: () => this.d.metrics.wireTransactions.inc({ tenant: label, mode }),
+      onBytes: (direction, bytes) => this.d.metrics.wireBytes.inc({ tenant: label, direction }, bytes),
     }, mode === 'session' ? conn : null, rest);
     this.sessions.set(pid, { secret, session });
   }

@@ -14,6 +14,10 @@ export interface WireSessionOptions {
   cancelGraceMs: number;
   terminateGraceMs: number;
   onEnd: () => void;
+  /** A backend was leased (a transaction in transaction mode, the session in session mode). */
+  onLease?: () => void;
+  /** Bytes relayed: `in` from the client, `out` to it. */
+  onBytes?: (direction: 'in' | 'out', bytes: number) => void;
 }
 
 const C_QUERY = 0x51; // 'Q'
@@ -94,6 +98,15 @@ export class WireSession {
 
   get holdsBackend(): boolean {
     return this.conn !== null;
+  }
+
+  /** Waiting for a backend (its messages held until one is free). */
+  get waiting(): boolean {
+    return this.blocked !== null;
+  }
+
+  get mode(): PoolMode {
+    return this.o.mode;
   }
 
   private fromClient(chunk: Buffer): void {
@@ -201,6 +214,7 @@ export class WireSession {
     const guard = guardOf(conn.client);
     if (!guard) throw new Error('front door needs a guarded connection');
     this.conn = conn;
+    this.o.onLease?.();
     this.scanner = new BackendScanner();
     this.onBackend = new Set();
     this.parses = [];
@@ -244,6 +258,7 @@ export class WireSession {
 
   private toClient(buf: Buffer): void {
     if (!buf.length || this.closed) return;
+    this.o.onBytes?.('out', buf.length);
     if (!this.client.write(buf) && this.backend && !this.backendPaused) {
       this.backendPaused = true;
       this.backend.pause();
@@ -259,6 +274,7 @@ export class WireSession {
 
   private toBackend(buf: Buffer): void {
     if (!buf.length || !this.backend) return;
+    this.o.onBytes?.('in', buf.length);
     if (!this.backend.write(buf)) {
       this.pauseClient('backend');
       this.backend.once('drain', () => this.resumeClient('backend'));
