@@ -4,6 +4,7 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client, ClientConfig } from 'pg';
+import postgres from 'postgres';
 import { createCa, issueServerCert, PemPair } from '../provisioning/local/tenant-certs';
 import { DEFAULT_TIERS } from '../provisioning/tiers';
 import type { RunningTenantRuntime } from '../tenant-runtime/server';
@@ -123,6 +124,26 @@ describe('PostgreSQL front door', () => {
     // Pipelined: several prepared calls in flight at once on one client.
     const all = await Promise.all([1, 2, 3, 4].map((n) => c.query({ ...q, values: [n, n] })));
     expect(all.map((r) => r.rows[0].s)).toEqual([2, 4, 6, 8]);
+  });
+
+  it('works with postgres.js, which prepares named statements by default, in transaction mode', async () => {
+    const sql = postgres({ host: 'localhost', port: rt.pg?.port, user: 'acme', password: keys.get('acme'), database: 'app', ssl: { ca: ca.certPem }, max: 4, onnotice: () => undefined });
+    try {
+      await sql`CREATE TABLE IF NOT EXISTS pjs (id int PRIMARY KEY, tags text[], doc jsonb)`;
+      await sql`DELETE FROM pjs`;
+      for (let i = 0; i < 20; i++) await sql`INSERT INTO pjs ${sql({ id: i, tags: [`t${i}`], doc: sql.json({ i }) })}`;
+      const rows = await Promise.all(Array.from({ length: 20 }, (_, i) => sql<{ id: number; doc: { i: number } }[]>`SELECT id, doc FROM pjs WHERE id = ${i}`));
+      expect(rows.map((r) => r[0]?.doc.i)).toEqual(Array.from({ length: 20 }, (_, i) => i));
+      const [{ n }] = await sql.begin(async (tx) => {
+        await tx`UPDATE pjs SET tags = array_append(tags, 'x') WHERE id < 5`;
+        return tx<{ n: number }[]>`SELECT count(*)::int AS n FROM pjs WHERE 'x' = ANY(tags)`;
+      });
+      expect(n).toBe(5);
+      const [{ who }] = await sql<{ who: string }[]>`SELECT current_user AS who`;
+      expect(who).toBe(acme.role);
+    } finally {
+      await sql.end({ timeout: 5 });
+    }
   });
 
   it('runs pgbench: -i (COPY) and -S in simple, extended and prepared mode', async () => {
