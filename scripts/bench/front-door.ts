@@ -45,6 +45,8 @@ type Target = 'direct' | 'pgbouncer' | 'silo';
 
 interface Endpoint {
   port: number;
+  /** The pooler's process (PgBouncer or the runtime), for its CPU time during each run. */
+  pid?: number;
   /** user, database and password for one tenant. */
   login: (t: Tenant) => { user: string; db: string; password: string };
 }
@@ -61,6 +63,8 @@ interface Run {
   failed: number;
   /** Most tenant backends seen in pg_stat_activity during the run (sampled every 500 ms). */
   backends: number;
+  /** The pooler's CPU use over the run, in % of one core (NaN for direct). */
+  cpu: number;
 }
 
 const repoRoot = resolve(__dirname, '..', '..', '..');
@@ -186,7 +190,7 @@ async function main(): Promise<void> {
         await go(tenants, 1, warmSeconds, false);
         const many = await go(tenants, 1, seconds, true);
         const s = await go([tenants[0] as Tenant], 1, seqSeconds, true);
-        for (const r of [one, many, s]) log(`${target} ${mode} ${r.tenants} tenant(s) x ${r.clients} client(s): ${r.tps.toFixed(0)} tps, p50 ${r.p50.toFixed(3)} ms, p99 ${r.p99.toFixed(3)} ms, ${r.failed} failed, <= ${r.backends} backends`);
+        for (const r of [one, many, s]) log(`${target} ${mode} ${r.tenants} tenant(s) x ${r.clients} client(s): ${r.tps.toFixed(0)} tps, p50 ${r.p50.toFixed(3)} ms, p99 ${r.p99.toFixed(3)} ms, ${r.failed} failed, <= ${r.backends} backends, pooler CPU ${r.cpu.toFixed(0)}%`);
         runs.push(one, many);
         seq.push(s);
       }
@@ -201,7 +205,7 @@ async function main(): Promise<void> {
     const bouncerPort = await freePort();
     const bouncer = startPgbouncer(pgbouncerBin, work, bouncerPort, pgPort, tenants, clients, bouncerPrepared, children);
     await waitForPort(bouncerPort, bouncer);
-    const bouncerRuns = await runAll('pgbouncer', { port: bouncerPort, login: byRole }, modes.filter((m) => m !== 'prepared' || bouncerPrepared));
+    const bouncerRuns = await runAll('pgbouncer', { port: bouncerPort, pid: bouncer.pid, login: byRole }, modes.filter((m) => m !== 'prepared' || bouncerPrepared));
     await stopChild(bouncer, 'SIGINT');
 
     // --- (c) Silo's front door, transaction mode ---
@@ -218,7 +222,7 @@ async function main(): Promise<void> {
       RUNTIME_MAX_CONNECTIONS: String(budget), RUNTIME_MAX_CONNECTIONS_PER_TENANT: String(POOL_PER_TENANT),
     });
     await waitForPort(siloPort, runtime.child);
-    const silo = await runAll('silo', { port: siloPort, login: (t) => ({ user: t.slug, db: 'app', password: t.key }) }, modes);
+    const silo = await runAll('silo', { port: siloPort, pid: runtime.child.pid, login: (t) => ({ user: t.slug, db: 'app', password: t.key }) }, modes);
     await stopChild(runtime.child, 'SIGTERM');
 
     const result = render({
@@ -257,6 +261,8 @@ async function pgbench(o: {
     }
   })();
   const failures: string[] = [];
+  const cpu0 = cpuSeconds(o.ep.pid);
+  const t0 = process.hrtime.bigint();
   await Promise.all(o.tenants.map((t, i) => new Promise<void>((done) => {
     const { user, db, password } = o.ep.login(t);
     const threads = Math.min(2, o.clientsPerProcess);
@@ -272,6 +278,7 @@ async function pgbench(o: {
       done();
     });
   })));
+  const cpu = ((cpuSeconds(o.ep.pid) - cpu0) / (Number(process.hrtime.bigint() - t0) / 1e9)) * 100;
   sampling = false;
   await sampler;
   if (failures.length && o.measure) log(`  ${failures.length} pgbench process(es) failed; first: ${failures[0]}`);
@@ -318,8 +325,15 @@ async function pgbench(o: {
   return {
     target: o.target, mode: o.mode, tenants: o.tenants.length, clients: o.tenants.length * o.clientsPerProcess,
     tps: live.length === o.tenants.length && window > 0 ? lats.length / window : 0,
-    p50: percentile(lats, 50), p99: percentile(lats, 99), transactions: lats.length, failed: failed + failures.length, backends,
+    p50: percentile(lats, 50), p99: percentile(lats, 99), transactions: lats.length, failed: failed + failures.length, backends, cpu,
   };
+}
+
+/** utime + stime of a process, in seconds (NaN without a pid). */
+function cpuSeconds(pid: number | undefined): number {
+  if (!pid) return NaN;
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100; // fields 14 and 15 of stat, in clock ticks (100/s)
 }
 
 function startPgbouncer(bin: string, dir: string, port: number, pgPort: number, tenants: Tenant[], clients: number, prepared: boolean, children: ChildProcess[]): ChildProcess {
@@ -406,16 +420,16 @@ function render(r: {
     `Pools: Silo RUNTIME_MAX_CONNECTIONS=${r.budget} (the budget: ${r.count} tenants + one full tenant pool), RUNTIME_MAX_CONNECTIONS_PER_TENANT=${POOL_PER_TENANT} (the tier's connectionLimit set to ${POOL_PER_TENANT} and its rate limit lifted);`,
     `PgBouncer \`pool_mode=transaction\`, \`default_pool_size=${POOL_PER_TENANT}\`, \`max_db_connections=${POOL_PER_TENANT}\`, \`auth_type=trust\`, connection logging off` +
       (r.bouncerPrepared ? ', `max_prepared_statements=1000`.' : `; PgBouncer ${r.versions.pgbouncer} predates \`max_prepared_statements\` (1.21), so it has no \`-M prepared\` rows.`),
-    'Direct: one backend per client. "backends" is the most tenant backends pg_stat_activity showed during the run.',
+    'Direct: one backend per client. "backends" is the most tenant backends pg_stat_activity showed during the run; "pooler CPU" the PgBouncer or runtime process\'s CPU time over the run, in % of one core (both are single-threaded event loops).',
     '',
-    '| Target | Mode | Tenants | Clients | TPS | p50 | p99 | failed | backends |',
-    '| --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+    '| Target | Mode | Tenants | Clients | TPS | p50 | p99 | failed | backends | pooler CPU |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
   ];
   for (const mode of r.modes) {
     for (const tenants of [1, r.count]) {
       for (const t of ['direct', 'pgbouncer', 'silo'] as Target[]) {
         const x = find(r.runs, t, mode, tenants);
-        if (x) lines.push(`| ${label[t]} | ${mode} | ${tenants} | ${x.clients} | ${f(x.tps, 0)} | ${f(x.p50, 3)} ms | ${f(x.p99, 3)} ms | ${x.failed} | ${x.backends} |`);
+        if (x) lines.push(`| ${label[t]} | ${mode} | ${tenants} | ${x.clients} | ${f(x.tps, 0)} | ${f(x.p50, 3)} ms | ${f(x.p99, 3)} ms | ${x.failed} | ${x.backends} | ${Number.isFinite(x.cpu) ? `${f(x.cpu, 0)}%` : '-'} |`);
       }
     }
   }
