@@ -18,6 +18,12 @@ const schema = z
     /** PEM certificate (chain) and key files for TLS on the front door; without them SSLRequest is answered 'N'. */
     RUNTIME_PG_TLS_CERT: z.string().optional(),
     RUNTIME_PG_TLS_KEY: z.string().optional(),
+    /**
+     * How the front door asks for the API key: `scram` (SCRAM-SHA-256 against the verifiers stored
+     * when each key was issued; keys issued before verifiers existed must be rotated) or `password`
+     * (the key itself, inside TLS).
+     */
+    RUNTIME_PG_AUTH: z.enum(['scram', 'password']).default('scram'),
     /** Accept an API key sent without TLS (development only): off, a client that did not negotiate TLS is refused. */
     RUNTIME_PG_ALLOW_PLAINTEXT: bool(false),
     /** The control database: the directory's source of truth (the runtime only reads it). */

@@ -92,6 +92,12 @@ export class TenantDirectory {
     }
   }
 
+  /** The live (not deleted) tenant with this slug, or null. Throws when no source can answer. */
+  async forSlug(slug: string): Promise<DirectoryEntry | null> {
+    const entry = await this.bySlug.get(slug);
+    return entry && entry.status !== 'deleted' ? entry : null;
+  }
+
   /** Applies a control-plane invalidation (pub/sub). */
   invalidate(msg: Extract<Invalidation, { kind: 'tenant' }>): void {
     this.bySlug.invalidate(msg.slug);

@@ -175,7 +175,7 @@ export async function startTenantRuntime(config: RuntimeConfig, opts: TenantRunt
     keys.clear();
   });
 
-  const frontDoor = config.RUNTIME_PG_ENABLED ? new PgFrontDoor({ config, logger, access, tiers, pools, limiter, metrics }) : null;
+  const frontDoor = config.RUNTIME_PG_ENABLED ? new PgFrontDoor({ config, logger, access, tiers, pools, limiter, metrics, control }) : null;
   const server = createServer({ keepAlive: true }, handler.handle);
   server.keepAliveTimeout = 65_000; // above common load balancer idle timeouts (60 s)
   server.headersTimeout = 66_000;

@@ -48,6 +48,20 @@ export class TenantAccess {
     return entry;
   }
 
+  /**
+   * For a proof that does not reveal the key (SCRAM): the live tenant this slug names, or null —
+   * the caller then checks the proof against that tenant's own keys, and refuses an unknown tenant
+   * and a wrong proof alike.
+   */
+  async tenantNamed(slug: string): Promise<DirectoryEntry | null> {
+    try {
+      return await this.d.directory.forSlug(slug);
+    } catch (err) {
+      this.d.logger.error({ err }, 'directory unavailable');
+      throw runtimeErrors.unavailable('Tenant directory is unavailable: retry shortly');
+    }
+  }
+
   /** Throws the error a request of a tenant in this state gets; returns for an active tenant with a database. */
   assertServable(entry: DirectoryEntry): void {
     switch (entry.status) {

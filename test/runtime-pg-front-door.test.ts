@@ -7,6 +7,7 @@ import { Client, ClientConfig } from 'pg';
 import postgres from 'postgres';
 import { createCa, issueServerCert, PemPair } from '../provisioning/local/tenant-certs';
 import { DEFAULT_TIERS } from '../provisioning/tiers';
+import { apiKeyPrefix } from '../common/api-key-format';
 import type { RunningTenantRuntime } from '../tenant-runtime/server';
 import { startTestControlPlane, TestControlPlane } from './support/control-plane';
 import { createTenants, issueKey, SeededTenant, startTestRuntime } from './support/runtime-fixtures';
@@ -205,6 +206,34 @@ describe('PostgreSQL front door', () => {
     expect(last?.message).toBe('password authentication failed for user "acme"');
   });
 
+  it('asks for SCRAM-SHA-256 (the key never crosses the wire); a key without stored verifiers needs RUNTIME_PG_AUTH=password', async () => {
+    const seen: string[] = [];
+    const c = new Client(config(acme));
+    const conn = (c as unknown as { connection: NodeJS.EventEmitter }).connection;
+    for (const e of ['authenticationSASL', 'authenticationCleartextPassword', 'authenticationMD5Password']) conn.on(e, () => seen.push(e));
+    await c.connect();
+    open.push(c);
+    expect(seen).toEqual(['authenticationSASL']);
+    // A key issued before verifiers existed (NULL columns): refused like any wrong key under SCRAM...
+    const legacy = await issueKey(cp, acme, 'legacy');
+    const nulled = await cp.sql('UPDATE api_keys SET scram_stored_key = NULL, scram_server_key = NULL WHERE prefix = $1 RETURNING prefix', [apiKeyPrefix(legacy.key)]);
+    expect(nulled).toHaveLength(1);
+    expect(await refusal(config(acme, { password: legacy.key }))).toMatchObject({ code: '28P01' });
+    // ...and accepted, inside TLS, by a front door asking for the key itself.
+    const plain = await startTestRuntime(cp, { RUNTIME_PG_TLS_CERT: join(dir, 'tls.crt'), RUNTIME_PG_TLS_KEY: join(dir, 'tls.key'), RUNTIME_PG_AUTH: 'password' });
+    try {
+      const p = new Client({ ...config(acme, { password: legacy.key }), port: plain.pg?.port });
+      const asked: string[] = [];
+      (p as unknown as { connection: NodeJS.EventEmitter }).connection.on('authenticationCleartextPassword', () => asked.push('cleartext'));
+      await p.connect();
+      expect(asked).toEqual(['cleartext']);
+      expect((await p.query('SELECT current_user AS u')).rows[0]?.u).toBe(acme.role);
+      await p.end();
+    } finally {
+      await plain.close();
+    }
+  });
+
   it('refuses a suspended tenant with its own message, and a key sent without TLS', async () => {
     expect((await cp.api('POST', `/v1/tenants/${bravo.id}/suspend`, { reason: 'test' })).status).toBe(200);
     try {
@@ -268,6 +297,19 @@ describe('PostgreSQL front door', () => {
     expect(Number(/^silo_runtime_pg_transactions_total\{tenant="acme",mode="transaction"[^}]*\} (\d+)$/m.exec(text)?.[1])).toBeGreaterThan(0);
     expect(Number(/^silo_runtime_pg_bytes_total\{tenant="acme",direction="out"[^}]*\} (\d+)$/m.exec(text)?.[1])).toBeGreaterThan(0);
     expect(Number(/^silo_runtime_pg_clients\{mode="transaction"[^}]*\} (\d+)$/m.exec(text)?.[1])).toBeGreaterThan(0);
+  });
+
+  it('lets a tenant pg_dump its own database through the front door in session mode', async () => {
+    const c = await client(config(acme));
+    await c.query('CREATE TABLE IF NOT EXISTS dumped (id int PRIMARY KEY, note text)');
+    await c.query("INSERT INTO dumped VALUES (1, 'kept') ON CONFLICT DO NOTHING");
+    const conn = `host=localhost port=${rt.pg?.port} user=acme dbname=app sslmode=verify-full sslrootcert=${join(dir, 'ca.crt')} options='-c pool_mode=session'`;
+    const env = { ...process.env, PGPASSWORD: keys.get('acme') as string, PGCONNECT_TIMEOUT: '5' };
+    const dump = await new Promise<string>((resolve, reject) => {
+      execFile('pg_dump', ['--no-owner', '--no-privileges', '-t', 'dumped', conn], { env, timeout: 30_000, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => (err ? reject(new Error(`${err.message}: ${stderr}`)) : resolve(stdout)));
+    });
+    expect(dump).toContain('CREATE TABLE public.dumped');
+    expect(dump).toMatch(/COPY public\.dumped \(id, note\) FROM stdin;\n1\tkept\n/);
   });
 
   it('works with psql: sslmode=verify-full, a query and \\copy in both directions', async () => {

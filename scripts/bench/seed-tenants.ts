@@ -1,5 +1,5 @@
 import type { Pool } from 'pg';
-import { generateApiKey } from '../../common/api-key-format';
+import { generateApiKey, apiKeyScramVerifier } from '../../common/api-key-format';
 import type { LocalProvisioningDriver } from '../../provisioning/local/local-provisioning.driver';
 import type { SecretStore } from '../../provisioning/secrets/secret-store';
 import { DEFAULT_TIERS } from '../../provisioning/tiers';
@@ -60,9 +60,12 @@ export async function seedTenants(o: {
      SELECT id, 'local', host, port, role, role, ref FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::int[]) AS u(id, role, ref, host, port)`,
     [ids, tenants.map((t) => t.role), conns.map((c) => c.secretRef), conns.map((c) => c.host), conns.map((c) => c.port)],
   );
+  // With SCRAM verifiers, as the admin API issues keys: the front door's SCRAM login needs them.
+  const verifiers = tenants.map((t, i) => apiKeyScramVerifier(keys[i]?.key as string, t.id));
   await o.control.query(
-    `INSERT INTO api_keys (id, tenant_id, name, prefix, hash) SELECT gen_random_uuid(), id, 'seed', prefix, hash FROM unnest($1::uuid[], $2::text[], $3::text[]) AS u(id, prefix, hash)`,
-    [ids, keys.map((k) => k.prefix), keys.map((k) => k.hash)],
+    `INSERT INTO api_keys (id, tenant_id, name, prefix, hash, scram_stored_key, scram_server_key)
+     SELECT gen_random_uuid(), id, 'seed', prefix, hash, stored, server FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[]) AS u(id, prefix, hash, stored, server)`,
+    [ids, keys.map((k) => k.prefix), keys.map((k) => k.hash), verifiers.map((v) => v.storedKey.toString('base64')), verifiers.map((v) => v.serverKey.toString('base64'))],
   );
   return tenants;
 }

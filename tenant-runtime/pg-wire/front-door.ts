@@ -12,8 +12,13 @@ import type { RateLimiter } from '../rate-limiter';
 import type { RuntimeMetrics } from '../runtime-metrics';
 import type { TenantAccess } from '../tenant-access';
 import type { RuntimeTiers } from '../tiers';
+import { scramVerifiersOf } from '../../common/control-db/api-key-queries';
+import type { Queryable } from '../../common/control-db/queryable';
+import type { DirectoryEntry } from '../../common/tenant-directory';
+import { runtimeErrors } from '../runtime-errors';
+import { apiKeyScramParams, SCRAM_SHA_256, scramServerFinal, scramServerFirst } from './scram';
 import {
-  authCleartext, authOk, backendKeyData, errorResponse, parameterStatus, passwordOf, readStartupPacket, readyForQuery, startupOptions, WireError,
+  authCleartext, authSasl, authSaslContinue, authSaslFinal, saslInitial, authOk, backendKeyData, errorResponse, parameterStatus, passwordOf, readStartupPacket, readyForQuery, startupOptions, WireError,
 } from './protocol';
 import { PoolMode, WireSession } from './wire-session';
 
@@ -25,6 +30,8 @@ export interface FrontDoorDeps {
   pools: PoolManager;
   limiter: RateLimiter;
   metrics: RuntimeMetrics;
+  /** The control database (read-only): SCRAM verifiers are read at each login. */
+  control: Queryable;
 }
 
 /** A client has this long to finish TLS, startup and authentication. */
@@ -160,15 +167,12 @@ export class PgFrontDoor {
       return this.refuse(stream, { severity: 'FATAL', code: '22023', message: `pool_mode must be transaction or session, not ${options.pool_mode}` });
     }
 
-    stream.write(authCleartext());
-    const password = await reading.message(0x70); // 'p'
-    if (password === null) return;
-    const key = passwordOf(password);
     let target: PoolTarget;
     let timeouts: { statementTimeoutMs: number };
     let label: string;
     try {
-      const entry = await this.d.access.authenticate({ kind: 'slug', slug, via: 'connection-string' }, key);
+      const entry = c.RUNTIME_PG_AUTH === 'scram' ? await this.scram(stream, reading, slug) : await this.password(stream, reading, slug);
+      if (!entry) return; // the client left mid-exchange
       this.d.access.assertServable(entry);
       const tier = this.d.tiers.get(entry.tier);
       if (this.d.limiter.take(entry.tenantId, tier.rateLimitPerSecond, tier.rateLimitBurst)) throw Object.assign(new Error('rate limited'), { code: ErrorCode.RATE_LIMITED });
@@ -209,6 +213,51 @@ export class PgFrontDoor {
     this.sessions.set(pid, { secret, session });
   }
 
+  /** The key itself (cleartext, inside TLS), checked as the HTTP API checks it. Null when the client left. */
+  private async password(stream: Duplex, reading: PacketReader, slug: string): Promise<DirectoryEntry | null> {
+    stream.write(authCleartext());
+    const password = await reading.message(0x70); // 'p'
+    if (password === null) return null;
+    return this.d.access.authenticate({ kind: 'slug', slug, via: 'connection-string' }, passwordOf(password));
+  }
+
+  /**
+   * SCRAM-SHA-256 against the verifiers stored when each of the tenant's keys was issued (the key
+   * never reaches the runtime). All of a tenant's keys share its salt (derived from its id), so the
+   * salt is sent before the key is known, and the proof is tried against each live key. An unknown
+   * tenant gets a salt derived from its name and the same verifier lookup, then the same 28P01 as a
+   * wrong key. The verifiers are read from the control database at each login: a revoked key stops
+   * at once. Null when the client left.
+   */
+  private async scram(stream: Duplex, reading: PacketReader, slug: string): Promise<DirectoryEntry | null> {
+    const entry = await this.d.access.tenantNamed(slug);
+    stream.write(authSasl([SCRAM_SHA_256]));
+    const initialBody = await reading.message(0x70);
+    if (initialBody === null) return null;
+    const initial = saslInitial(initialBody);
+    if (!initial || initial.mechanism !== SCRAM_SHA_256) throw wireRefusal({ severity: 'FATAL', code: '28000', message: `SASL authentication mechanism ${initial?.mechanism ?? '?'} is not supported: use SCRAM-SHA-256` });
+    const first = scramServerFirst(initial.data, apiKeyScramParams(entry?.tenantId ?? `unknown:${slug}`));
+    if (!first.ok) throw wireRefusal({ severity: 'FATAL', code: first.sqlState, message: first.message });
+    stream.write(authSaslContinue(first.message));
+    const response = await reading.message(0x70);
+    if (response === null) return null;
+    let verifiers: Awaited<ReturnType<typeof scramVerifiersOf>>;
+    try {
+      verifiers = await scramVerifiersOf(this.d.control, entry?.tenantId ?? NO_TENANT_ID);
+    } catch (err) {
+      this.d.logger.error({ err }, 'control database unavailable for SCRAM verifiers');
+      throw runtimeErrors.unavailable('Tenant directory is unavailable: retry shortly');
+    }
+    const final = scramServerFinal(first.exchange, response, verifiers.verifiers.map((v) => ({ id: v.prefix, storedKey: v.storedKey, serverKey: v.serverKey })));
+    if (!final.ok) {
+      if (final.reason === 'invalid-proof') throw runtimeErrors.apiKeyInvalid();
+      throw wireRefusal({ severity: 'FATAL', code: final.sqlState, message: final.message });
+    }
+    if (!entry) throw runtimeErrors.apiKeyInvalid();
+    stream.write(authSaslFinal(final.message));
+    return entry;
+  }
+
   private async parametersOf(target: PoolTarget, conn: PooledConnection): Promise<Array<[string, string]>> {
     const cached = this.parameters.get(target.identity);
     if (cached) return cached;
@@ -233,8 +282,18 @@ export class PgFrontDoor {
   }
 }
 
+/** No tenant has this id: an unknown tenant's verifier lookup costs what a known one's does. */
+const NO_TENANT_ID = '00000000-0000-0000-0000-000000000000';
+
+/** A refusal that already is the client's error. */
+function wireRefusal(e: WireError): Error & { wire: WireError } {
+  return Object.assign(new Error(e.message), { wire: e });
+}
+
 /** What a refused login tells the client: the same 28P01 for every key or tenant problem. */
 function loginError(err: unknown, user: string): WireError {
+  const wire = (err as { wire?: WireError }).wire;
+  if (wire) return wire;
   const code = isSiloError(err) ? err.code : (err as { code?: string }).code;
   switch (code) {
     case ErrorCode.API_KEY_INVALID:

@@ -54,6 +54,19 @@ const int32 = (n: number) => {
 const cstr = (s: string) => Buffer.from(`${s}\0`, 'utf8');
 
 export const authCleartext = (): Buffer => message('R', int32(3));
+export const authSasl = (mechanisms: string[]): Buffer => message('R', Buffer.concat([int32(10), ...mechanisms.map(cstr), Buffer.from([0])]));
+export const authSaslContinue = (data: string): Buffer => message('R', Buffer.concat([int32(11), Buffer.from(data, 'utf8')]));
+export const authSaslFinal = (data: string): Buffer => message('R', Buffer.concat([int32(12), Buffer.from(data, 'utf8')]));
+
+/** A SASLInitialResponse body: the mechanism and its data (null when malformed). */
+export function saslInitial(body: Buffer): { mechanism: string; data: Buffer } | null {
+  const end = body.indexOf(0);
+  if (end === -1 || body.length < end + 5) return null;
+  const length = body.readInt32BE(end + 1);
+  const data = length < 0 ? Buffer.alloc(0) : body.subarray(end + 5, end + 5 + length);
+  if (length >= 0 && data.length !== length) return null;
+  return { mechanism: body.subarray(0, end).toString('utf8'), data };
+}
 export const authOk = (): Buffer => message('R', int32(0));
 export const parameterStatus = (name: string, value: string): Buffer => message('S', Buffer.concat([cstr(name), cstr(value)]));
 export const readyForQuery = (status: 'I' | 'T' | 'E'): Buffer => message('Z', Buffer.from(status, 'latin1'));
