@@ -10,7 +10,7 @@
  * Plus a sequential run (1 client, 1 tenant) per target and mode: the per-transaction latency
  * the router adds without queueing.
  *
- *   npm run build && node dist/scripts/bench/front-door.js [--seconds 15] [--tenants 100] [--clients 50] [--modes simple,extended,prepared] [--write-docs]
+ *   npm run build && node dist/scripts/bench/front-door.js [--seconds 15] [--tenants 100] [--clients 50] [--modes simple,extended,prepared] [--targets direct,pgbouncer,silo] [--ramp 35] [--no-xact-check] [--write-docs]
  *
  * The tenants are provisioned with the local driver from a template holding `pgbench -i -s 1`'s
  * tables (handed to each tenant role), registered in a control database, and the same databases
@@ -65,6 +65,8 @@ interface Run {
   backends: number;
   /** The pooler's CPU use over the run, in % of one core (NaN for direct). */
   cpu: number;
+  /** Seconds counted: while every pgbench process was running. */
+  window: number;
 }
 
 const repoRoot = resolve(__dirname, '..', '..', '..');
@@ -80,9 +82,12 @@ async function main(): Promise<void> {
   const clients = Number(flag(args, '--clients') ?? 50);
   const seqSeconds = Number(flag(args, '--sequential-seconds') ?? 5);
   const warmSeconds = Number(flag(args, '--warmup') ?? 3);
+  const ramp = Number(flag(args, '--ramp') ?? 35);
   const modes = (flag(args, '--modes') ?? 'simple,extended,prepared').split(',') as Mode[];
   for (const m of modes) if (!['simple', 'extended', 'prepared'].includes(m)) throw new Error(`unknown mode ${m}`);
   const writeDocs = args.includes('--write-docs');
+  const checkXacts = !args.includes('--no-xact-check');
+  const targets = (flag(args, '--targets') ?? 'direct,pgbouncer,silo').split(',');
   const command = `node dist/scripts/bench/front-door.js ${args.filter((a) => a !== '--write-docs').join(' ')}`.trim();
   const started = Date.now();
 
@@ -187,10 +192,12 @@ async function main(): Promise<void> {
           pgbench({ target, mode, ep, tenants: ts, clientsPerProcess: perProcess, seconds: secs, dir: work, admin: admin as Pool, roles, children, measure });
         await go([tenants[0] as Tenant], clients, warmSeconds, false);
         const one = await go([tenants[0] as Tenant], clients, seconds, true);
-        await go(tenants, 1, warmSeconds, false);
-        const many = await go(tenants, 1, seconds, true);
+        // N processes connect one after another under the load of those already running (PostgreSQL
+        // forks its backends one at a time): each runs `ramp` seconds longer, and the window counted
+        // starts once the last one is running. The ramp is the warm-up.
+        const many = await go(tenants, 1, seconds + ramp, true);
         const s = await go([tenants[0] as Tenant], 1, seqSeconds, true);
-        for (const r of [one, many, s]) log(`${target} ${mode} ${r.tenants} tenant(s) x ${r.clients} client(s): ${r.tps.toFixed(0)} tps, p50 ${r.p50.toFixed(3)} ms, p99 ${r.p99.toFixed(3)} ms, ${r.failed} failed, <= ${r.backends} backends, pooler CPU ${r.cpu.toFixed(0)}%`);
+        for (const r of [one, many, s]) log(`${target} ${mode} ${r.tenants} tenant(s) x ${r.clients} client(s): ${r.tps.toFixed(0)} tps, p50 ${r.p50.toFixed(3)} ms, p99 ${r.p99.toFixed(3)} ms, ${r.failed} failed, <= ${r.backends} backends, pooler CPU ${r.cpu.toFixed(0)}%, ${r.window.toFixed(1)} s counted`);
         runs.push(one, many);
         seq.push(s);
       }
@@ -199,35 +206,51 @@ async function main(): Promise<void> {
     const byRole = (t: Tenant) => ({ user: t.role, db: t.role, password: t.password });
 
     // --- (a) direct ---
-    const direct = await runAll('direct', { port: pgPort, login: byRole }, modes);
+    const direct = targets.includes('direct') ? await runAll('direct', { port: pgPort, login: byRole }, modes) : { runs: [], seq: [] };
 
-    // --- (b) PgBouncer, transaction mode ---
-    const bouncerPort = await freePort();
-    const bouncer = startPgbouncer(pgbouncerBin, work, bouncerPort, pgPort, tenants, clients, bouncerPrepared, children);
-    await waitForPort(bouncerPort, bouncer);
-    const bouncerRuns = await runAll('pgbouncer', { port: bouncerPort, pid: bouncer.pid, login: byRole }, modes.filter((m) => m !== 'prepared' || bouncerPrepared));
-    await stopChild(bouncer, 'SIGINT');
-
-    // --- (c) Silo's front door, transaction mode ---
-    const tiersFile = join(work, 'tiers.json');
-    // The benchmark measures routing and pooling: the starter tier's rate limit lifted, its connection cap at the pool size.
-    writeFileSync(tiersFile, JSON.stringify({ tiers: { starter: { connectionLimit: POOL_PER_TENANT, rateLimitPerSecond: 1_000_000, rateLimitBurst: 1_000_000 } } }));
-    const siloPort = await freePort();
+    const xacts: Record<string, number> = {};
+    let bouncerRuns: { runs: Run[]; seq: Run[] } = { runs: [], seq: [] };
+    let silo: { runs: Run[]; seq: Run[] } = { runs: [], seq: [] };
     const budget = count + POOL_PER_TENANT;
-    const runtime = await startChild(children, join(distBench, 'runtime-server.js'), {
-      TIERS_FILE: tiersFile, RUNTIME_IDLE_TIMEOUT_MS: '300000',
-      DATABASE_URL: controlUrl, REDIS_URL: redis, BENCH_KV_PREFIX: kvPrefix, SILO_MASTER_KEY: masterKey.toString('base64'), SILO_DIRECTORY_KEY: randomBytes(32).toString('base64url'),
-      RUNTIME_PORT: '0', RUNTIME_METRICS_PORT: '0', LOG_LEVEL: 'info',
-      RUNTIME_PG_PORT: String(siloPort), RUNTIME_PG_HOST: '127.0.0.1', RUNTIME_PG_ALLOW_PLAINTEXT: 'true',
-      RUNTIME_MAX_CONNECTIONS: String(budget), RUNTIME_MAX_CONNECTIONS_PER_TENANT: String(POOL_PER_TENANT),
-    });
-    await waitForPort(siloPort, runtime.child);
-    const silo = await runAll('silo', { port: siloPort, pid: runtime.child.pid, login: (t) => ({ user: t.slug, db: 'app', password: t.key }) }, modes);
-    await stopChild(runtime.child, 'SIGTERM');
+    if (targets.includes('pgbouncer')) {
+      // --- (b) PgBouncer, transaction mode ---
+      const bouncerPort = await freePort();
+      const bouncer = startPgbouncer(pgbouncerBin, work, bouncerPort, pgPort, tenants, clients, bouncerPrepared, children);
+      await waitForPort(bouncerPort, bouncer);
+      const bouncerEp: Endpoint = { port: bouncerPort, pid: bouncer.pid, login: byRole };
+      bouncerRuns = await runAll('pgbouncer', bouncerEp, modes.filter((m) => m !== 'prepared' || bouncerPrepared));
+      if (checkXacts) {
+        xacts.pgbouncer = await serverXactsPerTxn(admin, bouncerEp, tenants[1] ?? (tenants[0] as Tenant), 'simple');
+        log(`pgbouncer: ${xacts.pgbouncer.toFixed(2)} server transactions per pgbench transaction`);
+      }
+      await stopChild(bouncer, 'SIGINT');
+    }
+    if (targets.includes('silo')) {
+      // --- (c) Silo's front door, transaction mode ---
+      const tiersFile = join(work, 'tiers.json');
+      // The benchmark measures routing and pooling: the starter tier's rate limit lifted, its connection cap at the pool size.
+      writeFileSync(tiersFile, JSON.stringify({ tiers: { starter: { connectionLimit: POOL_PER_TENANT, rateLimitPerSecond: 1_000_000, rateLimitBurst: 1_000_000 } } }));
+      const siloPort = await freePort();
+      const runtime = await startChild(children, join(distBench, 'runtime-server.js'), {
+        TIERS_FILE: tiersFile, RUNTIME_IDLE_TIMEOUT_MS: '300000',
+        DATABASE_URL: controlUrl, REDIS_URL: redis, BENCH_KV_PREFIX: kvPrefix, SILO_MASTER_KEY: masterKey.toString('base64'), SILO_DIRECTORY_KEY: randomBytes(32).toString('base64url'),
+        RUNTIME_PORT: '0', RUNTIME_METRICS_PORT: '0', LOG_LEVEL: 'info',
+        RUNTIME_PG_PORT: String(siloPort), RUNTIME_PG_HOST: '127.0.0.1', RUNTIME_PG_ALLOW_PLAINTEXT: 'true',
+        RUNTIME_MAX_CONNECTIONS: String(budget), RUNTIME_MAX_CONNECTIONS_PER_TENANT: String(POOL_PER_TENANT),
+      });
+      await waitForPort(siloPort, runtime.child);
+      const siloEp: Endpoint = { port: siloPort, pid: runtime.child.pid, login: (t) => ({ user: t.slug, db: 'app', password: t.key }) };
+      silo = await runAll('silo', siloEp, modes);
+      if (checkXacts) {
+        xacts.silo = await serverXactsPerTxn(admin, siloEp, tenants[1] ?? (tenants[0] as Tenant), 'simple');
+        log(`silo: ${xacts.silo.toFixed(2)} server transactions per pgbench transaction`);
+      }
+      await stopChild(runtime.child, 'SIGTERM');
+    }
 
     const result = render({
-      command, seconds, seqSeconds, warmSeconds, count, clients, budget, versions, bouncerPrepared, setupSeconds, privateCluster: !!cluster,
-      modes, runs: [...direct.runs, ...bouncerRuns.runs, ...silo.runs], seq: [...direct.seq, ...bouncerRuns.seq, ...silo.seq],
+      command, seconds, seqSeconds, warmSeconds, ramp, count, clients, budget, versions, bouncerPrepared, setupSeconds, privateCluster: !!cluster,
+      modes, xacts, runs: [...direct.runs, ...bouncerRuns.runs, ...silo.runs], seq: [...direct.seq, ...bouncerRuns.seq, ...silo.seq],
       totalSeconds: (Date.now() - started) / 1000,
     });
     process.stdout.write(`\n${result}\n`);
@@ -321,11 +344,12 @@ async function pgbench(o: {
   const lats: number[] = [];
   for (const p of live) for (let i = 0; i < p.n; i++) { const e = p.ends[i] as number; if (e >= from && e <= to) lats.push(p.lat[i] as number); }
   const window = to - from;
+  if (o.measure && o.tenants.length > 1) log(`  ${live.length}/${o.tenants.length} pgbench processes logged; the last began ${(from - Math.min(...live.map((p) => p.ends[0] as number))).toFixed(1)} s after the first`);
   lats.sort((a, b) => a - b);
   return {
     target: o.target, mode: o.mode, tenants: o.tenants.length, clients: o.tenants.length * o.clientsPerProcess,
     tps: live.length === o.tenants.length && window > 0 ? lats.length / window : 0,
-    p50: percentile(lats, 50), p99: percentile(lats, 99), transactions: lats.length, failed: failed + failures.length, backends, cpu,
+    p50: percentile(lats, 50), p99: percentile(lats, 99), transactions: lats.length, failed: failed + failures.length, backends, cpu, window: Math.max(0, window),
   };
 }
 
@@ -334,6 +358,22 @@ function cpuSeconds(pid: number | undefined): number {
   if (!pid) return NaN;
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ');
   return (Number(fields[11]) + Number(fields[12])) / 100; // fields 14 and 15 of stat, in clock ticks (100/s)
+}
+
+/**
+ * Transactions the server ran per pgbench transaction: `pgbench -S -t n -c 1` on one tenant, then
+ * pg_stat_database.xact_commit of its database (a pooled backend stays open and flushes its counters
+ * when idle, at most every 10 s in PostgreSQL 15: hence the wait). Direct is 1 per transaction; a
+ * pooler that resets its backend with a statement of its own after each transaction shows 2.
+ */
+async function serverXactsPerTxn(admin: Pool, ep: Endpoint, t: Tenant, mode: Mode, n = 2_000): Promise<number> {
+  const read = async () => Number((await admin.query<{ n: string }>('SELECT xact_commit + xact_rollback AS n FROM pg_stat_database WHERE datname = $1', [t.role])).rows[0]?.n ?? 0);
+  await new Promise((r) => setTimeout(r, 11_000));
+  const before = await read();
+  const { user, db, password } = ep.login(t);
+  execFileSync('pgbench', ['-h', '127.0.0.1', '-p', String(ep.port), '-U', user, '-n', '-S', '-M', mode, '-c', '1', '-t', String(n), db], { env: { ...process.env, PGPASSWORD: password, PGSSLMODE: 'disable' }, stdio: 'ignore' });
+  await new Promise((r) => setTimeout(r, 11_000));
+  return (await read() - before) / n;
 }
 
 function startPgbouncer(bin: string, dir: string, port: number, pgPort: number, tenants: Tenant[], clients: number, prepared: boolean, children: ChildProcess[]): ChildProcess {
@@ -394,9 +434,9 @@ function versionAtLeast(v: string, min: [number, number]): boolean {
 }
 
 function render(r: {
-  command: string; seconds: number; seqSeconds: number; warmSeconds: number; count: number; clients: number; budget: number;
+  command: string; seconds: number; seqSeconds: number; warmSeconds: number; ramp: number; count: number; clients: number; budget: number;
   versions: { postgres: string; pgbench: string; pgbouncer: string }; bouncerPrepared: boolean; setupSeconds: number; privateCluster: boolean;
-  modes: Mode[]; runs: Run[]; seq: Run[]; totalSeconds: number;
+  modes: Mode[]; xacts: Record<string, number>; runs: Run[]; seq: Run[]; totalSeconds: number;
 }): string {
   const f = (v: number, d = 2) => (Number.isFinite(v) ? v.toFixed(d) : 'n/a');
   const verdict = (ok: boolean) => (ok ? 'met' : '**missed**');
@@ -411,8 +451,10 @@ function render(r: {
       (r.privateCluster ? ' (a private cluster the benchmark starts with the host\'s binaries: max_connections=1300, fsync off, trust on 127.0.0.1; the host\'s own server has max_connections=100 and other users, too few for 100 direct clients).' : ' (BENCH_DATABASE_URL).') +
       ` pgbench ${r.versions.pgbench}, PgBouncer ${r.versions.pgbouncer} (Debian package).`,
     '',
-    `Workload: \`pgbench -n -S\` (one indexed SELECT on pgbench_accounts per transaction, scale 1) for ${r.seconds} s per run after a ${r.warmSeconds} s warm-up, one run each.`,
-    `1 tenant: one pgbench, \`-c ${r.clients} -j 2\`. ${r.count} tenants: ${r.count} pgbench processes at once, \`-c 1 -j 1\`, one per tenant database (${r.count} clients in all), the same way for the three targets.`,
+    `Workload: \`pgbench -n -S\` (one indexed SELECT on pgbench_accounts per transaction, scale 1) one run each.`,
+    `1 tenant: one pgbench, \`-c ${r.clients} -j 2 -T ${r.seconds}\` after a ${r.warmSeconds} s warm-up run. ${r.count} tenants: ${r.count} pgbench processes started at once, \`-c 1 -j 1 -T ${r.seconds + r.ramp}\`, one per tenant database`,
+    `(${r.count} clients in all), the same way for the three targets; they connect one after another under the load of those already running, so each runs ${r.ramp} s longer`,
+    'and only the time all of them were running is counted ("counted" below).',
     `Sequential: 1 client on 1 tenant for ${r.seqSeconds} s (latency without queueing). TPS and p50/p99 come from pgbench's per-transaction logs (\`--log\`),`,
     'over the window every process was running in. Plaintext everywhere (`sslmode=disable`; Silo with `RUNTIME_PG_ALLOW_PLAINTEXT=true`).',
     `The ${r.count} tenant databases are clones of one \`pgbench -i -s 1\` template (local driver; setup ${f(r.setupSeconds, 0)} s, not measured); all three targets use the same databases:`,
@@ -422,14 +464,14 @@ function render(r: {
       (r.bouncerPrepared ? ', `max_prepared_statements=1000`.' : `; PgBouncer ${r.versions.pgbouncer} predates \`max_prepared_statements\` (1.21), so it has no \`-M prepared\` rows.`),
     'Direct: one backend per client. "backends" is the most tenant backends pg_stat_activity showed during the run; "pooler CPU" the PgBouncer or runtime process\'s CPU time over the run, in % of one core (both are single-threaded event loops).',
     '',
-    '| Target | Mode | Tenants | Clients | TPS | p50 | p99 | failed | backends | pooler CPU |',
-    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+    '| Target | Mode | Tenants | Clients | TPS | p50 | p99 | failed | backends | pooler CPU | counted |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
   ];
   for (const mode of r.modes) {
     for (const tenants of [1, r.count]) {
       for (const t of ['direct', 'pgbouncer', 'silo'] as Target[]) {
         const x = find(r.runs, t, mode, tenants);
-        if (x) lines.push(`| ${label[t]} | ${mode} | ${tenants} | ${x.clients} | ${f(x.tps, 0)} | ${f(x.p50, 3)} ms | ${f(x.p99, 3)} ms | ${x.failed} | ${x.backends} | ${Number.isFinite(x.cpu) ? `${f(x.cpu, 0)}%` : '-'} |`);
+        if (x) lines.push(`| ${label[t]} | ${mode} | ${tenants} | ${x.clients} | ${f(x.tps, 0)} | ${f(x.p50, 3)} ms | ${f(x.p99, 3)} ms | ${x.failed} | ${x.backends} | ${Number.isFinite(x.cpu) ? `${f(x.cpu, 0)}%` : '-'} | ${f(x.window, 1)} s |`);
       }
     }
   }
@@ -437,6 +479,10 @@ function render(r: {
   for (const mode of r.modes) for (const t of ['direct', 'pgbouncer', 'silo'] as Target[]) {
     const x = find(r.seq, t, mode, 1);
     if (x) lines.push(`| ${label[t]} | ${mode} | ${f(x.tps, 0)} | ${f(x.p50, 3)} ms | ${f(x.p99, 3)} ms |`);
+  }
+  if (r.xacts.silo !== undefined) {
+    lines.push('', `Server transactions per pgbench transaction (\`-S -M simple -c 1 -t 2000\`, pg_stat_database.xact_commit + xact_rollback of the tenant database): direct 1 by construction,` +
+      ` PgBouncer ${f(r.xacts.pgbouncer ?? NaN)}, Silo ${f(r.xacts.silo)}.`);
   }
   lines.push('', 'Targets (issue #17):');
   for (const mode of r.modes) {
