@@ -26,6 +26,14 @@ const schema = z
     RUNTIME_PG_AUTH: z.enum(['scram', 'password']).default('scram'),
     /** Accept an API key sent without TLS (development only): off, a client that did not negotiate TLS is refused. */
     RUNTIME_PG_ALLOW_PLAINTEXT: bool(false),
+    /** Front-door client connections at once (authenticated or not); more are refused at accept. */
+    RUNTIME_PG_MAX_CLIENTS: positiveInt(5_000),
+    /**
+     * A backend session idle inside a transaction this long is ended by PostgreSQL
+     * (idle_in_transaction_session_timeout, set on every tenant connection): a front-door client
+     * cannot hold a pooled backend by opening a transaction and going quiet. 0 = off.
+     */
+    RUNTIME_IDLE_IN_TRANSACTION_TIMEOUT_MS: ms(60_000),
     /** The control database: the directory's source of truth (the runtime only reads it). */
     DATABASE_URL: postgresUrl(),
     RUNTIME_CONTROL_POOL_SIZE: positiveInt(4),

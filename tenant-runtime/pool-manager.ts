@@ -113,6 +113,8 @@ export interface PoolManagerOptions {
   onTerminateError?: (err: unknown, server: string, pending: number) => void;
   /** An abandoned backend was confirmed gone, `ms` after it was abandoned. */
   onTerminated?: (ms: number) => void;
+  /** How long a release's reset (ROLLBACK / DISCARD ALL) may take before the connection is abandoned (default 5 s). */
+  resetTimeoutMs?: number;
   /** How long close() waits for abandoned backends to be confirmed gone (default 5 s). */
   terminateTimeoutMs?: number;
   /** Maps a failed connect to the client's error; also where credentials get dropped. */
@@ -214,11 +216,24 @@ export class PoolManager {
    */
   release(conn: PooledConnection, opts: { destroy?: boolean; reset?: string[] | null } = {}): void {
     if (!this.core.isLeased(conn.id)) return;
-    const back = (reusable: boolean) => this.run(this.core.release(Date.now(), conn.id, reusable && !conn.broken && !conn.closed && !conn.abandoned));
+    let done = false;
+    const back = (reusable: boolean) => {
+      if (done) return;
+      done = true;
+      this.run(this.core.release(Date.now(), conn.id, reusable && !conn.broken && !conn.closed && !conn.abandoned));
+    };
     if (opts.destroy || conn.broken || conn.closed || conn.abandoned || !opts.reset?.length) return back(!opts.destroy);
+    // A reset that never answers (a backend still busy or mid-protocol) must not hold the slot for
+    // ever: past the deadline the connection is abandoned (terminated, counted until gone).
+    const deadline = setTimeout(() => {
+      conn.abandon();
+      back(false);
+    }, this.o.resetTimeoutMs ?? 5_000);
+    deadline.unref();
     opts.reset
       .reduce<Promise<unknown>>((p, sql) => p.then(() => conn.client.query(sql)), Promise.resolve())
-      .then(() => back(true), () => back(false));
+      .then(() => back(true), () => back(false))
+      .finally(() => clearTimeout(deadline));
   }
 
   /** Stops handing out this tenant's current connections (credentials rotated, tenant suspended...). */

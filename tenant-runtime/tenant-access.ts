@@ -102,7 +102,7 @@ export class TenantAccess {
         const { password, ssl } = await tenantLogin(secret, { host, port, user });
         return {
           host, port, database: entry.database as string, user, password, ssl,
-          statement_timeout: tier.statementTimeoutMs, application_name: 'silo-runtime',
+          statement_timeout: tier.statementTimeoutMs, idle_in_transaction_session_timeout: c.RUNTIME_IDLE_IN_TRANSACTION_TIMEOUT_MS, application_name: 'silo-runtime',
           connectionTimeoutMillis: c.RUNTIME_CONNECT_TIMEOUT_MS, keepAlive: true,
         };
       },

@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -20,6 +21,7 @@ describe('PostgreSQL front door', () => {
   let rt: RunningTenantRuntime;
   let acme: SeededTenant;
   let bravo: SeededTenant;
+  let carol: SeededTenant;
   const keys = new Map<string, string>();
   let ca: PemPair;
   let dir: string;
@@ -59,8 +61,8 @@ describe('PostgreSQL front door', () => {
     writeFileSync(join(dir, 'tls.key'), server.keyPem);
     writeFileSync(join(dir, 'ca.crt'), ca.certPem);
     cp = await startTestControlPlane();
-    [acme, bravo] = (await createTenants(cp, [{ slug: 'acme' }, { slug: 'bravo' }])) as [SeededTenant, SeededTenant];
-    for (const t of [acme, bravo]) keys.set(t.slug, (await issueKey(cp, t)).key);
+    [acme, bravo, carol] = (await createTenants(cp, [{ slug: 'acme' }, { slug: 'bravo' }, { slug: 'carol' }])) as [SeededTenant, SeededTenant, SeededTenant];
+    for (const t of [acme, bravo, carol]) keys.set(t.slug, (await issueKey(cp, t)).key);
     rt = await startTestRuntime(cp, {
       RUNTIME_PG_TLS_CERT: join(dir, 'tls.crt'), RUNTIME_PG_TLS_KEY: join(dir, 'tls.key'),
       RUNTIME_MAX_CONNECTIONS: '6', RUNTIME_MAX_CONNECTIONS_PER_TENANT: '3',
@@ -310,6 +312,101 @@ describe('PostgreSQL front door', () => {
     });
     expect(dump).toContain('CREATE TABLE public.dumped');
     expect(dump).toMatch(/COPY public\.dumped \(id, note\) FROM stdin;\n1\tkept\n/);
+  });
+
+  describe('a hostile client cannot keep a pooled backend', () => {
+    const msg = (type: string, ...parts: Buffer[]) => {
+      const body = Buffer.concat(parts);
+      const head = Buffer.alloc(5);
+      head.write(type, 0, 'latin1');
+      head.writeUInt32BE(body.length + 4, 1);
+      return Buffer.concat([head, body]);
+    };
+    const cstr = (v: string) => Buffer.from(`${v}\0`);
+    const parse = (sql: string) => msg('P', cstr(''), cstr(sql), Buffer.from([0, 0]));
+    const bind = () => msg('B', cstr(''), cstr(''), Buffer.from([0, 0, 0, 0, 0, 0]));
+    const execute = () => msg('E', cstr(''), Buffer.from([0, 0, 0, 0]));
+    const flush = () => msg('H');
+    /** A logged-in client whose socket the test then drives by hand (pg's parser detached). */
+    const raw = async (t: SeededTenant, extra: Partial<ClientConfig> = {}) => {
+      const c = await client(config(t, extra));
+      const stream = (c as unknown as { connection: { stream: NodeJS.ReadWriteStream & { destroy(): void; destroyed: boolean } } }).connection.stream;
+      stream.removeAllListeners('data');
+      let got = Buffer.alloc(0);
+      stream.on('data', (d: Buffer) => (got = Buffer.concat([got, d])));
+      return { stream, received: () => got, closed: new Promise<void>((r) => stream.on('close', () => r())) };
+    };
+    /** All of carol's cap (3) can be had at once in session mode: nothing of hers is stuck. */
+    const capFree = async () => {
+      const held = await Promise.all([0, 1, 2].map(() => client(config(carol, { options: '-c pool_mode=session' } as ClientConfig))));
+      const rows = await Promise.all(held.map((c) => c.query('SELECT 1 AS one')));
+      await Promise.all(held.map((c) => c.end()));
+      return rows.every((r) => r.rows[0]?.one === 1);
+    };
+
+    it('leaving in the middle of an extended batch (Parse error, Flush, close) does not leak the backend', async () => {
+      for (let i = 0; i < 3; i++) {
+        const r = await raw(carol);
+        r.stream.write(Buffer.concat([parse('SELEKT 1'), flush()]));
+        for (let k = 0; k < 50 && !r.received().includes('SELEKT'); k++) await new Promise((res) => setTimeout(res, 20));
+        r.stream.destroy();
+      }
+      expect(await capFree()).toBe(true);
+    }, 30_000);
+
+    it('leaving in the middle of a message does not leak the backend', async () => {
+      const r = await raw(carol, { options: '-c pool_mode=session' } as ClientConfig);
+      const head = Buffer.alloc(5);
+      head.write('d', 0, 'latin1');
+      head.writeUInt32BE(4 + 100_000, 1);
+      r.stream.write(head);
+      await new Promise((res) => setTimeout(res, 100));
+      r.stream.destroy();
+      expect(await capFree()).toBe(true);
+    }, 30_000);
+
+    it('a statement run with Execute + Flush (no Sync) is still ended by the backstop', async () => {
+      const r = await raw(carol);
+      r.stream.write(msg('Q', cstr('BEGIN; SET LOCAL statement_timeout = 0')));
+      for (let k = 0; k < 50 && !r.received().includes(Buffer.from('Z')); k++) await new Promise((res) => setTimeout(res, 20));
+      const started = Date.now();
+      r.stream.write(Buffer.concat([parse('SELECT pg_sleep(30)'), bind(), execute(), flush()]));
+      await r.closed;
+      // Tier timeout 2 s + cancel grace + terminate grace, well before the 30 s sleep ends.
+      expect(Date.now() - started).toBeLessThan(8_000);
+      expect(r.received().toString('latin1')).toContain('57014');
+      expect(await capFree()).toBe(true);
+    }, 30_000);
+
+    it('sends an unknown name a salt nobody can compute (no tenant-existence oracle), the same each time', async () => {
+      const saltFor = async (user: string) => {
+        const c = new Client(config({ slug: user }, { password: keys.get('acme') }));
+        c.on('error', () => undefined);
+        let salt = '';
+        (c as unknown as { connection: NodeJS.EventEmitter }).connection.on('authenticationSASLContinue', (m: { data: string }) => (salt = /s=([^,]+)/.exec(m.data)?.[1] ?? ''));
+        await c.connect().catch(() => undefined);
+        return salt;
+      };
+      const unknown = await saltFor('nosuchtenant');
+      const publicFormula = (v: string) => createHash('sha256').update(v).digest().subarray(0, 16).toString('base64');
+      expect(unknown).not.toBe('');
+      expect(unknown).not.toBe(publicFormula('silo-scram-salt:unknown:nosuchtenant'));
+      expect(unknown).not.toBe(publicFormula('silo-scram-salt:nosuchtenant'));
+      expect(await saltFor('nosuchtenant')).toBe(unknown);
+      expect(await saltFor('othername')).not.toBe(unknown);
+    });
+
+    it('a client that leaves while its login waits gets no backend kept for it', async () => {
+      for (let i = 0; i < 3; i++) {
+        const c = new Client(config(carol, { options: '-c pool_mode=session' } as ClientConfig));
+        c.on('error', () => undefined);
+        const conn = (c as unknown as { connection: NodeJS.EventEmitter & { stream: { destroy(): void } } }).connection;
+        conn.on('authenticationSASLFinal', () => conn.stream.destroy());
+        await c.connect().catch(() => undefined);
+      }
+      await new Promise((res) => setTimeout(res, 300));
+      expect(await capFree()).toBe(true);
+    }, 30_000);
   });
 
   it('works with psql: sslmode=verify-full, a query and \\copy in both directions', async () => {

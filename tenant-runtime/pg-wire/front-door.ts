@@ -1,4 +1,4 @@
-import { randomInt } from 'node:crypto';
+import { createHmac, randomBytes, randomInt } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { AddressInfo, createServer, Server, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -16,7 +16,7 @@ import { scramVerifiersOf } from '../../common/control-db/api-key-queries';
 import type { Queryable } from '../../common/control-db/queryable';
 import type { DirectoryEntry } from '../../common/tenant-directory';
 import { runtimeErrors } from '../runtime-errors';
-import { apiKeyScramParams, SCRAM_SHA_256, scramServerFinal, scramServerFirst } from './scram';
+import { apiKeyScramParams, SCRAM_ITERATIONS, SCRAM_SHA_256, scramServerFinal, scramServerFirst } from './scram';
 import {
   authCleartext, authSasl, authSaslContinue, authSaslFinal, saslInitial, authOk, backendKeyData, errorResponse, parameterStatus, passwordOf, readStartupPacket, readyForQuery, startupOptions, WireError,
 } from './protocol';
@@ -34,6 +34,8 @@ export interface FrontDoorDeps {
   control: Queryable;
 }
 
+/** What a client may have sent ahead of its login's progress (startup and SASL messages are far smaller). */
+const MAX_LOGIN_BUFFER = 64 * 1024;
 /** A client has this long to finish TLS, startup and authentication. */
 const HANDSHAKE_TIMEOUT_MS = 10_000;
 /** Parameters every PostgreSQL client expects at startup, read from the tenant's server once per pool identity. */
@@ -53,11 +55,18 @@ export class PgFrontDoor {
   private readonly sockets = new Set<Duplex>();
   private readonly parameters = new Map<string, Array<[string, string]>>();
   private closing = false;
+  private readonly unknownSaltKey: Buffer | string;
 
   constructor(private readonly d: FrontDoorDeps) {
     const c = d.config;
     this.tls = c.RUNTIME_PG_TLS_CERT && c.RUNTIME_PG_TLS_KEY ? createSecureContext({ cert: readFileSync(c.RUNTIME_PG_TLS_CERT), key: readFileSync(c.RUNTIME_PG_TLS_KEY) }) : null;
     this.server = createServer((socket) => this.accept(socket));
+    // Authenticated or not: every socket costs a descriptor and memory.
+    this.server.maxConnections = c.RUNTIME_PG_MAX_CLIENTS;
+    // The salt sent for a name that is no tenant: keyed, so nobody can tell it from a real tenant's
+    // (derived from its id, which only its owner knows). Stable across replicas and restarts when a
+    // shared key is configured.
+    this.unknownSaltKey = c.SILO_DIRECTORY_KEY[0] ?? c.SILO_MASTER_KEY ?? randomBytes(32);
     d.metrics.reportWireClients(() => {
       const n = { transaction: 0, session: 0, waiting: 0 };
       for (const { session } of this.sessions.values()) {
@@ -188,11 +197,17 @@ export class PgFrontDoor {
     let reported: Array<[string, string]>;
     try {
       conn = await this.d.pools.acquire(target);
-      reported = await this.parametersOf(target, conn);
     } catch (err) {
       return this.refuse(stream, loginError(err, user));
     }
-    if (mode === 'transaction') this.d.pools.release(conn, { reset: ['DISCARD ALL'] });
+    try {
+      reported = await this.parametersOf(target, conn);
+    } catch (err) {
+      this.d.pools.release(conn, { destroy: true });
+      return this.refuse(stream, loginError(err, user));
+    }
+    if (mode === 'transaction' || stream.destroyed) this.d.pools.release(conn, { reset: ['DISCARD ALL'] });
+    if (stream.destroyed) return; // it left while its login waited: no session, no backend kept
 
     let pid: number;
     do pid = randomInt(1, 2 ** 31); while (this.sessions.has(pid));
@@ -236,7 +251,8 @@ export class PgFrontDoor {
     if (initialBody === null) return null;
     const initial = saslInitial(initialBody);
     if (!initial || initial.mechanism !== SCRAM_SHA_256) throw wireRefusal({ severity: 'FATAL', code: '28000', message: `SASL authentication mechanism ${initial?.mechanism ?? '?'} is not supported: use SCRAM-SHA-256` });
-    const first = scramServerFirst(initial.data, apiKeyScramParams(entry?.tenantId ?? `unknown:${slug}`));
+    const params = entry ? apiKeyScramParams(entry.tenantId) : { salt: createHmac('sha256', this.unknownSaltKey).update(`silo-scram-unknown:${slug}`).digest().subarray(0, 16), iterations: SCRAM_ITERATIONS };
+    const first = scramServerFirst(initial.data, params);
     if (!first.ok) throw wireRefusal({ severity: 'FATAL', code: first.sqlState, message: first.message });
     stream.write(authSaslContinue(first.message));
     const response = await reading.message(0x70);
@@ -318,6 +334,14 @@ class PacketReader {
   private ended = false;
   private readonly onData = (chunk: Buffer) => {
     this.buf = this.buf.length ? Buffer.concat([this.buf, chunk]) : chunk;
+    // Read only while a packet is awaited, and never more than a login needs: a client streaming
+    // data while its login waits (for a backend, the directory) is not buffered.
+    if (!this.wake || this.buf.length > MAX_LOGIN_BUFFER) this.stream.pause();
+    if (this.buf.length > MAX_LOGIN_BUFFER) {
+      this.stream.end(errorResponse({ severity: 'FATAL', code: '08P01', message: 'too much data before the login completed' }));
+      this.onEnd();
+      return;
+    }
     this.wake?.();
   };
   private readonly onEnd = () => {
@@ -387,6 +411,7 @@ class PacketReader {
         this.wake = null;
         r();
       };
+      this.stream.resume();
     });
   }
 }

@@ -30,6 +30,9 @@ const C_DESCRIBE = 0x44; // 'D'
 const C_CLOSE = 0x43; // 'C'
 /** Named prepared statements a transaction-mode client may keep (each is one Parse message). */
 const MAX_PREPARED = 1_000;
+/** ...and at most this many bytes of them: past either, a statement is not kept (it lasts its transaction). */
+const MAX_PREPARED_BYTES = 1024 * 1024;
+const C_EXECUTE = 0x45; // 'E'
 /** Extended-protocol messages that leave work pending until the next Sync. */
 const UNSYNCED = new Set([0x50, 0x42, 0x44, 0x45, 0x43, 0x48]); // P B D E C H
 
@@ -53,6 +56,7 @@ export class WireSession {
   private scanner = new BackendScanner();
   /** Transaction mode: the client's named statements (name -> its Parse message). */
   private readonly prepared = new Map<string, Buffer>();
+  private preparedBytes = 0;
   /** Names prepared on the backend held now. */
   private onBackend = new Set<string>();
   /** Parse answers expected from the backend, in order: true for a Parse the front door sent itself; 'sync' marks a message answered by ReadyForQuery. */
@@ -82,6 +86,11 @@ export class WireSession {
     client.on('close', () => this.clientGone());
     client.on('error', () => this.clientGone());
     client.on('drain', () => this.resumeBackend());
+    if (client.destroyed) {
+      // It left while its login waited (for a backend, the directory...): nothing to relay.
+      this.clientGone();
+      return;
+    }
     if (initial.length) this.fromClient(initial);
     if (!this.clientPaused.size) client.resume();
   }
@@ -161,10 +170,11 @@ export class WireSession {
         if (typeof name === 'string') {
           if (type === C_PARSE) {
             this.parses.push(false);
+            if (this.onBackend.size > 2 * MAX_PREPARED) this.onBackend.clear(); // at worst re-prepares more than needed
             this.onBackend.add(name);
-            if (bodyEnd === i + 1 + length && (this.prepared.has(name) || this.prepared.size < MAX_PREPARED)) this.prepared.set(name, Buffer.from(buf.subarray(i, bodyEnd)));
+            this.keep(name, bodyEnd === i + 1 + length ? buf.subarray(i, bodyEnd) : null);
           } else if (type === C_CLOSE) {
-            this.prepared.delete(name);
+            this.keep(name, null);
             this.onBackend.delete(name);
           } else if (!this.onBackend.has(name)) {
             const parse = this.prepared.get(name);
@@ -179,8 +189,10 @@ export class WireSession {
           }
         } else if (type === C_PARSE) this.parses.push(false);
       } else if (type === C_PARSE) this.parses.push(false);
+      // Anything that runs a statement starts the backstop (an Execute followed by Flush too).
+      if ((type === C_EXECUTE || type === C_QUERY || type === C_FUNCTION || type === C_SYNC) && !this.backstop) this.armBackstop();
       if (type === C_QUERY || type === C_FUNCTION || type === C_SYNC) {
-        if (this.owed++ === 0) this.armBackstop();
+        this.owed++;
         // Each of these gets one ReadyForQuery: the marker that ends its share of the Parse answers.
         this.parses.push('sync');
         if (type === C_SYNC) this.unsynced = false;
@@ -189,6 +201,23 @@ export class WireSession {
       i += 5;
     }
     this.toBackend(buf.subarray(from, i));
+  }
+
+  /** Keeps (or, with null, forgets) a named statement's Parse, within the count and byte caps. */
+  private keep(name: string, parse: Buffer | null): void {
+    const old = this.prepared.get(name);
+    if (old) {
+      this.preparedBytes -= old.length;
+      this.prepared.delete(name);
+    }
+    if (!parse || this.prepared.size >= MAX_PREPARED || this.preparedBytes + parse.length > MAX_PREPARED_BYTES) return;
+    this.prepared.set(name, Buffer.from(parse));
+    this.preparedBytes += parse.length;
+  }
+
+  /** Between messages on both sides and nothing outstanding: the backend can take a reset. */
+  private get clean(): boolean {
+    return this.bodyLeft === 0 && this.carry.length === 0 && !this.unsynced && this.owed === 0;
   }
 
   private async acquire(): Promise<void> {
@@ -243,7 +272,7 @@ export class WireSession {
       if (this.owed > 0) this.armBackstop();
     }
     const last = ready[ready.length - 1];
-    const idle = last !== undefined && this.owed === 0 && !this.unsynced && this.txStatus === 'I';
+    const idle = last !== undefined && this.clean && this.txStatus === 'I';
     if (this.draining) {
       if (this.owed === 0 && last !== undefined) this.releaseBackend(chunk.subarray(last.end));
       return;
@@ -325,6 +354,11 @@ export class WireSession {
     this.backend?.removeListener('close', this.backendClosed);
     this.conn = null;
     this.backend = null;
+    if (!conn.abandoned && !conn.broken && !conn.closed && !this.clean) {
+      // Mid-message, mid-batch or mid-statement (the client left or failed): no reset could be
+      // trusted to be read as one. The backend is terminated and counted until gone.
+      conn.abandon();
+    }
     if (conn.abandoned || conn.broken || conn.closed) {
       this.o.pools.release(conn, { destroy: true });
     } else {
@@ -335,6 +369,8 @@ export class WireSession {
     this.txStatus = 'I';
     this.unsynced = false;
     this.owed = 0;
+    this.bodyLeft = 0;
+    this.carry = Buffer.alloc(0);
     if (this.closed) this.finish();
   }
 
