@@ -82,7 +82,7 @@ async function main(): Promise<void> {
   const clients = Number(flag(args, '--clients') ?? 50);
   const seqSeconds = Number(flag(args, '--sequential-seconds') ?? 5);
   const warmSeconds = Number(flag(args, '--warmup') ?? 3);
-  const ramp = Number(flag(args, '--ramp') ?? 35);
+  const ramp = Number(flag(args, '--ramp') ?? 8);
   const modes = (flag(args, '--modes') ?? 'simple,extended,prepared').split(',') as Mode[];
   for (const m of modes) if (!['simple', 'extended', 'prepared'].includes(m)) throw new Error(`unknown mode ${m}`);
   const writeDocs = args.includes('--write-docs');
@@ -188,15 +188,15 @@ async function main(): Promise<void> {
       const runs: Run[] = [];
       const seq: Run[] = [];
       for (const mode of targetModes) {
-        const go = (ts: Tenant[], perProcess: number, secs: number, measure: boolean) =>
-          pgbench({ target, mode, ep, tenants: ts, clientsPerProcess: perProcess, seconds: secs, dir: work, admin: admin as Pool, roles, children, measure });
-        await go([tenants[0] as Tenant], clients, warmSeconds, false);
-        const one = await go([tenants[0] as Tenant], clients, seconds, true);
-        // N processes connect one after another under the load of those already running (PostgreSQL
-        // forks its backends one at a time): each runs `ramp` seconds longer, and the window counted
-        // starts once the last one is running. The ramp is the warm-up.
-        const many = await go(tenants, 1, seconds + ramp, true);
-        const s = await go([tenants[0] as Tenant], 1, seqSeconds, true);
+        const go = (ts: Tenant[], perProcess: number, secs: number, delay: number, measure: boolean) =>
+          pgbench({ target, mode, ep, tenants: ts, clientsPerProcess: perProcess, seconds: secs, startDelay: delay, dir: work, admin: admin as Pool, roles, children, measure });
+        await go([tenants[0] as Tenant], clients, warmSeconds, 1, false);
+        const one = await go([tenants[0] as Tenant], clients, seconds, 2, true);
+        // N processes: every client connects, then waits for the same start time (`ramp` s after the
+        // spawn), so none connects under the load of the others.
+        await go(tenants, 1, warmSeconds, ramp, false);
+        const many = await go(tenants, 1, seconds, ramp, true);
+        const s = await go([tenants[0] as Tenant], 1, seqSeconds, 1, true);
         for (const r of [one, many, s]) log(`${target} ${mode} ${r.tenants} tenant(s) x ${r.clients} client(s): ${r.tps.toFixed(0)} tps, p50 ${r.p50.toFixed(3)} ms, p99 ${r.p99.toFixed(3)} ms, ${r.failed} failed, <= ${r.backends} backends, pooler CPU ${r.cpu.toFixed(0)}%, ${r.window.toFixed(1)} s counted`);
         runs.push(one, many);
         seq.push(s);
@@ -270,10 +270,24 @@ async function main(): Promise<void> {
  * first transaction to the earliest last one), so staggered starts and exits do not count.
  */
 async function pgbench(o: {
-  target: Target; mode: Mode; ep: Endpoint; tenants: Tenant[]; clientsPerProcess: number; seconds: number; dir: string;
+  target: Target; mode: Mode; ep: Endpoint; tenants: Tenant[]; clientsPerProcess: number; seconds: number; startDelay: number; dir: string;
   admin: Pool; roles: string[]; children: ChildProcess[]; measure: boolean;
 }): Promise<Run> {
   const runDir = mkdtempSync(join(o.dir, 'run-'));
+  const script = join(o.dir, 'select-only.sql');
+  // pgbench -S's transaction, behind a start barrier: each client's first transaction waits until
+  // `startms` (one clock for all processes) and is left out of the figures.
+  writeFileSync(script, [
+    '\\if :started = 0',
+    'SELECT greatest(0, :startms - (extract(epoch FROM clock_timestamp()) * 1000)::bigint) AS wait \\gset',
+    '\\sleep :wait ms',
+    '\\set started 1',
+    '\\endif',
+    '\\set aid random(1, 100000 * :scale)',
+    'SELECT abalance FROM pgbench_accounts WHERE aid = :aid;',
+    '',
+  ].join('\n'));
+  const startms = Date.now() + o.startDelay * 1000;
   let backends = 0;
   let sampling = true;
   const sampler = (async () => {
@@ -289,7 +303,8 @@ async function pgbench(o: {
   await Promise.all(o.tenants.map((t, i) => new Promise<void>((done) => {
     const { user, db, password } = o.ep.login(t);
     const threads = Math.min(2, o.clientsPerProcess);
-    const args = ['-h', '127.0.0.1', '-p', String(o.ep.port), '-U', user, '-n', '-S', '-M', o.mode, '-c', String(o.clientsPerProcess), '-j', String(threads), '-T', String(o.seconds), '-l', '--log-prefix', join(runDir, `p${i}`), db];
+    const args = ['-h', '127.0.0.1', '-p', String(o.ep.port), '-U', user, '-n', '-f', script, '-D', 'started=0', '-D', `startms=${startms}`, '-D', 'scale=1',
+      '-M', o.mode, '-c', String(o.clientsPerProcess), '-j', String(threads), '-T', String(o.seconds + o.startDelay), '-l', '--log-prefix', join(runDir, `p${i}`), db];
     const child = spawn('pgbench', args, { env: { ...process.env, PGPASSWORD: password, PGSSLMODE: 'disable', PGCONNECT_TIMEOUT: '10' }, stdio: ['ignore', 'pipe', 'pipe'] });
     o.children.push(child);
     let out = '';
@@ -308,6 +323,8 @@ async function pgbench(o: {
 
   // Per-transaction log: client_id transaction_no time(us, or "failed"/"skipped") script_no time_epoch time_us
   const perProcess: Array<{ ends: Float64Array; lat: Float64Array; n: number }> = [];
+  /** Per process: when its last client passed the barrier. */
+  const began: number[] = [];
   let failed = 0;
   for (const f of readdirSync(runDir)) {
     const lines = readFileSync(join(runDir, f), 'utf8').split('\n');
@@ -315,14 +332,21 @@ async function pgbench(o: {
     const ends = new Float64Array(lines.length);
     const lat = new Float64Array(lines.length);
     let n = 0;
+    const k = Number(proc);
+    const barrierPassed = new Set<string>();
     for (const line of lines) {
       if (!line) continue;
       const parts = line.split(' ');
       if (parts[2] === 'failed' || parts[2] === 'skipped') { failed++; continue; }
-      ends[n] = Number(parts[4]) + Number(parts[5]) / 1e6;
+      const end = Number(parts[4]) + Number(parts[5]) / 1e6;
+      if (!barrierPassed.has(parts[0] as string)) {
+        barrierPassed.add(parts[0] as string);
+        began[k] = Math.max(began[k] ?? 0, end);
+        continue;
+      }
+      ends[n] = end;
       lat[n++] = Number(parts[2]) / 1000;
     }
-    const k = Number(proc);
     const prev = perProcess[k];
     if (!prev) perProcess[k] = { ends: ends.subarray(0, n), lat: lat.subarray(0, n), n };
     else { // the process's other thread's file
@@ -333,18 +357,17 @@ async function pgbench(o: {
   }
   rmSync(runDir, { recursive: true, force: true });
   const live = perProcess.filter((p) => p && p.n > 0);
-  let from = 0;
+  const from = Math.max(0, ...began.filter((b) => b !== undefined));
   let to = Infinity;
   for (const p of live) {
-    let lo = Infinity, hi = 0;
-    for (let i = 0; i < p.n; i++) { const e = p.ends[i] as number; if (e < lo) lo = e; if (e > hi) hi = e; }
-    from = Math.max(from, lo);
+    let hi = 0;
+    for (let i = 0; i < p.n; i++) { const e = p.ends[i] as number; if (e > hi) hi = e; }
     to = Math.min(to, hi);
   }
   const lats: number[] = [];
   for (const p of live) for (let i = 0; i < p.n; i++) { const e = p.ends[i] as number; if (e >= from && e <= to) lats.push(p.lat[i] as number); }
   const window = to - from;
-  if (o.measure && o.tenants.length > 1) log(`  ${live.length}/${o.tenants.length} pgbench processes logged; the last began ${(from - Math.min(...live.map((p) => p.ends[0] as number))).toFixed(1)} s after the first`);
+  if (o.measure && from > startms / 1000 + 0.5) log(`  a client passed the start barrier ${(from - startms / 1000).toFixed(1)} s late (still connecting): counted from then`);
   lats.sort((a, b) => a - b);
   return {
     target: o.target, mode: o.mode, tenants: o.tenants.length, clients: o.tenants.length * o.clientsPerProcess,
@@ -428,6 +451,11 @@ function ensurePgbouncer(): string {
   return '/usr/sbin/pgbouncer';
 }
 
+function gitHead(): string {
+  const r = spawnSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: repoRoot, encoding: 'utf8' });
+  return r.status === 0 ? `commit ${r.stdout.trim()}` : 'an unknown commit';
+}
+
 function versionAtLeast(v: string, min: [number, number]): boolean {
   const [a = 0, b = 0] = v.split('.').map(Number);
   return a > min[0] || (a === min[0] && b >= min[1]);
@@ -445,16 +473,18 @@ function render(r: {
   const lines: string[] = [
     '## Front door',
     '',
-    `Command: \`npm run build && ${r.command} --write-docs\` (${new Date().toISOString().slice(0, 10)}; ${f(r.totalSeconds, 0)} s in all).`,
+    `Command: \`npm run build && ${r.command} --write-docs\` (${new Date().toISOString().slice(0, 10)}, at ${gitHead()}; ${f(r.totalSeconds, 0)} s in all).`,
     '',
     `Machine: ${cpus().length} vCPU shared by pgbench, PgBouncer or the runtime, and PostgreSQL ${r.versions.postgres}` +
       (r.privateCluster ? ' (a private cluster the benchmark starts with the host\'s binaries: max_connections=1300, fsync off, trust on 127.0.0.1; the host\'s own server has max_connections=100 and other users, too few for 100 direct clients).' : ' (BENCH_DATABASE_URL).') +
       ` pgbench ${r.versions.pgbench}, PgBouncer ${r.versions.pgbouncer} (Debian package).`,
     '',
     `Workload: \`pgbench -n -S\` (one indexed SELECT on pgbench_accounts per transaction, scale 1) one run each.`,
-    `1 tenant: one pgbench, \`-c ${r.clients} -j 2 -T ${r.seconds}\` after a ${r.warmSeconds} s warm-up run. ${r.count} tenants: ${r.count} pgbench processes started at once, \`-c 1 -j 1 -T ${r.seconds + r.ramp}\`, one per tenant database`,
-    `(${r.count} clients in all), the same way for the three targets; they connect one after another under the load of those already running, so each runs ${r.ramp} s longer`,
-    'and only the time all of them were running is counted ("counted" below).',
+    `1 tenant: one pgbench, \`-c ${r.clients} -j 2\`. ${r.count} tenants: ${r.count} pgbench processes at once, \`-c 1 -j 1\`, one per tenant database (${r.count} clients in all),`,
+    `the same way for the three targets; each after a ${r.warmSeconds} s warm-up run of the same shape. The transaction is -S's own (\`SELECT abalance FROM pgbench_accounts WHERE aid = :aid\`,`,
+    `random aid) in a script (\`-f\`) whose first transaction per client waits for one start time (${r.ramp} s after the spawn for ${r.count} processes): without it the last of ${r.count}`,
+    'processes connected up to 50 s after the first here (PostgreSQL forks backends one at a time, under the load of the clients already running). That first transaction is not counted;',
+    'the window counted runs from the start time to the first process\'s end ("counted" below).',
     `Sequential: 1 client on 1 tenant for ${r.seqSeconds} s (latency without queueing). TPS and p50/p99 come from pgbench's per-transaction logs (\`--log\`),`,
     'over the window every process was running in. Plaintext everywhere (`sslmode=disable`; Silo with `RUNTIME_PG_ALLOW_PLAINTEXT=true`).',
     `The ${r.count} tenant databases are clones of one \`pgbench -i -s 1\` template (local driver; setup ${f(r.setupSeconds, 0)} s, not measured); all three targets use the same databases:`,
