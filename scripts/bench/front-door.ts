@@ -27,7 +27,7 @@ import { ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process
 import { randomBytes, randomUUID } from 'node:crypto';
 import { chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
-import { cpus, tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Pool } from 'pg';
 import { createControlDataSource, migrateControlDb } from '../../control-plane/db/data-source';
@@ -67,6 +67,8 @@ interface Run {
   cpu: number;
   /** Seconds counted: while every pgbench process was running. */
   window: number;
+  /** 1-minute load average as the run started. */
+  load: number;
 }
 
 const repoRoot = resolve(__dirname, '..', '..', '..');
@@ -298,6 +300,7 @@ async function pgbench(o: {
     }
   })();
   const failures: string[] = [];
+  const load = loadavg()[0] ?? NaN;
   const cpu0 = cpuSeconds(o.ep.pid);
   const t0 = process.hrtime.bigint();
   await Promise.all(o.tenants.map((t, i) => new Promise<void>((done) => {
@@ -372,7 +375,7 @@ async function pgbench(o: {
   return {
     target: o.target, mode: o.mode, tenants: o.tenants.length, clients: o.tenants.length * o.clientsPerProcess,
     tps: live.length === o.tenants.length && window > 0 ? lats.length / window : 0,
-    p50: percentile(lats, 50), p99: percentile(lats, 99), transactions: lats.length, failed: failed + failures.length, backends, cpu, window: Math.max(0, window),
+    p50: percentile(lats, 50), p99: percentile(lats, 99), transactions: lats.length, failed: failed + failures.length, backends, cpu, window: Math.max(0, window), load,
   };
 }
 
@@ -479,7 +482,7 @@ function render(r: {
       (r.privateCluster ? ' (a private cluster the benchmark starts with the host\'s binaries: max_connections=1300, fsync off, trust on 127.0.0.1; the host\'s own server has max_connections=100 and other users, too few for 100 direct clients).' : ' (BENCH_DATABASE_URL).') +
       ` pgbench ${r.versions.pgbench}, PgBouncer ${r.versions.pgbouncer} (Debian package).`,
     '',
-    `Workload: \`pgbench -n -S\` (one indexed SELECT on pgbench_accounts per transaction, scale 1) one run each.`,
+    `Workload: pgbench -S's select-only transaction (one indexed SELECT on pgbench_accounts per transaction, scale 1), one run per configuration.`,
     `1 tenant: one pgbench, \`-c ${r.clients} -j 2\`. ${r.count} tenants: ${r.count} pgbench processes at once, \`-c 1 -j 1\`, one per tenant database (${r.count} clients in all),`,
     `the same way for the three targets; each after a ${r.warmSeconds} s warm-up run of the same shape. The transaction is -S's own (\`SELECT abalance FROM pgbench_accounts WHERE aid = :aid\`,`,
     `random aid) in a script (\`-f\`) whose first transaction per client waits for one start time (${r.ramp} s after the spawn for ${r.count} processes): without it the last of ${r.count}`,
@@ -492,6 +495,7 @@ function render(r: {
     `Pools: Silo RUNTIME_MAX_CONNECTIONS=${r.budget} (the budget: ${r.count} tenants + one full tenant pool), RUNTIME_MAX_CONNECTIONS_PER_TENANT=${POOL_PER_TENANT} (the tier's connectionLimit set to ${POOL_PER_TENANT} and its rate limit lifted);`,
     `PgBouncer \`pool_mode=transaction\`, \`default_pool_size=${POOL_PER_TENANT}\`, \`max_db_connections=${POOL_PER_TENANT}\`, \`auth_type=trust\`, connection logging off` +
       (r.bouncerPrepared ? ', `max_prepared_statements=1000`.' : `; PgBouncer ${r.versions.pgbouncer} predates \`max_prepared_statements\` (1.21), so it has no \`-M prepared\` rows.`),
+    `1-minute load average as the measured runs started: ${f(Math.min(...r.runs.map((x) => x.load)), 1)} to ${f(Math.max(...r.runs.map((x) => x.load)), 1)} (the benchmark's own processes, and whatever else runs on the machine: not controlled).`,
     'Direct: one backend per client. "backends" is the most tenant backends pg_stat_activity showed during the run; "pooler CPU" the PgBouncer or runtime process\'s CPU time over the run, in % of one core (both are single-threaded event loops).',
     '',
     '| Target | Mode | Tenants | Clients | TPS | p50 | p99 | failed | backends | pooler CPU | counted |',
