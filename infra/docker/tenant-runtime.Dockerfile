@@ -45,7 +45,7 @@ COPY --from=certs /rds-global-bundle.pem /etc/ssl/certs/rds-global-bundle.pem
 # The bundle, its source map (stack traces name our .ts files) and the bundled packages' licence notices.
 COPY --from=build /app/dist/runtime/main.js /app/dist/runtime/main.js.map /app/dist/runtime/main.js.LEGAL.txt ./
 USER node
-EXPOSE 4000
+EXPOSE 4000 6432
 HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.RUNTIME_PORT||4000)+'/health/live').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
 CMD ["node", "--enable-source-maps", "main.js"]
