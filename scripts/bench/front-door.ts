@@ -36,8 +36,8 @@ import { ident } from '../../provisioning/local/pg-names';
 import { LocalSecretStore } from '../../provisioning/secrets/local-secret-store';
 import { seedTenants, SeededTenant } from './seed-tenants';
 import { percentile } from './stats';
-import { BenchCluster } from './runtime/cluster';
-import { deleteRedisPrefix, flag, freePort, mapLimit, redisAnswers, withDb, writeDocSection } from '../support/dev-utils';
+import { BenchCluster, dropBenchObjects } from './runtime/cluster';
+import { deleteRedisPrefix, flag, freePort, redisAnswers, withDb, writeDocSection } from '../support/dev-utils';
 
 type Tenant = SeededTenant;
 type Mode = 'simple' | 'extended' | 'prepared';
@@ -119,12 +119,7 @@ async function main(): Promise<void> {
     }
     if (admin) {
       log(`cleanup: dropping ${tenants.length} tenant databases and roles`);
-      await mapLimit(tenants, 4, async (t) => {
-        await admin?.query(`DROP DATABASE IF EXISTS ${ident(t.role)} WITH (FORCE)`).catch(() => undefined);
-        await admin?.query(`DROP ROLE IF EXISTS ${ident(t.role)}`).catch(() => undefined);
-      });
-      for (const db of [names.template, names.control]) await admin.query(`DROP DATABASE IF EXISTS ${ident(db)} WITH (FORCE)`).catch(() => undefined);
-      await admin.query(`DROP ROLE IF EXISTS ${ident(names.owner)}`).catch(() => undefined);
+      await dropBenchObjects(admin, { tenantRoles: tenants.map((t) => t.role), databases: [names.template, names.control], roles: [names.owner] });
       await admin.end().catch(() => undefined);
     }
   };

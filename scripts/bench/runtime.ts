@@ -25,9 +25,9 @@ import { LocalSecretStore } from '../../provisioning/secrets/local-secret-store'
 import { DEFAULT_TIERS } from '../../provisioning/tiers';
 import { seedTenants, SeededTenant } from './seed-tenants';
 import { summary } from './stats';
-import { BenchCluster } from './runtime/cluster';
+import { BenchCluster, dropBenchObjects } from './runtime/cluster';
 import { LoadRequest, LoadResult, runLoad, send } from './runtime/load';
-import { flag, freePort, mapLimit, redisAnswers, withDb, writeDocSection } from '../support/dev-utils';
+import { flag, freePort, redisAnswers, withDb, writeDocSection } from '../support/dev-utils';
 
 type Tenant = SeededTenant;
 
@@ -78,11 +78,7 @@ async function main(): Promise<void> {
     }
     if (admin) {
       log(`cleanup: dropping ${tenants.length} tenant databases and roles`);
-      await mapLimit(tenants, 4, async (t) => {
-        await admin?.query(`DROP DATABASE IF EXISTS ${ident(t.role)} WITH (FORCE)`).catch(() => undefined);
-        await admin?.query(`DROP ROLE IF EXISTS ${ident(t.role)}`).catch(() => undefined);
-      });
-      for (const db of [names.template, names.control]) await admin.query(`DROP DATABASE IF EXISTS ${ident(db)} WITH (FORCE)`).catch(() => undefined);
+      await dropBenchObjects(admin, { tenantRoles: tenants.map((t) => t.role), databases: [names.template, names.control] });
       await admin.end().catch(() => undefined);
     }
   };

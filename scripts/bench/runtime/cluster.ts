@@ -2,6 +2,9 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { chownSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { Pool } from 'pg';
+import { ident } from '../../../provisioning/local/pg-names';
+import { mapLimit } from '../../support/dev-utils';
 
 /**
  * A throwaway PostgreSQL cluster for the runtime benchmark: same binaries as the host's server,
@@ -62,4 +65,18 @@ function pgBinDir(): string {
   } catch {
     throw new Error('pg_config not found: set BENCH_PG_BIN to the PostgreSQL bin directory, or BENCH_DATABASE_URL to use an existing server');
   }
+}
+
+/**
+ * Cleanup on a server the bench does not own (BENCH_DATABASE_URL): drops each tenant's database
+ * and role (named alike), then the bench's own databases and roles. Failures are ignored: it runs
+ * on the way out, also after an interrupted run.
+ */
+export async function dropBenchObjects(admin: Pool, o: { tenantRoles: string[]; databases: string[]; roles?: string[] }): Promise<void> {
+  await mapLimit(o.tenantRoles, 4, async (role) => {
+    await admin.query(`DROP DATABASE IF EXISTS ${ident(role)} WITH (FORCE)`).catch(() => undefined);
+    await admin.query(`DROP ROLE IF EXISTS ${ident(role)}`).catch(() => undefined);
+  });
+  for (const db of o.databases) await admin.query(`DROP DATABASE IF EXISTS ${ident(db)} WITH (FORCE)`).catch(() => undefined);
+  for (const role of o.roles ?? []) await admin.query(`DROP ROLE IF EXISTS ${ident(role)}`).catch(() => undefined);
 }
