@@ -4,6 +4,8 @@ export enum ErrorCode {
   VALIDATION_FAILED = 'VALIDATION_FAILED',
   NOT_FOUND = 'NOT_FOUND',
   UNAUTHORIZED = 'UNAUTHORIZED',
+  /** Authenticated, but the operator's role lacks the route's permission (control-plane/common/permissions.ts). */
+  FORBIDDEN = 'FORBIDDEN',
   PAYLOAD_TOO_LARGE = 'PAYLOAD_TOO_LARGE',
   INTERNAL = 'INTERNAL',
   CONFLICT = 'CONFLICT',

@@ -4,6 +4,7 @@ import { BillingModule } from './billing/billing.module';
 import { CoreModule, ControlPlaneDeps } from './core.module';
 import { HealthController } from './health/health.controller';
 import { MetricsController } from './metrics/metrics.controller';
+import { OperatorsModule } from './operators';
 import { TenantsModule } from './tenants/tenants.module';
 
 /** The control plane's Nest modules: the adapters it is handed (CoreModule) and every feature. */
@@ -12,7 +13,7 @@ export class AppModule {
   static forRoot(deps: ControlPlaneDeps): DynamicModule {
     return {
       module: AppModule,
-      imports: [CoreModule.forRoot(deps), TenantsModule, ApiKeysModule, BillingModule],
+      imports: [CoreModule.forRoot(deps), OperatorsModule, TenantsModule, ApiKeysModule, BillingModule],
       controllers: [HealthController, MetricsController],
     };
   }

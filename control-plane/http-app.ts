@@ -45,13 +45,13 @@ export async function createControlPlaneApp(deps: Omit<ControlPlaneDeps, 'metric
 
   const doc = new DocumentBuilder()
     .setTitle('Silo admin API')
-    .setDescription('Control plane for database-per-tenant SaaS. All /v1 routes need `Authorization: Bearer <ADMIN_TOKEN>`. Errors are `{ "error": { "code", "message", "requestId" } }` with a stable `code`.')
+    .setDescription('Control plane for database-per-tenant SaaS. All /v1 routes need `Authorization: Bearer <token>`: an operator\'s personal token (`silo_op_…`, its role\'s permissions; docs/operators.md) or the break-glass ADMIN_TOKEN. Errors are `{ "error": { "code", "message", "requestId" } }` with a stable `code`.')
     .setVersion('1')
     // Not a JWT: ADMIN_TOKEN is an opaque shared secret compared as-is (AdminAuthGuard). addBearerAuth() would say bearerFormat JWT.
     .addSecurity(ADMIN_AUTH_SCHEME, {
       type: 'http',
       scheme: 'bearer',
-      description: "The control plane's ADMIN_TOKEN (an opaque secret, not a JWT; `npm start` keeps a generated one in .silo/state.json as adminToken), sent as `Authorization: Bearer <ADMIN_TOKEN>`.",
+      description: "An operator's personal token (`silo_op_…`, from POST /v1/operators/{id}/tokens) or the control plane's break-glass ADMIN_TOKEN (`npm start` keeps a generated one in .silo/state.json as adminToken); opaque secrets, not JWTs, sent as `Authorization: Bearer <token>`.",
     })
     .build();
   SwaggerModule.setup('docs', app, () => SwaggerModule.createDocument(app, doc), { jsonDocumentUrl: 'docs/openapi.json' });

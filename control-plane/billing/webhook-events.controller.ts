@@ -3,6 +3,7 @@ import { ApiBearerAuth, ApiOkResponse, ApiOperation, ApiParam, ApiTags } from '@
 import { ErrorCode } from '../../common/error-codes';
 import { AdminAuthGuard } from '../common/admin-auth.guard';
 import { ApiErrors } from '../common/api-docs';
+import { Permission } from '../common/permissions';
 import { webhookEventNotFound } from './billing.errors';
 import { ListWebhookEventsQuery, WebhookEventDetailView, WebhookEventListView, WebhookVerificationView } from './dto/webhook-event.dto';
 import { StripeWebhookVerifier } from './stripe-webhook.verifier';
@@ -29,6 +30,7 @@ export class WebhookEventsController {
   @ApiOperation({ summary: 'Recent Stripe webhook events, newest first (without payloads); filter by subscription, tenant or type' })
   @ApiOkResponse({ type: WebhookEventListView })
   @ApiErrors({ auth: false, validation: true })
+  @Permission('billing:read')
   async list(@Query() q: ListWebhookEventsQuery): Promise<WebhookEventListView> {
     const items = await this.events.recent({ limit: q.limit ?? 50, subscriptionId: q.subscription, tenantId: q.tenant, type: q.type });
     return { items: items.map(view) };
@@ -39,6 +41,7 @@ export class WebhookEventsController {
   @ApiParam(EVENT_ID)
   @ApiOkResponse({ type: WebhookEventDetailView })
   @ApiErrors({ auth: false, notFound: [ErrorCode.NOT_FOUND] })
+  @Permission('billing:read')
   async get(@Param('id') id: string): Promise<WebhookEventDetailView> {
     const e = await this.events.findById(id);
     if (!e) throw webhookEventNotFound(id);
@@ -50,6 +53,7 @@ export class WebhookEventsController {
   @ApiParam(EVENT_ID)
   @ApiOkResponse({ type: WebhookVerificationView })
   @ApiErrors({ auth: false, notFound: [ErrorCode.NOT_FOUND] })
+  @Permission('billing:read')
   async verification(@Param('id') id: string): Promise<WebhookVerificationView> {
     const signed = await this.events.findSigned(id);
     if (!signed) throw webhookEventNotFound(id);

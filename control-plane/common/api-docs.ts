@@ -25,7 +25,7 @@ export class ErrorResponse {
 }
 
 export interface ApiErrorsOptions {
-  /** Admin route (AdminAuthGuard): 401 UNAUTHORIZED. Default true. */
+  /** Admin route (AdminAuthGuard): 401 UNAUTHORIZED and 403 FORBIDDEN. Default true. */
   auth?: boolean;
   /** A JSON body, query string or validated path parameter: 400 VALIDATION_FAILED. `body` also adds 413. */
   validation?: boolean;
@@ -47,7 +47,10 @@ export function ApiErrors(o: ApiErrorsOptions = {}): MethodDecorator & ClassDeco
   const responses: Array<{ status: number; description: string }> = [];
   const bad = [...(o.validation || o.body ? [ErrorCode.VALIDATION_FAILED] : []), ...(o.badRequest ?? [])];
   if (bad.length) responses.push({ status: 400, description: `${codes(bad)}: the request is invalid (details.problems lists validation failures)` });
-  if (o.auth ?? true) responses.push({ status: 401, description: '`UNAUTHORIZED`: missing or invalid admin token' });
+  if (o.auth ?? true) {
+    responses.push({ status: 401, description: '`UNAUTHORIZED`: missing, unknown, expired or revoked token, or a disabled operator' });
+    responses.push({ status: 403, description: "`FORBIDDEN`: the operator's role lacks this route's permission (docs/operators.md)" });
+  }
   if (o.notFound?.length) responses.push({ status: 404, description: `${codes(o.notFound)}: no such resource` });
   if (o.conflict?.length) responses.push({ status: 409, description: `${codes(o.conflict)}: conflicts with the resource's current state` });
   if (o.body) responses.push({ status: 413, description: '`PAYLOAD_TOO_LARGE`: the request body is over the limit' });

@@ -2,6 +2,7 @@ import { Controller, Get, UseGuards } from '@nestjs/common';
 import { ApiBearerAuth, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { AdminAuthGuard } from '../common/admin-auth.guard';
 import { ApiErrors } from '../common/api-docs';
+import { Permission } from '../common/permissions';
 import { PeriodicTaskListView } from './dto/periodic-task.dto';
 import { PeriodicTaskRepository } from './periodic-task.repository';
 
@@ -17,6 +18,7 @@ export class PeriodicTasksController {
   @Get()
   @ApiOperation({ summary: 'Periodic tasks (lifecycle sweep, reconciler, storage sweep): interval, last run, its outcome and result, next run' })
   @ApiOkResponse({ type: PeriodicTaskListView })
+  @Permission('operations:read')
   async list(): Promise<PeriodicTaskListView> {
     const items = await this.tasks.list();
     return {

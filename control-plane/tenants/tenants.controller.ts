@@ -4,7 +4,9 @@ import { ErrorCode } from '../../common/error-codes';
 import { SiloError } from '../../common/errors';
 import { AdminAuthGuard } from '../common/admin-auth.guard';
 import { ApiErrors } from '../common/api-docs';
+import { Permission } from '../common/permissions';
 import { JobRepository } from '../jobs/job.repository';
+import { auditActor } from './audit-log.repository';
 import { CreateTenantDto, HistoryQuery, isTenantStatus, ListTenantsQuery, OffboardDto, SuspendDto, UpdateTenantDto } from './dto/tenant.dto';
 import { CredentialRotationView, HistoryView, TenantDetailView, TenantJobsView, TenantListView, TenantView } from './dto/tenant-view.dto';
 import { StorageQuotaService } from './storage-quota.service';
@@ -35,6 +37,7 @@ export class TenantsController {
   @ApiOperation({ summary: 'List tenants (filter by status and tier, paged)' })
   @ApiOkResponse({ type: TenantListView })
   @ApiErrors({ auth: false, validation: true })
+  @Permission('tenants:read')
   async list(@Query() q: ListTenantsQuery): Promise<TenantListView> {
     const status = q.status ? q.status.split(',').map((s) => s.trim()) : undefined;
     const bad = status?.filter((s) => !isTenantStatus(s));
@@ -50,6 +53,7 @@ export class TenantsController {
   @ApiOperation({ summary: 'Create a tenant by hand (customers not billed through Stripe); provisioning is queued' })
   @ApiAcceptedResponse({ type: TenantView, description: 'Created (status pending); provisioning is queued' })
   @ApiErrors({ auth: false, body: true, conflict: [ErrorCode.TENANT_SLUG_TAKEN] })
+  @Permission('tenants:lifecycle')
   async create(@Body() dto: CreateTenantDto, @Req() req: { id?: string }): Promise<TenantView> {
     return tenantView(await this.admin.create(dto, req.id));
   }
@@ -59,6 +63,7 @@ export class TenantsController {
   @ApiParam(ID)
   @ApiOkResponse({ type: TenantDetailView })
   @ApiErrors({ auth: false, notFound: [ErrorCode.TENANT_NOT_FOUND] })
+  @Permission('tenants:read')
   async get(@Param('id') id: string): Promise<TenantDetailView> {
     const t = await this.service.get(id);
     const [connection, schema, jobs, storage] = await Promise.all([this.tenants.findConnection(t.id), this.tenants.findSchemaVersion(t.id), this.jobs.forTenant(t.id, 10), this.storage.find(t.id)]);
@@ -70,6 +75,7 @@ export class TenantsController {
   @ApiParam(ID)
   @ApiOkResponse({ type: TenantView })
   @ApiErrors({ auth: false, body: true, notFound: [ErrorCode.TENANT_NOT_FOUND] })
+  @Permission('tenants:lifecycle')
   async update(@Param('id') id: string, @Body() dto: UpdateTenantDto): Promise<TenantView> {
     return tenantView(await this.admin.update(id, dto));
   }
@@ -80,6 +86,7 @@ export class TenantsController {
   @ApiParam(ID)
   @ApiOkResponse({ type: TenantView })
   @ApiErrors({ auth: false, body: true, notFound: [ErrorCode.TENANT_NOT_FOUND], conflict: [ErrorCode.INVALID_TRANSITION] })
+  @Permission('tenants:lifecycle')
   async suspend(@Param('id') id: string, @Body() dto: SuspendDto): Promise<TenantView> {
     return tenantView(await this.admin.suspend(id, dto.reason));
   }
@@ -90,6 +97,7 @@ export class TenantsController {
   @ApiParam(ID)
   @ApiOkResponse({ type: TenantView })
   @ApiErrors({ auth: false, notFound: [ErrorCode.TENANT_NOT_FOUND], conflict: [ErrorCode.INVALID_TRANSITION] })
+  @Permission('tenants:lifecycle')
   async resume(@Param('id') id: string): Promise<TenantView> {
     return tenantView(await this.admin.resume(id));
   }
@@ -100,6 +108,7 @@ export class TenantsController {
   @ApiParam(ID)
   @ApiAcceptedResponse({ type: TenantView, description: 'Scheduled, or started (deprovisioning is queued)' })
   @ApiErrors({ auth: false, body: true, notFound: [ErrorCode.TENANT_NOT_FOUND], conflict: [ErrorCode.INVALID_TRANSITION, ErrorCode.TENANT_NOT_ACTIVE] })
+  @Permission('tenants:lifecycle')
   async offboard(@Param('id') id: string, @Body() dto: OffboardDto): Promise<TenantView> {
     return tenantView(await this.admin.offboard(id, dto));
   }
@@ -109,6 +118,7 @@ export class TenantsController {
   @ApiParam(ID)
   @ApiOkResponse({ type: TenantView })
   @ApiErrors({ auth: false, notFound: [ErrorCode.TENANT_NOT_FOUND], conflict: [ErrorCode.INVALID_TRANSITION, ErrorCode.OFFBOARDING_IRREVERSIBLE] })
+  @Permission('tenants:lifecycle')
   async cancelOffboarding(@Param('id') id: string): Promise<TenantView> {
     return tenantView(await this.admin.cancelOffboarding(id));
   }
@@ -119,6 +129,7 @@ export class TenantsController {
   @ApiParam(ID)
   @ApiAcceptedResponse({ type: TenantView, description: 'The failed operation is queued again' })
   @ApiErrors({ auth: false, notFound: [ErrorCode.TENANT_NOT_FOUND], conflict: [ErrorCode.INVALID_TRANSITION] })
+  @Permission('tenants:retry')
   async retry(@Param('id') id: string): Promise<TenantView> {
     return tenantView(await this.admin.retry(id));
   }
@@ -129,6 +140,7 @@ export class TenantsController {
   @ApiParam(ID)
   @ApiAcceptedResponse({ type: CredentialRotationView })
   @ApiErrors({ auth: false, notFound: [ErrorCode.TENANT_NOT_FOUND], conflict: [ErrorCode.TENANT_NOT_ACTIVE] })
+  @Permission('tenants:rotate-credentials')
   async rotate(@Param('id') id: string): Promise<CredentialRotationView> {
     return this.admin.rotateCredentials(id);
   }
@@ -138,10 +150,11 @@ export class TenantsController {
   @ApiParam(ID)
   @ApiOkResponse({ type: HistoryView })
   @ApiErrors({ auth: false, validation: true, notFound: [ErrorCode.TENANT_NOT_FOUND] })
+  @Permission('tenants:read')
   async history(@Param('id') id: string, @Query() q: HistoryQuery): Promise<HistoryView> {
     const t = await this.service.get(id);
     const items = await this.tenants.history(t.id, q.limit ?? 100, q.before);
-    return { items: items.map((a) => ({ id: a.id, action: a.action, from: a.fromStatus, to: a.toStatus, cause: { type: a.causeType, id: a.causeId }, detail: a.detail, at: a.createdAt })) };
+    return { items: items.map((a) => ({ id: a.id, action: a.action, from: a.fromStatus, to: a.toStatus, cause: { type: a.causeType, id: a.causeId }, actor: auditActor(a), detail: a.detail, at: a.createdAt })) };
   }
 
   @Get(':id/jobs')
@@ -149,6 +162,7 @@ export class TenantsController {
   @ApiParam(ID)
   @ApiOkResponse({ type: TenantJobsView })
   @ApiErrors({ auth: false, notFound: [ErrorCode.TENANT_NOT_FOUND] })
+  @Permission('tenants:read')
   async jobsOf(@Param('id') id: string): Promise<TenantJobsView> {
     const t = await this.service.get(id);
     const items = await this.jobs.forTenant(t.id, 50);

@@ -1,4 +1,5 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { ACTOR_KINDS } from '../../common/actor-context';
 import { ApiDateTime } from '../../common/api-docs';
 import { JobRunOutcome } from '../../jobs/job-run.entity';
 import { JobStatus, JobType } from '../../jobs/job.entity';
@@ -101,12 +102,22 @@ export class AuditCauseView {
   @ApiProperty({ nullable: true, type: String, description: 'Stripe event id, request id or system task' }) id!: string | null;
 }
 
+/** Who did something (an audit row's actor). */
+export class ActorView {
+  @ApiProperty({ enum: ACTOR_KINDS, description: '`operator` (a named operator, through a token), `break-glass` (ADMIN_TOKEN), `billing` (a Stripe event), `system` (the worker)' }) kind!: string;
+  @ApiProperty({ format: 'uuid', nullable: true, type: String }) operatorId!: string | null;
+  @ApiProperty({ nullable: true, type: String, description: "The operator's email when they acted" }) email!: string | null;
+  @ApiProperty({ format: 'uuid', nullable: true, type: String }) tokenId!: string | null;
+  @ApiProperty({ nullable: true, type: String, example: 'silo_op_3f9a1c2b7d4e' }) tokenPrefix!: string | null;
+}
+
 export class HistoryEntryView {
   @ApiProperty({ example: '42', description: 'Audit entry id (a bigint as a string): pass as `before` to page' }) id!: string;
   @ApiProperty({ example: 'status_changed' }) action!: string;
   @ApiProperty({ nullable: true, type: String }) from!: string | null;
   @ApiProperty({ nullable: true, type: String }) to!: string | null;
   @ApiProperty({ type: AuditCauseView }) cause!: AuditCauseView;
+  @ApiProperty({ type: ActorView, description: 'Who acted' }) actor!: ActorView;
   @ApiProperty({ type: 'object', additionalProperties: true }) detail!: Record<string, unknown>;
   @ApiDateTime() at!: Date;
 }
