@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { actorFor } from '../tenants/audit-log.repository';
 import { BREAK_GLASS, runAs } from './actor-context';
 import { PERMISSIONS, roleCan, ROLE_PERMISSIONS, ROLES } from './permissions';
@@ -19,6 +21,15 @@ describe('role permissions', () => {
 
   it('gives an unknown role nothing', () => {
     for (const p of PERMISSIONS) expect(roleCan('root', p)).toBe(false);
+  });
+});
+
+describe('docs/operators.md role table', () => {
+  it('says what ROLE_PERMISSIONS says, permission by permission', () => {
+    const doc = readFileSync(join(__dirname, '../../docs/operators.md'), 'utf8');
+    const rows = [...doc.matchAll(/^\| `([a-z-]+:[a-z-]+)` \|[^|]*\|(.*)\|\s*$/gm)].map((m) => [m[1], m[2].split('|').map((c) => c.trim() === '✓')] as const);
+    expect(rows.map(([p]) => p)).toEqual([...PERMISSIONS]);
+    for (const [p, cells] of rows) expect([p, cells]).toEqual([p, ROLES.map((r) => ROLE_PERMISSIONS[r].has(p as never))]);
   });
 });
 
