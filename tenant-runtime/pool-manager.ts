@@ -30,6 +30,10 @@ export class PooledConnection {
   broken = false;
   /** Its socket was destroyed while the backend may still run: counted until the server confirms it gone. */
   abandoned = false;
+  /** Server-side names of the protocol-level statements the front door prepared here (oldest first); a reset empties it. */
+  readonly statements = new Set<string>();
+  /** A transaction-mode wire client gave it back without a reset: `clean()` resets it before a user that needs a fresh session. */
+  resetPending = false;
 
   /** `id` is the scheduler's. */
   constructor(readonly client: Client, readonly id: number, private readonly cfg: ClientConfig, private readonly onAbandon: (c: PooledConnection) => void = destroySocket) {}
@@ -223,6 +227,9 @@ export class PoolManager {
       this.run(this.core.release(Date.now(), conn.id, reusable && !conn.broken && !conn.closed && !conn.abandoned));
     };
     if (opts.destroy || conn.broken || conn.closed || conn.abandoned || !opts.reset?.length) return back(!opts.destroy);
+    // DISCARD ALL deallocates every statement; the session state is known again.
+    conn.statements.clear();
+    conn.resetPending = false;
     // A reset that never answers (a backend still busy or mid-protocol) must not hold the slot for
     // ever: past the deadline the connection is abandoned (terminated, counted until gone).
     const deadline = setTimeout(() => {
@@ -234,6 +241,17 @@ export class PoolManager {
       .reduce<Promise<unknown>>((p, sql) => p.then(() => conn.client.query(sql)), Promise.resolve())
       .then(() => back(true), () => back(false))
       .finally(() => clearTimeout(deadline));
+  }
+
+  /**
+   * Resets a connection a transaction-mode wire client gave back without one (its transactions
+   * looked free of session state): for the HTTP API and session mode, which promise a fresh session.
+   */
+  async clean(conn: PooledConnection): Promise<void> {
+    if (!conn.resetPending) return;
+    conn.statements.clear();
+    await conn.client.query('DISCARD ALL');
+    conn.resetPending = false;
   }
 
   /** Stops handing out this tenant's current connections (credentials rotated, tenant suspended...). */

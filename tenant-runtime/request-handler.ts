@@ -186,6 +186,7 @@ export class RequestHandler {
     const conn = await this.d.pools.acquire(this.d.access.targetFor(entry, tier));
     let results: StatementResult[];
     try {
+      await this.d.pools.clean(conn);
       results = (await this.d.executor.run(conn, statements, { format, timeoutMs: tier.statementTimeoutMs, transaction })).results;
     } finally {
       this.d.pools.release(conn, { reset: conn.broken ? null : resetFor(conn) });

@@ -11,7 +11,7 @@ import { DEFAULT_TIERS } from '../provisioning/tiers';
 import { apiKeyPrefix } from '../common/api-key-format';
 import type { RunningTenantRuntime } from '../tenant-runtime/server';
 import { startTestControlPlane, TestControlPlane } from './support/control-plane';
-import { createTenants, issueKey, SeededTenant, startTestRuntime } from './support/runtime-fixtures';
+import { call, createTenants, issueKey, SeededTenant, startTestRuntime } from './support/runtime-fixtures';
 import { adminQuery } from './support/test-db';
 
 
@@ -175,6 +175,70 @@ describe('PostgreSQL front door', () => {
     await a.query("SET application_name = 'leaky'");
     const names = await Promise.all(clients.map((c) => c.query<{ n: string }>("SELECT current_setting('application_name') AS n")));
     expect(names.map((r) => r.rows[0]?.n)).not.toContain('leaky');
+  });
+
+  describe('transaction mode without a reset per transaction', () => {
+    const text = 'SELECT $1::int * 7 AS v';
+    const serverSide = "SELECT name FROM pg_prepared_statements WHERE statement = 'SELECT $1::int * 7 AS v'";
+
+    it('hands a backend on as it is after a transaction with no session state: its prepared statements stay, shared by clients with the same statement', async () => {
+      const one = await client(config(acme));
+      expect((await one.query({ name: 'times-seven', text, values: [1] })).rows).toEqual([{ v: 7 }]);
+      const [{ pid }] = (await one.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows as [{ pid: number }];
+      // The next transaction (another client; idle backends go most recently used first) gets the
+      // same backend, and the statement is still prepared there under the front door's name.
+      const two = await client(config(acme));
+      const seen = await two.query<{ pid: number; names: string[] }>(`SELECT pg_backend_pid() AS pid, ARRAY(${serverSide}) AS names`);
+      expect(seen.rows[0]?.pid).toBe(pid);
+      expect(seen.rows[0]?.names).toEqual([expect.stringMatching(/^silo_[0-9a-f]{24}$/)]);
+      // Another client's name for the same statement uses the prepared one (answered by the front
+      // door), and a failed Parse leaves no name behind.
+      expect((await two.query({ name: 'x7', text, values: [3] })).rows).toEqual([{ v: 21 }]);
+      expect((await two.query(`SELECT count(*)::int AS n FROM (${serverSide}) s`)).rows).toEqual([{ n: 1 }]);
+      await expect(two.query({ name: 'bad', text: 'SELEC 1' })).rejects.toMatchObject({ code: '42601' });
+      expect((await two.query({ name: 'x7', text, values: [4] })).rows).toEqual([{ v: 28 }]);
+      expect((await one.query({ name: 'times-seven', text, values: [5] })).rows).toEqual([{ v: 35 }]);
+    });
+
+    it('pipelined with postgres.js, a statement the backend already has is answered in its place', async () => {
+      const first = await client(config(acme));
+      await first.query({ name: 'p', text: 'SELECT $1::int + 100 AS v', values: [0] });
+      const sql = postgres({ host: 'localhost', port: rt.pg?.port, user: 'acme', password: keys.get('acme'), database: 'app', ssl: { ca: ca.certPem }, max: 1, onnotice: () => undefined });
+      try {
+        // One connection, several queries in flight: postgres.js pipelines them (Parse/Bind/Execute
+        // of each, one Sync each), and the second is the statement the backend already has.
+        const [a, b, c, d] = await Promise.all([sql`SELECT ${1}::int AS v`, sql`SELECT ${2}::int + 100 AS v`, sql`SELECT 1/${0}::int AS v`.catch((e: { code: string }) => e.code), sql`SELECT ${4}::text AS v`]);
+        expect([a?.[0]?.v, b?.[0]?.v, c, d?.[0]?.v]).toEqual([1, 102, '22012', '4']);
+        const again = await Promise.all([1, 2, 3].map((n) => sql`SELECT ${n}::int + 100 AS v`));
+        expect(again.map((r) => r[0]?.v)).toEqual([101, 102, 103]);
+      } finally {
+        await sql.end({ timeout: 5 });
+      }
+    });
+
+    it('resets a backend whose transaction left session state (temp table, advisory lock, LISTEN) before the next client', async () => {
+      const one = await client(config(acme));
+      const results = (await one.query("CREATE TEMP TABLE scratch (a int); SELECT pg_advisory_lock(4242); LISTEN somewhere; SELECT pg_backend_pid() AS pid")) as unknown as Array<{ rows: Array<{ pid: number }> }>;
+      const pid = results[3]?.rows[0]?.pid;
+      await new Promise((r) => setTimeout(r, 200)); // its reset runs as it goes back: then it is the most recently used
+      const two = await client(config(acme));
+      const seen = await two.query<{ pid: number; t: string | null; l: string[] }>('SELECT pg_backend_pid() AS pid, to_regclass(\'pg_temp.scratch\')::text AS t, ARRAY(SELECT pg_listening_channels()) AS l');
+      expect(seen.rows[0]).toEqual({ pid, t: null, l: [] });
+      expect(await adminQuery("SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND objid = 4242")).toEqual([]);
+    });
+
+    it('gives the HTTP API a fresh session on a backend a wire client handed on unreset', async () => {
+      const wire = await client(config(acme));
+      // The function's body is not in the calling SQL: the front door cannot see the SET it does.
+      await wire.query("CREATE OR REPLACE FUNCTION leave_state() RETURNS int LANGUAGE sql AS $$ SELECT length(set_config('silo.leftover', 'yes', false)) * 0 + pg_backend_pid() $$");
+      await new Promise((r) => setTimeout(r, 200)); // that transaction's backend is being reset (set_config is in its text)
+      const [{ pid }] = (await wire.query<{ pid: number }>('SELECT leave_state() AS pid')).rows as [{ pid: number }];
+      const r = await call(rt.url, '/v1/query', { host: 'acme.localhost', key: keys.get('acme') as string, body: { sql: "SELECT pg_backend_pid() AS pid, current_setting('silo.leftover', true) AS v" } });
+      expect(r.status).toBe(200);
+      const rows = (r.body as { rows: Array<{ pid: number; v: string | null }> }).rows;
+      expect(rows[0]?.pid).toBe(pid); // the same backend...
+      expect(rows[0]?.v ?? '').toBe(''); // ...reset first (a placeholder once set reads '' after RESET ALL; 'yes' without it)
+    });
   });
 
   it('keeps a backend for the whole session with options=pool_mode=session (SET, LISTEN/NOTIFY)', async () => {

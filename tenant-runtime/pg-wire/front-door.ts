@@ -201,12 +201,14 @@ export class PgFrontDoor {
       return this.refuse(stream, loginError(err, user));
     }
     try {
+      if (mode === 'session') await this.d.pools.clean(conn);
       reported = await this.parametersOf(target, conn);
     } catch (err) {
       this.d.pools.release(conn, { destroy: true });
       return this.refuse(stream, loginError(err, user));
     }
-    if (mode === 'transaction' || stream.destroyed) this.d.pools.release(conn, { reset: ['DISCARD ALL'] });
+    // Only read settings on it: it goes back as it was.
+    if (mode === 'transaction' || stream.destroyed) this.d.pools.release(conn);
     if (stream.destroyed) return; // it left while its login waited: no session, no backend kept
 
     let pid: number;

@@ -116,64 +116,89 @@ export function startupOptions(raw: string | undefined): Record<string, string> 
   return out;
 }
 
+/** What the session decides per backend message: leave it out, and what to put right after it. */
+export interface ScanHooks {
+  /** A message of `type` starts: true leaves it out of the output. */
+  drop(type: number): boolean;
+  /** A message of `type` ended: bytes to insert after it, or null. */
+  after(type: number): Buffer | null;
+  /** A ParameterStatus or NotificationResponse went by (the session's state changed). */
+  sessionChanged(): void;
+}
+
 /**
  * Follows the backend's message boundaries (1 type byte + int32 length) through a relayed stream,
  * holding at most a partial 5-byte header between chunks: reports each ReadyForQuery (its status
- * and where it ends in the output) and leaves out the ParseComplete messages `dropParse()` claims
- * (answers to Parse messages the front door sent itself). Message bodies are never buffered.
+ * and where it ends in the output) and lets `hooks` leave messages out and insert others. Message
+ * bodies are never buffered.
  */
 export class BackendScanner {
   private held: Buffer = Buffer.alloc(0);
   private skip = 0;
+  private type = 0;
   private dropping = false;
-  private inReady = false;
   private status = 'I';
 
   /** The bytes to relay, the ReadyForQuery messages ending in them, or a protocol error. */
-  scan(input: Buffer, dropParse: () => boolean): { out: Buffer; ready: Array<{ status: string; end: number }>; error: string | null } {
+  scan(input: Buffer, hooks: ScanHooks | null): { out: Buffer; ready: Array<{ status: string; end: number }>; error: string | null } {
     const chunk = this.held.length ? Buffer.concat([this.held, input]) : input;
     this.held = Buffer.alloc(0);
     const ready: Array<{ status: string; end: number }> = [];
-    // Kept ranges of `chunk`; `out` positions are their running total.
-    const keep: Array<[number, number]> = [];
+    const pieces: Buffer[] = [];
     let outLength = 0;
-    const emit = (from: number, to: number) => {
-      if (to <= from) return;
-      const last = keep[keep.length - 1];
-      if (last && last[1] === from) last[1] = to;
-      else keep.push([from, to]);
-      outLength += to - from;
+    let from = 0; // start of the kept range not yet in `pieces`
+    const cut = (to: number) => {
+      if (to > from) {
+        pieces.push(chunk.subarray(from, to));
+        outLength += to - from;
+      }
+    };
+    const ended = (at: number) => {
+      if (this.dropping) from = at;
+      if (this.type === 0x5a) {
+        cut(at);
+        from = at;
+        ready.push({ status: this.status, end: outLength });
+      }
+      if (this.type === 0x53 || this.type === 0x41) hooks?.sessionChanged(); // 'S' ParameterStatus, 'A' NotificationResponse
+      const extra = hooks?.after(this.type) ?? null;
+      if (extra) {
+        cut(at);
+        from = at;
+        pieces.push(extra);
+        outLength += extra.length;
+      }
+      this.dropping = false;
     };
     let i = 0;
     while (i < chunk.length) {
       if (this.skip > 0) {
-        if (this.inReady) this.status = String.fromCharCode(chunk[i] as number);
+        if (this.type === 0x5a && this.skip === 1) this.status = String.fromCharCode(chunk[i] as number);
         const n = Math.min(this.skip, chunk.length - i);
-        if (!this.dropping) emit(i, i + n);
         this.skip -= n;
         i += n;
-        if (this.skip === 0) {
-          if (this.inReady) ready.push({ status: this.status, end: outLength });
-          this.inReady = false;
-          this.dropping = false;
-        }
+        if (this.skip === 0) ended(i);
         continue;
       }
       if (chunk.length - i < 5) {
+        cut(i);
+        from = chunk.length;
         this.held = Buffer.from(chunk.subarray(i));
         break;
       }
       const type = chunk[i] as number;
       const length = chunk.readUInt32BE(i + 1);
       if (length < 4) return { out: chunk, ready, error: `invalid message length ${length}` };
-      this.dropping = type === 0x31 && length === 4 && dropParse(); // '1' ParseComplete
-      if (!this.dropping) emit(i, i + 5);
+      this.type = type;
+      this.dropping = hooks?.drop(type) ?? false;
+      if (this.dropping) cut(i);
       i += 5;
       this.skip = length - 4;
-      this.inReady = type === 0x5a && this.skip === 1; // 'Z'
-      if (this.skip === 0) this.dropping = false;
+      if (this.skip === 0) ended(i);
     }
-    const out = keep.length === 1 && keep[0]?.[0] === 0 && keep[0][1] === chunk.length ? chunk : Buffer.concat(keep.map(([a, b]) => chunk.subarray(a, b)));
+    if (!this.dropping) cut(chunk.length);
+    else from = chunk.length;
+    const out = pieces.length === 1 ? (pieces[0] as Buffer) : Buffer.concat(pieces);
     return { out, ready, error: null };
   }
 
@@ -185,32 +210,35 @@ export class BackendScanner {
   }
 }
 
+/** statementNamed: more bytes are needed. */
+export const NEED = Symbol('need');
+
 /**
- * The statement a Parse, Bind, Describe or Close message names, from the start of its body:
- * `need` when more bytes are needed, null when the message names none (a portal, the unnamed
- * statement) or the name is unreadably long.
+ * The statement a Parse, Bind, Describe or Close message names (its bytes as latin1, so any name
+ * maps to one string), from the start of its body: NEED when more bytes are needed, null when the
+ * message names none (a portal, the unnamed statement) or the name is unreadably long.
  */
-export function statementNamed(type: number, body: Buffer): string | null | 'need' {
-  const cstrAt = (at: number): { s: string; next: number } | 'need' | null => {
+export function statementNamed(type: number, body: Buffer): string | null | typeof NEED {
+  const cstrAt = (at: number): { s: string; next: number } | typeof NEED | null => {
     const end = body.indexOf(0, at);
-    if (end === -1) return body.length - at > 1024 ? null : 'need';
-    return { s: body.subarray(at, end).toString('utf8'), next: end + 1 };
+    if (end === -1) return body.length - at > 1024 ? null : NEED;
+    return { s: body.subarray(at, end).toString('latin1'), next: end + 1 };
   };
   if (type === 0x50) { // 'P' Parse: name, query...
     const n = cstrAt(0);
-    return n === 'need' || n === null ? n : n.s || null;
+    return n === NEED || n === null ? n : n.s || null;
   }
   if (type === 0x42) { // 'B' Bind: portal, statement, ...
     const portal = cstrAt(0);
-    if (portal === 'need' || portal === null) return portal;
+    if (portal === NEED || portal === null) return portal;
     const st = cstrAt(portal.next);
-    return st === 'need' || st === null ? st : st.s || null;
+    return st === NEED || st === null ? st : st.s || null;
   }
   if (type === 0x44 || type === 0x43) { // 'D' Describe / 'C' Close: 'S' | 'P', name
-    if (body.length < 1) return 'need';
+    if (body.length < 1) return NEED;
     if (body[0] !== 0x53) return null;
     const n = cstrAt(1);
-    return n === 'need' || n === null ? n : n.s || null;
+    return n === NEED || n === null ? n : n.s || null;
   }
   return null;
 }

@@ -1,7 +1,10 @@
+import { createHash } from 'node:crypto';
 import type { Duplex } from 'node:stream';
 import { guardOf } from '../guarded-connection';
 import type { PooledConnection, PoolManager, PoolTarget } from '../pool-manager';
-import { BackendScanner, errorResponse, statementNamed, WireError } from './protocol';
+import { CLOSE_COMPLETE, PARSE_COMPLETE, Pipeline } from './pipeline';
+import { BackendScanner, errorResponse, NEED, ScanHooks, statementNamed, WireError } from './protocol';
+import { SessionWords } from './session-words';
 
 export type PoolMode = 'transaction' | 'session';
 
@@ -28,13 +31,23 @@ const C_PARSE = 0x50; // 'P'
 const C_BIND = 0x42; // 'B'
 const C_DESCRIBE = 0x44; // 'D'
 const C_CLOSE = 0x43; // 'C'
-/** Named prepared statements a transaction-mode client may keep (each is one Parse message). */
+/** Named prepared statements a transaction-mode client may keep (each is one Parse message)... */
 const MAX_PREPARED = 1_000;
-/** ...and at most this many bytes of them: past either, a statement is not kept (it lasts its transaction). */
+/** ...and at most this many bytes of them (also the largest named Parse): past either, the client is told and let go. */
 const MAX_PREPARED_BYTES = 1024 * 1024;
+/** Statements the front door keeps prepared on one backend; past it the least recently used is closed. */
+const MAX_BACKEND_STATEMENTS = 1_000;
 const C_EXECUTE = 0x45; // 'E'
 /** Extended-protocol messages that leave work pending until the next Sync. */
 const UNSYNCED = new Set([0x50, 0x42, 0x44, 0x45, 0x43, 0x48]); // P B D E C H
+
+/** A client's named statement in transaction mode: its name on backends and its Parse under that name. */
+interface KeptStatement {
+  server: string;
+  parse: Buffer;
+  /** Its text may change session state (see SessionWords): running it makes the backend need a reset. */
+  sessionState: boolean;
+}
 
 /**
  * One authenticated client of the wire front door: relays its messages to a backend leased from
@@ -42,25 +55,34 @@ const UNSYNCED = new Set([0x50, 0x42, 0x44, 0x45, 0x43, 0x48]); // P B D E C H
  * following message boundaries in both directions without buffering bodies.
  *
  * Transaction mode holds a backend from the first message of a cycle until the backend is idle
- * again (ReadyForQuery 'I' with nothing else outstanding), then resets it (ROLLBACK if needed,
- * DISCARD ALL) and gives it back; session mode holds it until the client leaves.
+ * again (ReadyForQuery 'I' with nothing else outstanding), then gives it back. It is reset (ROLLBACK
+ * if needed, DISCARD ALL) only when the transaction may have left session state: its SQL has a
+ * session-level SET/RESET, LISTEN, PREPARE, DECLARE, DO, CREATE TEMP, an advisory lock,
+ * set_config... (SessionWords), or the backend reported a parameter change. Otherwise the next
+ * client gets it as it is, as PgBouncer hands over backends in transaction mode (it never resets
+ * there); the HTTP API and session mode reset such a backend before using it.
  *
- * Named prepared statements survive that in transaction mode, as PgBouncer ≥ 1.21 does it: each
- * protocol-level Parse of a named statement is kept, and when a later transaction's Bind or
- * Describe names a statement its backend has not seen, the kept Parse is sent first and its
- * ParseComplete left out of what the client receives. A Close forgets it.
+ * Named prepared statements work in transaction mode as PgBouncer ≥ 1.21 does it: a client's
+ * statement is prepared on backends under a name of the front door's (`silo_` + a digest of its
+ * text and parameter types, so clients with the same statement share it), the client's Bind,
+ * Describe and Close are rewritten to that name, a backend that lacks it gets the kept Parse first
+ * (its answer left out), a Parse the backend already has is answered by the front door, and a
+ * Close only forgets the client's name. Pipeline keeps those answers in order.
  */
 export class WireSession {
   private conn: PooledConnection | null = null;
   private backend: Duplex | null = null;
   private scanner = new BackendScanner();
-  /** Transaction mode: the client's named statements (name -> its Parse message). */
-  private readonly prepared = new Map<string, Buffer>();
+  /** Transaction mode: the client's named statements by the client's name. */
+  private readonly prepared = new Map<string, KeptStatement>();
   private preparedBytes = 0;
-  /** Names prepared on the backend held now. */
-  private onBackend = new Set<string>();
-  /** Parse answers expected from the backend, in order: true for a Parse the front door sent itself; 'sync' marks a message answered by ReadyForQuery. */
-  private parses: Array<boolean | 'sync'> = [];
+  /** Transaction mode: the answers owed by the backend held now. */
+  private pipe: Pipeline | null = null;
+  private readonly hooks: ScanHooks | null;
+  /** Transaction mode: the SQL text of the message being relayed is being read for session state. */
+  private words: SessionWords | null = null;
+  /** The current transaction may have left session state: its backend is reset when given back. */
+  private sessionState = false;
   /** ReadyForQuery answers still owed for Query, Sync and FunctionCall messages sent. */
   private owed = 0;
   /** An extended-protocol message was sent since the last Sync. */
@@ -81,6 +103,11 @@ export class WireSession {
 
   /** `held`: the backend of a session-mode client; `initial`: client bytes that arrived with its login. */
   constructor(private readonly client: Duplex, private readonly o: WireSessionOptions, held: PooledConnection | null, initial: Buffer) {
+    this.hooks = o.mode === 'transaction' ? {
+      drop: (type) => this.pipe?.dropsNext(type) ?? false,
+      after: (type) => this.pipe?.ended(type) ?? null,
+      sessionChanged: () => { this.sessionState = true; },
+    } : null;
     if (held) this.attach(held);
     client.on('data', (chunk: Buffer) => this.fromClient(chunk));
     client.on('close', () => this.clientGone());
@@ -134,8 +161,10 @@ export class WireSession {
     while (i < buf.length) {
       if (this.bodyLeft > 0) {
         const n = Math.min(this.bodyLeft, buf.length - i);
+        this.words?.feed(buf.subarray(i, i + n));
         this.bodyLeft -= n;
         i += n;
+        if (this.bodyLeft === 0) this.endWords();
         continue;
       }
       if (buf.length - i < 5) {
@@ -158,61 +187,190 @@ export class WireSession {
         void this.acquire();
         return;
       }
-      if (this.o.mode === 'transaction' && (type === C_PARSE || type === C_BIND || type === C_DESCRIBE || type === C_CLOSE)) {
-        const bodyEnd = Math.min(buf.length, i + 1 + length);
-        const name = statementNamed(type, buf.subarray(i + 5, bodyEnd));
-        if (name === 'need' && bodyEnd < i + 1 + length) {
-          // The statement name is not all here yet: wait for the rest of it.
+      let bodyFrom = i + 5;
+      if (this.pipe) {
+        const step = this.statementMessage(type, length, buf, i);
+        if (step === 'wait') {
           this.toBackend(buf.subarray(from, i));
           this.carry = Buffer.from(buf.subarray(i));
           return;
         }
-        if (typeof name === 'string') {
-          if (type === C_PARSE) {
-            this.parses.push(false);
-            if (this.onBackend.size > 2 * MAX_PREPARED) this.onBackend.clear(); // at worst re-prepares more than needed
-            this.onBackend.add(name);
-            this.keep(name, bodyEnd === i + 1 + length ? buf.subarray(i, bodyEnd) : null);
-          } else if (type === C_CLOSE) {
-            this.keep(name, null);
-            this.onBackend.delete(name);
-          } else if (!this.onBackend.has(name)) {
-            const parse = this.prepared.get(name);
-            if (parse) {
-              // Re-prepared here, before the message that needs it.
-              this.toBackend(buf.subarray(from, i));
-              from = i;
-              this.toBackend(parse);
-              this.parses.push(true);
-              this.onBackend.add(name);
-            }
-          }
-        } else if (type === C_PARSE) this.parses.push(false);
-      } else if (type === C_PARSE) this.parses.push(false);
+        if (step === 'fatal') return;
+        if (step !== 'relay') {
+          // Replaced (or answered here): what was relayed so far, then the replacement.
+          this.toBackend(buf.subarray(from, i));
+          for (const m of step.send) this.toBackend(m);
+          from = bodyFrom = step.resume;
+        }
+        this.track(type);
+        if (type === C_QUERY || (type === C_PARSE && step === 'relay')) this.words = new SessionWords();
+      }
       // Anything that runs a statement starts the backstop (an Execute followed by Flush too).
       if ((type === C_EXECUTE || type === C_QUERY || type === C_FUNCTION || type === C_SYNC) && !this.backstop) this.armBackstop();
       if (type === C_QUERY || type === C_FUNCTION || type === C_SYNC) {
         this.owed++;
-        // Each of these gets one ReadyForQuery: the marker that ends its share of the Parse answers.
-        this.parses.push('sync');
         if (type === C_SYNC) this.unsynced = false;
       } else if (UNSYNCED.has(type)) this.unsynced = true;
-      this.bodyLeft = length - 4;
-      i += 5;
+      this.bodyLeft = i + 1 + length - bodyFrom;
+      i = bodyFrom;
+      if (this.bodyLeft === 0) this.endWords();
     }
     this.toBackend(buf.subarray(from, i));
   }
 
-  /** Keeps (or, with null, forgets) a named statement's Parse, within the count and byte caps. */
-  private keep(name: string, parse: Buffer | null): void {
+  /** Transaction mode: what the backend owes for a client message relayed now. */
+  private track(type: number): void {
+    const pipe = this.pipe as Pipeline;
+    if (type === C_FUNCTION) this.sessionState = true; // a fast-path call: its function could do anything
+    if (type === C_QUERY || type === C_FUNCTION || type === C_SYNC || type === C_EXECUTE) pipe.sent(type);
+  }
+
+  /** The SQL text just relayed was read: what it means for the backend's state. */
+  private endWords(): void {
+    const w = this.words;
+    if (!w) return;
+    this.words = null;
+    if (w.sessionState) this.sessionState = true;
+    // The client dropped statements itself (DEALLOCATE, DISCARD): they are re-prepared when needed.
+    if (w.deallocates) this.conn?.statements.clear();
+  }
+
+  /**
+   * Transaction mode: a Parse, Bind, Describe or Close naming a statement, rewritten to the
+   * statement's name on backends (see the class comment). 'relay': passes as it is (tracked by
+   * this method); 'wait': more bytes needed; else the messages to send instead of it up to `resume`
+   * (where its body goes on streaming as is).
+   */
+  private statementMessage(type: number, length: number, buf: Buffer, i: number): 'relay' | 'wait' | 'fatal' | { send: Buffer[]; resume: number } {
+    if (type !== C_PARSE && type !== C_BIND && type !== C_DESCRIBE && type !== C_CLOSE) return 'relay';
+    const pipe = this.pipe as Pipeline;
+    const end = i + 1 + length;
+    const name = statementNamed(type, buf.subarray(i + 5, Math.min(buf.length, end)));
+    if (name === NEED && buf.length < end) return 'wait';
+    if (name === null || name === NEED) {
+      pipe.sent(type);
+      return 'relay';
+    }
+    if (type === C_PARSE) {
+      if (length > MAX_PREPARED_BYTES) return this.tooMany();
+      if (buf.length < end) return 'wait';
+      return this.parse(name, buf.subarray(i + 5, end), end);
+    }
+    const kept = this.prepared.get(name);
+    if (!kept) {
+      // Not one of the client's protocol-level statements (an SQL PREPARE, or unknown: the backend says so).
+      pipe.sent(type);
+      return 'relay';
+    }
+    if (type === C_CLOSE) {
+      if (buf.length < end) return 'wait';
+      this.keep(name, null);
+      this.answer(CLOSE_COMPLETE);
+      return { send: [], resume: end };
+    }
+    const body = buf.subarray(i + 5);
+    // Bind: portal, statement, ...; Describe: 'S', statement.
+    const prefixLength = type === C_BIND ? body.indexOf(0) + 1 : 1;
+    const oldPrefix = body.indexOf(0, prefixLength) + 1;
+    const send = this.ensurePrepared(kept);
+    if (type === C_BIND && kept.sessionState) this.sessionState = true;
+    const head = Buffer.alloc(5);
+    head[0] = type;
+    head.writeUInt32BE(length - oldPrefix + prefixLength + kept.server.length + 1, 1);
+    send.push(head, body.subarray(0, prefixLength), Buffer.from(`${kept.server}\0`, 'latin1'));
+    pipe.sent(type);
+    return { send, resume: i + 5 + oldPrefix };
+  }
+
+  /** A named Parse: kept under the client's name, sent to the backend only if it lacks the statement. */
+  private parse(name: string, body: Buffer, end: number): 'fatal' | { send: Buffer[]; resume: number } {
+    const pipe = this.pipe as Pipeline;
+    const conn = this.conn as PooledConnection;
+    const rest = body.subarray(body.indexOf(0) + 1); // query, parameter types
+    const server = `silo_${createHash('sha256').update(rest).digest('hex').slice(0, 24)}`;
+    const parse = Buffer.concat([Buffer.from([C_PARSE, 0, 0, 0, 0]), Buffer.from(`${server}\0`, 'latin1'), rest]);
+    parse.writeUInt32BE(parse.length - 1, 1);
+    const words = new SessionWords();
+    words.feed(rest);
+    // PostgreSQL refuses a Parse of a name in use (42P05); here it replaces the statement.
+    if (!this.keep(name, { server, parse, sessionState: words.sessionState })) return this.tooMany();
+    const forget = () => {
+      if (this.prepared.get(name)?.server === server) this.keep(name, null);
+    };
+    if (conn.statements.has(server) && pipe.accepting) {
+      this.touch(server);
+      this.answer(PARSE_COMPLETE, forget);
+      return { send: [], resume: end };
+    }
+    const send = this.addStatement(server);
+    send.push(parse);
+    pipe.sent(C_PARSE, false, () => {
+      conn.statements.delete(server);
+      forget();
+    });
+    return { send, resume: end };
+  }
+
+  /** The messages that prepare `kept` on the backend held now, if it lacks it (their answers left out). */
+  private ensurePrepared(kept: KeptStatement): Buffer[] {
+    const pipe = this.pipe as Pipeline;
+    const conn = this.conn as PooledConnection;
+    if (conn.statements.has(kept.server)) {
+      this.touch(kept.server);
+      return [];
+    }
+    if (!pipe.accepting) return []; // the backend skips to the Sync: the message fails anyway
+    const send = this.addStatement(kept.server);
+    // Close first: if the backend has it after all (a tracking miss), the Parse still succeeds.
+    send.push(closeStatement(kept.server), kept.parse);
+    pipe.sent(C_CLOSE, true);
+    pipe.sent(C_PARSE, true, () => conn.statements.delete(kept.server));
+    return send;
+  }
+
+  /** Records `server` as prepared on the backend held now, closing its least recently used statement past the cap. */
+  private addStatement(server: string): Buffer[] {
+    const conn = this.conn as PooledConnection;
+    const out: Buffer[] = [];
+    if (conn.statements.size >= MAX_BACKEND_STATEMENTS) {
+      const oldest = conn.statements.values().next().value as string;
+      conn.statements.delete(oldest);
+      out.push(closeStatement(oldest));
+      this.pipe?.sent(C_CLOSE, true);
+    }
+    conn.statements.add(server);
+    return out;
+  }
+
+  private touch(server: string): void {
+    const set = (this.conn as PooledConnection).statements;
+    set.delete(server);
+    set.add(server);
+  }
+
+  /** An answer the front door makes, written now or after the answers owed before it. */
+  private answer(message: Buffer, onFail?: () => void): void {
+    const now = (this.pipe as Pipeline).make(message, onFail);
+    if (now) this.toClient(now);
+  }
+
+  private tooMany(): 'fatal' {
+    this.fatal({ severity: 'FATAL', code: '54000', message: `too many or too large prepared statements for transaction mode (at most ${MAX_PREPARED}, ${MAX_PREPARED_BYTES} bytes of them): close some, or use options=pool_mode=session` });
+    return 'fatal';
+  }
+
+  /** Keeps (or, with null, forgets) a named statement, within the count and byte caps (false: over them). */
+  private keep(name: string, statement: KeptStatement | null): boolean {
     const old = this.prepared.get(name);
     if (old) {
-      this.preparedBytes -= old.length;
+      this.preparedBytes -= old.parse.length;
       this.prepared.delete(name);
     }
-    if (!parse || this.prepared.size >= MAX_PREPARED || this.preparedBytes + parse.length > MAX_PREPARED_BYTES) return;
-    this.prepared.set(name, Buffer.from(parse));
-    this.preparedBytes += parse.length;
+    if (!statement) return true;
+    if (this.prepared.size >= MAX_PREPARED || this.preparedBytes + statement.parse.length > MAX_PREPARED_BYTES) return false;
+    this.prepared.set(name, statement);
+    this.preparedBytes += statement.parse.length;
+    return true;
   }
 
   /** Between messages on both sides and nothing outstanding: the backend can take a reset. */
@@ -229,7 +387,7 @@ export class WireSession {
       return this.fatal({ severity: 'FATAL', code: e.code === 'POOL_EXHAUSTED' ? '53300' : '57P03', message: `${e.message ?? 'no connection to the tenant database'} (${e.code ?? 'TENANT_UNAVAILABLE'})` });
     }
     if (this.closed) {
-      this.o.pools.release(conn, { reset: ['DISCARD ALL'] });
+      this.o.pools.release(conn); // unused: as it was
       return;
     }
     this.attach(conn);
@@ -245,8 +403,8 @@ export class WireSession {
     this.conn = conn;
     this.o.onLease?.();
     this.scanner = new BackendScanner();
-    this.onBackend = new Set();
-    this.parses = [];
+    this.pipe = this.o.mode === 'transaction' ? new Pipeline() : null;
+    this.sessionState = false;
     this.backend = guard.divert((chunk) => this.fromBackend(chunk));
     this.backend.on('close', this.backendClosed);
   }
@@ -258,14 +416,11 @@ export class WireSession {
   };
 
   private fromBackend(input: Buffer): void {
-    const { out: chunk, ready, error } = this.scanner.scan(input, () => this.parses.shift() === true);
+    const { out: chunk, ready, error } = this.scanner.scan(input, this.hooks);
     if (error) return this.fatal({ severity: 'FATAL', code: '08P01', message: 'the tenant database sent a malformed message' });
     for (const r of ready) {
       this.owed = Math.max(0, this.owed - 1);
       this.txStatus = r.status;
-      // After an error the backend skipped to the Sync: the Parses it skipped send no answer.
-      const sync = this.parses.indexOf('sync');
-      this.parses = sync === -1 ? [] : this.parses.slice(sync + 1);
     }
     if (ready.length) {
       this.disarmBackstop();
@@ -364,7 +519,13 @@ export class WireSession {
     } else {
       const held = this.scanner.takeHeld();
       guardOf(conn.client)?.restore(held.length ? Buffer.concat([rest ?? Buffer.alloc(0), held]) : rest);
-      this.o.pools.release(conn, { reset: this.txStatus === 'I' ? ['DISCARD ALL'] : ['ROLLBACK', 'DISCARD ALL'] });
+      if (this.o.mode === 'transaction' && this.txStatus === 'I' && !this.sessionState) {
+        // Nothing suggests session state: handed over as it is (see the class comment).
+        conn.resetPending = true;
+        this.o.pools.release(conn);
+      } else {
+        this.o.pools.release(conn, { reset: this.txStatus === 'I' ? ['DISCARD ALL'] : ['ROLLBACK', 'DISCARD ALL'] });
+      }
     }
     this.txStatus = 'I';
     this.unsynced = false;
@@ -411,4 +572,14 @@ export class WireSession {
     this.disarmBackstop();
     this.o.onEnd();
   }
+}
+
+/** A Close of the prepared statement `name`. */
+function closeStatement(name: string): Buffer {
+  const m = Buffer.alloc(5 + 1 + Buffer.byteLength(name) + 1);
+  m[0] = C_CLOSE;
+  m.writeUInt32BE(m.length - 1, 1);
+  m[5] = 0x53; // 'S'
+  m.write(name, 6, 'latin1');
+  return m;
 }
