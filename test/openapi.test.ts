@@ -185,6 +185,26 @@ describe('OpenAPI document', () => {
     expect((await call('GET', '/v1/webhook-events/{id}/verification', `/v1/webhook-events/${event.id}/verification`)).body.verified).toBe(true);
   });
 
+  it('matches what the operator, token and audit routes really return, a 403 included', async () => {
+    const op = await call('POST', '/v1/operators', '/v1/operators', { email: 'docs@example.com', name: 'Docs', role: 'viewer' });
+    expect(op.status).toBe(201);
+    await call('POST', '/v1/operators', '/v1/operators', { email: 'DOCS@example.com', name: 'Docs', role: 'viewer' }); // 409
+    await call('POST', '/v1/operators', '/v1/operators', { email: 'docs', name: 'Docs', role: 'root' }); // 400
+    await call('GET', '/v1/operators', '/v1/operators');
+    await call('GET', '/v1/operators/{id}', `/v1/operators/${op.body.id}`);
+    await call('GET', '/v1/operators/{id}', '/v1/operators/00000000-0000-4000-8000-000000000000'); // 404
+    await call('PATCH', '/v1/operators/{id}', `/v1/operators/${op.body.id}`, { name: 'Docs Two' });
+    const tok = await call('POST', '/v1/operators/{id}/tokens', `/v1/operators/${op.body.id}/tokens`, { name: 'docs', expiresInDays: 1 });
+    expect(tok.status).toBe(201);
+    await call('GET', '/v1/operators/{id}/tokens', `/v1/operators/${op.body.id}/tokens`);
+    expect((await call('POST', '/v1/tenants', '/v1/tenants', { name: 'Refused Co' }, { token: tok.body.token })).status).toBe(403);
+    await call('DELETE', '/v1/operators/{id}/tokens/{tokenId}', `/v1/operators/${op.body.id}/tokens/${tok.body.id}`);
+    await call('PATCH', '/v1/operators/{id}', `/v1/operators/${op.body.id}`, { disabled: true });
+    await call('POST', '/v1/operators/{id}/tokens', `/v1/operators/${op.body.id}/tokens`, { name: 'docs' }); // 409 (disabled)
+    expect((await call('GET', '/v1/audit', '/v1/audit')).body.items.length).toBeGreaterThan(0);
+    await call('GET', '/v1/audit', '/v1/audit?operator=x'); // 400
+  });
+
   it('matches what GET /v1/periodic-tasks really returns once the tasks have run', async () => {
     const cp = await startTestControlPlane({ JOB_WORKER_ENABLED: 'true', RECONCILE_INTERVAL_SECONDS: '1', STORAGE_SWEEP_INTERVAL_SECONDS: '1' });
     try {

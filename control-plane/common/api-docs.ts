@@ -14,7 +14,7 @@ export class ErrorDetail {
   @ApiPropertyOptional({ description: 'The request id (also the `x-request-id` response header), to find the request in the logs' }) requestId?: string;
   @ApiPropertyOptional({
     type: 'object', additionalProperties: true,
-    description: 'Code-specific data, e.g. `problems` (VALIDATION_FAILED from request validation), `from`/`to` (INVALID_TRANSITION), `step` (OFFBOARDING_IRREVERSIBLE), `reason` (WEBHOOK_SIGNATURE_INVALID)',
+    description: 'Code-specific data, e.g. `problems` (VALIDATION_FAILED from request validation), `from`/`to` (INVALID_TRANSITION), `step` (OFFBOARDING_IRREVERSIBLE), `reason` (WEBHOOK_SIGNATURE_INVALID), `permission`/`role` (FORBIDDEN)',
   })
   details?: Record<string, unknown>;
 }
