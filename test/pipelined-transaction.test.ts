@@ -87,6 +87,37 @@ describe('pipelinedTransaction on real PostgreSQL', () => {
     }
   });
 
+  it('holds a deferred write until the next statement is sent, and sends it first', async () => {
+    const observer = new Client({ connectionString: db.url });
+    await observer.connect();
+    const lockHeld = async () => (await observer.query(`SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND objid = 4711`)).rows[0].n > 0;
+    try {
+      const seen: boolean[] = [];
+      await pipelinedTransaction(ds, async (tx) => {
+        tx.defer('SELECT pg_advisory_xact_lock(4711)');
+        await new Promise((r) => setTimeout(r, 50));
+        seen.push(await lockHeld()); // not on the wire yet
+        await tx.query('SELECT 1');
+        seen.push(await lockHeld()); // went out ahead of it
+      });
+      expect(seen).toEqual([false, true]);
+    } finally {
+      await observer.end();
+    }
+  });
+
+  it('never sends the deferred writes still held when the callback throws', async () => {
+    await ds.query('CREATE SEQUENCE IF NOT EXISTS held_seq');
+    const before = Number((await ds.query(`SELECT last_value FROM held_seq`))[0].last_value);
+    await expect(pipelinedTransaction(ds, async (tx) => {
+      await tx.query('SELECT 1');
+      tx.defer(`SELECT nextval('held_seq')`); // a sequence is not rolled back: sending it would show
+      throw new Error('changed my mind');
+    })).rejects.toThrow('changed my mind');
+    const [row] = await ds.query(`SELECT last_value, is_called FROM held_seq`);
+    expect([Number(row.last_value), row.is_called]).toEqual([before, false]);
+  });
+
   it('does not let a TypeORM save inside it commit on its own', async () => {
     const id = randomUUID();
     await expect(pipelinedTransaction(ds, async (tx) => {

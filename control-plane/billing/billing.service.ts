@@ -83,10 +83,11 @@ export class BillingService {
   }
 
   /**
-   * A new event costs, for a new subscription, 4 round trips to the control database plus the
-   * directory write: [BEGIN, event insert under the subscription lock, tenant + connection], the
-   * tenant insert, [audit, job, tenant update, outcome], COMMIT (pipelinedTransaction). A duplicate
-   * another process stored: [BEGIN, insert finds it], ROLLBACK.
+   * A new event costs, for a new subscription, 3 round trips to the control database plus the
+   * directory write between the last two: [BEGIN, event insert under the subscription lock, tenant +
+   * connection], the tenant insert, then [audit, job, tenant update, outcome, published_version,
+   * COMMIT] (pipelinedTransaction holds deferred writes until the COMMIT). A duplicate another process
+   * stored: [BEGIN, insert finds it], ROLLBACK.
    */
   async handle(event: StripeEvent, raw: SignedPayload): Promise<WebhookResult> {
     const duplicate: WebhookResult = { duplicate: true, outcome: null, tenantId: null };
@@ -116,9 +117,10 @@ export class BillingService {
       const { tenant, connection } = await found;
       const applied = await this.apply(be, subscriptionId, signal, tenant, m);
       await this.events.setOutcome(be.id, applied.outcome, applied.tenant?.id ?? null, m);
-      await tx.flush();
       // Published before the commit, with the row still locked: the entry cannot be overtaken by an
-      // older state. A lost commit leaves it ahead until Stripe redelivers the unacknowledged event.
+      // older state. The deferred writes (tenant update, outcome, audit) are still held here and go
+      // out with the COMMIT (saves predict the version they bump to); if any of them or the commit
+      // fails, the entry is ahead until Stripe redelivers the unacknowledged event.
       const t = applied.tenant;
       if (t && applied.renamedFrom) await this.service.unpublishSlug(applied.renamedFrom, t.id);
       if (t && (applied.outcome === WebhookOutcome.Applied || applied.renamedFrom)) {
@@ -141,6 +143,7 @@ export class BillingService {
     let changed = false;
 
     let renamedFrom: string | null = null;
+    const created = !tenant;
     if (!tenant) {
       // Whichever event of a subscription comes first creates its one tenant (keyed by subscription id);
       // provisioning waits for payment, and briefly for the checkout that names the customer.
@@ -192,7 +195,7 @@ export class BillingService {
 
     changed = (await this.applySignal(tenant, be, signal, cause, m)) || changed;
     renamedFrom = (await this.claimSlugWhenPaid(tenant, be, signal, subscriptionId, cause, m)) ?? renamedFrom;
-    changed = (await this.startProvisioningWhenPaid(tenant, be, signal, m)) || renamedFrom !== null || changed;
+    changed = (await this.startProvisioningWhenPaid(tenant, be, signal, m, created)) || renamedFrom !== null || changed;
     if (tenant.lastEventCreated === null || be.created > tenant.lastEventCreated) tenant.lastEventCreated = be.created;
     await this.tenants.save(tenant, m);
     return { outcome: changed ? WebhookOutcome.Applied : WebhookOutcome.Unchanged, tenant, renamedFrom };
@@ -204,7 +207,7 @@ export class BillingService {
    * after BILLING_CHECKOUT_WAIT_SECONDS (the checkout usually follows the subscription within seconds).
    * A checkout arriving while a held job waits starts it now.
    */
-  private async startProvisioningWhenPaid(tenant: Tenant, be: BillingEvent, signal: BillingSignal, m: EntityManager): Promise<boolean> {
+  private async startProvisioningWhenPaid(tenant: Tenant, be: BillingEvent, signal: BillingSignal, m: EntityManager, created = false): Promise<boolean> {
     const paid = this.isPaid(be, signal);
     // Paused before it was ever provisioned (the pause arrived before the events that paid for it):
     // in-order delivery provisions it and then suspends it, so it gets its database now and stays
@@ -220,7 +223,8 @@ export class BillingService {
       return false;
     }
     const at = final ? this.now() : new Date(this.now().getTime() + this.config.BILLING_CHECKOUT_WAIT_SECONDS * 1000);
-    if (await this.service.enqueueProvision(tenant.id, m, at)) return true;
+    // A tenant created by this event has no job yet: its first one is enqueued without waiting for the answer.
+    if (await this.service.enqueueProvision(tenant.id, m, at, created)) return true;
     return final ? (await this.jobs.reschedule(tenant.id, JobType.Provision, at, m)) > 0 : false;
   }
 

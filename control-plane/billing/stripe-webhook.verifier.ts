@@ -1,9 +1,9 @@
 import { Inject, Injectable } from '@nestjs/common';
-import Stripe from 'stripe';
 import type { ControlPlaneConfig } from '../config';
 import { CLOCK, CONFIG } from '../common/tokens';
 import { webhookPayloadInvalid, webhookSignatureInvalid, webhooksNotConfigured } from './billing.errors';
 import { jsonbDocument } from './jsonb-document';
+import { checkStripeSignature } from './stripe-signature';
 import type { WebhookSource } from './webhook-event.entity';
 
 /** A verified delivery as it is stored (webhook_events.raw_body, signature, payload). */
@@ -29,13 +29,12 @@ export type Reverification =
   | { verified: false; reason: 'no_raw_body' | 'no_matching_signature' | 'webhooks_not_configured' };
 
 /**
- * Checks `Stripe-Signature` against the raw body with the stripe package, trying each configured
- * secret in turn so a secret can be rolled without downtime. No network: the client only signs.
+ * Checks `Stripe-Signature` against the raw body (checkStripeSignature: Stripe's scheme, node:crypto
+ * HMAC over the received bytes, constant-time comparison, timestamp tolerance), trying each configured
+ * secret in turn so a secret can be rolled without downtime. Parses the body once, after a match.
  */
 @Injectable()
 export class StripeWebhookVerifier {
-  // A placeholder key: the webhooks helpers never call the API.
-  private readonly stripe = new Stripe('sk_test_silo_webhook_verification_only');
   private readonly secrets: readonly string[];
   private readonly tolerance: number;
 
@@ -52,36 +51,33 @@ export class StripeWebhookVerifier {
 
     const receivedAt = this.now().getTime();
     for (const secret of this.secrets) {
+      const check = checkStripeSignature(body, signature, secret, this.tolerance, receivedAt);
+      // The timestamp is only checked once a signature matched this secret: no other secret will do better.
+      if (check === 'too_old') throw webhookSignatureInvalid('timestamp_outside_tolerance');
+      if (check !== 'valid') continue;
+      const text = body.toString('utf8');
       let parsed: unknown;
       try {
-        parsed = this.stripe.webhooks.constructEvent(body, signature, secret, this.tolerance, undefined, receivedAt);
-      } catch (err) {
-        if (!(err instanceof Stripe.errors.StripeSignatureVerificationError)) throw webhookPayloadInvalid('body is not valid JSON'); // signature matched, parsing failed
-        // The timestamp is only checked once a signature matched this secret: no other secret will do better.
-        if (/tolerance/i.test(err.message)) throw webhookSignatureInvalid('timestamp_outside_tolerance');
-        continue;
+        parsed = JSON.parse(text);
+      } catch {
+        throw webhookPayloadInvalid('body is not valid JSON');
       }
-      const doc = jsonbDocument(body.toString('utf8'), parsed);
+      const doc = jsonbDocument(text, parsed);
       return { json: doc.json, raw: { body, signature, document: doc.text } };
     }
     throw webhookSignatureInvalid('no_matching_signature');
   }
 
   /**
-   * Re-checks a stored body against its stored header with the configured secrets, as Stripe's own
-   * `constructEvent` does, without the timestamp tolerance (that guards against replays at receipt, and
-   * a stored event is old by nature). A secret removed since the event arrived no longer verifies it.
+   * Re-checks a stored body against its stored header with the configured secrets, as at receipt,
+   * without the timestamp tolerance (that guards against replays at receipt, and a stored event is old
+   * by nature). A secret removed since the event arrived no longer verifies it.
    */
   reverify(stored: { body: Buffer | null; signature: string | null }): Reverification {
     if (this.secrets.length === 0) return { verified: false, reason: 'webhooks_not_configured' };
     if (!stored.body || !stored.signature) return { verified: false, reason: 'no_raw_body' };
     for (const [secretIndex, secret] of this.secrets.entries()) {
-      try {
-        this.stripe.webhooks.constructEvent(stored.body, stored.signature, secret, 0);
-      } catch (err) {
-        if (err instanceof Stripe.errors.StripeSignatureVerificationError) continue;
-        throw err;
-      }
+      if (checkStripeSignature(stored.body, stored.signature, secret, 0, 0) !== 'valid') continue;
       const t = /(?:^|,)\s*t=(\d+)/.exec(stored.signature);
       return { verified: true, secretIndex, signedAt: t ? new Date(Number(t[1]) * 1000) : null };
     }

@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { DataSource, EntityManager, In } from 'typeorm';
 import type { ControlPlaneConfig } from '../config';
 import { CONFIG, DATA_SOURCE } from '../common/tokens';
+import { write } from '../db/pipelined-transaction';
 import { Job, JobStatus, JobType } from './job.entity';
 import { JobRun, JobRunOutcome } from './job-run.entity';
 import { ProvisioningStep } from './provisioning-step.entity';
@@ -58,18 +59,32 @@ export class JobRepository {
 
   /** Returns the new job id, or null if an open job with the same dedupe key exists. Attempts: `input.maxAttempts`, else JOB_MAX_ATTEMPTS. */
   async enqueue(input: EnqueueInput, m: EntityManager = this.ds.manager): Promise<string | null> {
+    const { sql, params } = this.enqueueStatement(input);
+    const rows: Array<{ id: string }> = await m.query(sql, params);
+    return rows[0]?.id ?? null;
+  }
+
+  /**
+   * `enqueue` without waiting for the answer, for a job no open job can share a dedupe key with (the
+   * first provisioning of a tenant created in the caller's transaction): deferred inside a pipelined
+   * transaction, so it costs no round trip of its own. Returns the id the job gets.
+   */
+  async enqueueFresh(input: EnqueueInput, m: EntityManager): Promise<string> {
+    const { id, sql, params } = this.enqueueStatement(input);
+    await write(m, sql, params);
+    return id;
+  }
+
+  private enqueueStatement(input: EnqueueInput): { id: string; sql: string; params: unknown[] } {
     const id = randomUUID();
     // The NOTIFY (only when a job was inserted) is delivered when the caller's transaction commits:
     // idle workers wake at once instead of at their next poll. One statement, one round trip.
-    const rows: Array<{ id: string }> = await m.query(
-      `WITH job AS (
+    const sql = `WITH job AS (
          INSERT INTO jobs (id, type, tenant_id, payload, status, max_attempts, run_at, dedupe_key)
          VALUES ($1, $2, $3, $4, 'queued', $5, COALESCE($6, now()), $7)
          ON CONFLICT (dedupe_key) WHERE status IN ('queued','running') DO NOTHING RETURNING id)
-       SELECT id, pg_notify('${JOBS_CHANNEL}', '') FROM job`,
-      [id, input.type, input.tenantId ?? null, JSON.stringify(input.payload ?? {}), input.maxAttempts ?? this.config.JOB_MAX_ATTEMPTS, input.runAt ?? null, input.dedupeKey ?? null],
-    );
-    return rows[0]?.id ?? null;
+       SELECT id, pg_notify('${JOBS_CHANNEL}', '') FROM job`;
+    return { id, sql, params: [id, input.type, input.tenantId ?? null, JSON.stringify(input.payload ?? {}), input.maxAttempts ?? this.config.JOB_MAX_ATTEMPTS, input.runAt ?? null, input.dedupeKey ?? null] };
   }
 
   /**
@@ -252,6 +267,15 @@ export class JobRepository {
 
   forTenant(tenantId: string, limit = 20): Promise<Job[]> {
     return this.ds.getRepository(Job).find({ where: { tenantId }, order: { createdAt: 'DESC' }, take: limit });
+  }
+
+  /** The queue at a glance for the console: jobs by type and status, and failures in the last 24 hours. */
+  async queueStats(): Promise<{ byStatus: Array<{ type: string; status: string; n: number }>; failedLastDay: number }> {
+    const byStatus: Array<{ type: string; status: string; n: number }> = await this.ds.query(
+      `SELECT type, status, count(*)::int AS n FROM jobs WHERE status IN ('queued','running') OR (status = 'failed' AND finished_at > now() - interval '1 day') GROUP BY type, status ORDER BY type, status`,
+    );
+    const failedLastDay = byStatus.filter((r) => r.status === 'failed').reduce((a, r) => a + r.n, 0);
+    return { byStatus, failedLastDay };
   }
 
   findById(id: string): Promise<Job | null> {

@@ -4,7 +4,7 @@ import { revokeAllApiKeys } from '../../common/control-db/api-key-queries';
 import { SchemaMirrorRepository } from '../../migrations/schema-mirror.repository';
 import { DATA_SOURCE } from '../common/tokens';
 import { changedColumns, hydrate, insertableColumns, remember } from '../db/entity-rows';
-import { send, write } from '../db/pipelined-transaction';
+import { pipelinedTxOf, send, write } from '../db/pipelined-transaction';
 import type { AuditEntry } from './audit-entry.entity';
 import { appendAudit, AuditInput, auditHistory } from './audit-log.repository';
 import { TenantConnection } from './tenant-connection.entity';
@@ -100,6 +100,9 @@ export class TenantRepository {
     if (!changes.length) return tenant;
     const sets = changes.map((c, i) => `"${c.column.databaseName}" = $${i + 1}`).join(', ');
     remember(m, Tenant, tenant);
+    // In a pipelined transaction the UPDATE is held until the next statement; its callers hold the row
+    // (read FOR UPDATE or inserted it), so the version it will return is known now.
+    if (pipelinedTxOf(m)) tenant.version += 1;
     await write(m, `UPDATE tenants SET ${sets}, version = version + 1, updated_at = now() WHERE id = $${changes.length + 1} RETURNING version, updated_at`, [...changes.map((c) => c.value), tenant.id], (rows) => {
       if (!rows[0]) return;
       tenant.version = Number(rows[0].version);

@@ -113,8 +113,10 @@ export class TenantService {
     throw slugTaken(base);
   }
 
-  enqueueProvision(tenantId: string, m: EntityManager, runAt?: Date): Promise<string | null> {
-    return this.jobs.enqueue({ type: JobType.Provision, tenantId, dedupeKey: `provision:${tenantId}`, runAt }, m);
+  /** `fresh`: the tenant was created in the caller's transaction, so no open job holds its key (enqueueFresh: no answer awaited). */
+  enqueueProvision(tenantId: string, m: EntityManager, runAt?: Date, fresh = false): Promise<string | null> {
+    const input = { type: JobType.Provision, tenantId, dedupeKey: `provision:${tenantId}`, runAt };
+    return fresh ? this.jobs.enqueueFresh(input, m) : this.jobs.enqueue(input, m);
   }
 
   /**

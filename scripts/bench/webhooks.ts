@@ -11,6 +11,9 @@
  * is dropped at the end.
  *
  *   npm run build && node dist/scripts/bench/webhooks.js [--deliveries 200] [--rounds 3] [--write-docs]
+ *   node dist/scripts/bench/webhooks.js --profile new-subscription.cpuprofile [--profile-kind created|updated|duplicate|noop]
+ *     (after the warm-up, a CPU profile of the main thread over 1,000 deliveries sent one at a time,
+ *     sampled every 50 µs, summarised on stdout; nothing else is measured)
  *
  * BENCH_DATABASE_URL: superuser URL (default postgres://postgres@127.0.0.1:5432/postgres).
  * BENCH_REDIS_URL: Redis for the directory (default redis://127.0.0.1:6379; in-process cache if it does not answer).
@@ -31,6 +34,7 @@ import { RunningControlPlane, startControlPlane } from '../../control-plane/serv
 import { ident } from '../../provisioning/local/pg-names';
 import { deleteRedisPrefix, flag, redisAnswers } from '../support/dev-utils';
 import { Cost, costPer, installCounters, perThreadCpu } from './cost-meter';
+import { profile } from './cpu-profile';
 
 interface Request {
   method: 'GET' | 'POST';
@@ -55,6 +59,8 @@ const COST_BLOCKS = 5;
 const COST_BLOCK_SIZE = 200;
 const CHEAP_BLOCK_SIZE = 1_000;
 const REQUEST_TIMEOUT_MS = 10_000;
+const PROFILE_DELIVERIES = 1_000;
+const PROFILE_INTERVAL_US = 50;
 const WATCHDOG_MS = 5 * 60_000;
 
 const repoRoot = findRepoRoot(__dirname);
@@ -125,6 +131,32 @@ async function main(): Promise<void> {
     const warm = Array.from({ length: 50 }, () => newSubscription());
     await client.run('concurrent', warm.map((s) => sign(stripeEvents.subscriptionCreated(s))));
     await client.run('concurrent', warm.map((s) => sign(stripeEvents.invoicePaymentFailed(s))));
+
+    const profileFile = flag(args, '--profile');
+    if (profileFile) {
+      const kind = flag(args, '--profile-kind') ?? 'created';
+      const subs = Array.from({ length: PROFILE_DELIVERIES }, () => newSubscription());
+      const at = nowSeconds();
+      const created = subs.map((s) => sign(stripeEvents.subscriptionCreated(s, at)));
+      if (kind !== 'created') await client.run('sequential', created);
+      const reqs = kind === 'created' ? created
+        : kind === 'duplicate' ? created
+          : kind === 'noop' ? Array.from({ length: PROFILE_DELIVERIES }, () => noop)
+            : subs.map((s) => sign(stripeEvents.subscriptionUpdated({ ...s, status: 'past_due' }, at + 1, { status: 'active' })));
+      const summary = await profile(profileFile, PROFILE_INTERVAL_US, async () => {
+        await client.run('sequential', reqs);
+        await new Promise((r) => setTimeout(r, 200));
+      });
+      log(`profile of ${reqs.length} ${kind} deliveries written to ${profileFile}; busy ${(summary.busyShare * 100).toFixed(1)}% of samples`);
+      const pct = (x: number) => `${(x * 100).toFixed(1)}%`.padStart(6);
+      log('\nself time by place (share of busy samples):');
+      for (const r of summary.byPlace) log(`${pct(r.share)}  ${r.name}`);
+      log('\ninclusive time by place:');
+      for (const r of summary.inclusive) log(`${pct(r.share)}  ${r.name}`);
+      log('\nself time by function:');
+      for (const r of summary.byFunction) log(`${pct(r.share)}  ${r.name}`);
+      return;
+    }
 
     const samples: Record<string, { concurrent: number[]; sequential: number[]; rps: number[]; statuses: Map<number, number> }> = {};
     const record = (label: string, mode: 'concurrent' | 'sequential', r: BatchResult) => {
