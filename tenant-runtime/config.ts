@@ -19,6 +19,15 @@ const schema = z
     RUNTIME_PG_TLS_CERT: z.string().optional(),
     RUNTIME_PG_TLS_KEY: z.string().optional(),
     /**
+     * The same certificate (chain) and key as PEM text, for platforms that inject secrets as
+     * environment variables (ECS from Secrets Manager); a literal `\n` stands for a newline. Use
+     * either these or the files. The key is a secret: never logged.
+     */
+    RUNTIME_PG_TLS_CERT_PEM: z.string().optional(),
+    RUNTIME_PG_TLS_KEY_PEM: z.string().optional(),
+    /** TLS server names `<slug>.<this>` name a tenant on the front door; defaults to RUNTIME_BASE_DOMAIN (production: a name of its own, since `*.<base domain>` resolves to the HTTP load balancer). */
+    RUNTIME_PG_BASE_DOMAIN: z.string().transform((v) => v.toLowerCase().replace(/^\.+|\.+$/g, '')).optional(),
+    /**
      * How the front door asks for the API key: `scram` (SCRAM-SHA-256 against the verifiers stored
      * when each key was issued; keys issued before verifiers existed must be rotated) or `password`
      * (the key itself, inside TLS).
@@ -92,6 +101,8 @@ const schema = z
     if (c.SECRET_STORE === 'local' && !c.SILO_MASTER_KEY) ctx.addIssue({ code: 'custom', path: ['SILO_MASTER_KEY'], message: 'required when SECRET_STORE=local' });
     if (c.REDIS_URL && !c.SILO_DIRECTORY_KEY.length) ctx.addIssue({ code: 'custom', path: ['SILO_DIRECTORY_KEY'], message: 'required when REDIS_URL is set (the control plane\'s value)' });
     if (Boolean(c.RUNTIME_PG_TLS_CERT) !== Boolean(c.RUNTIME_PG_TLS_KEY)) ctx.addIssue({ code: 'custom', path: [c.RUNTIME_PG_TLS_CERT ? 'RUNTIME_PG_TLS_KEY' : 'RUNTIME_PG_TLS_CERT'], message: 'RUNTIME_PG_TLS_CERT and RUNTIME_PG_TLS_KEY go together' });
+    if (Boolean(c.RUNTIME_PG_TLS_CERT_PEM) !== Boolean(c.RUNTIME_PG_TLS_KEY_PEM)) ctx.addIssue({ code: 'custom', path: [c.RUNTIME_PG_TLS_CERT_PEM ? 'RUNTIME_PG_TLS_KEY_PEM' : 'RUNTIME_PG_TLS_CERT_PEM'], message: 'RUNTIME_PG_TLS_CERT_PEM and RUNTIME_PG_TLS_KEY_PEM go together' });
+    if (c.RUNTIME_PG_TLS_CERT && c.RUNTIME_PG_TLS_CERT_PEM) ctx.addIssue({ code: 'custom', path: ['RUNTIME_PG_TLS_CERT_PEM'], message: 'set the front door\'s TLS material either as files (RUNTIME_PG_TLS_CERT/KEY) or as PEM text (RUNTIME_PG_TLS_CERT_PEM/KEY_PEM), not both' });
     if (c.SECRET_STORE === 'aws' && !c.AWS_REGION) ctx.addIssue({ code: 'custom', path: ['AWS_REGION'], message: 'required when SECRET_STORE=aws' });
   });
 
