@@ -6,6 +6,8 @@ export enum ErrorCode {
   UNAUTHORIZED = 'UNAUTHORIZED',
   /** Authenticated, but the operator's role lacks the route's permission (control-plane/common/permissions.ts). */
   FORBIDDEN = 'FORBIDDEN',
+  /** A console request that changes state without its session's CSRF token (or with another one). */
+  CSRF_TOKEN_INVALID = 'CSRF_TOKEN_INVALID',
   PAYLOAD_TOO_LARGE = 'PAYLOAD_TOO_LARGE',
   INTERNAL = 'INTERNAL',
   CONFLICT = 'CONFLICT',

@@ -1,6 +1,7 @@
 import { DynamicModule, Module } from '@nestjs/common';
 import { ApiKeysModule } from './api-keys/api-keys.module';
 import { BillingModule } from './billing/billing.module';
+import { ConsoleModule } from './console/console.module';
 import { CoreModule, ControlPlaneDeps } from './core.module';
 import { HealthController } from './health/health.controller';
 import { MetricsController } from './metrics/metrics.controller';
@@ -13,7 +14,7 @@ export class AppModule {
   static forRoot(deps: ControlPlaneDeps): DynamicModule {
     return {
       module: AppModule,
-      imports: [CoreModule.forRoot(deps), OperatorsModule, TenantsModule, ApiKeysModule, BillingModule],
+      imports: [CoreModule.forRoot(deps), OperatorsModule, TenantsModule, ApiKeysModule, BillingModule, ConsoleModule],
       controllers: [HealthController, MetricsController],
     };
   }

@@ -30,6 +30,10 @@ export const controlShape = {
   BILLING_PROVISION_ON: z.enum(['payment', 'subscription']).default('payment'),
   /** A tenant created from a subscription event waits this long for its checkout session (which names the customer) before provisioning; a checkout or a requested tenant_slug starts it at once. */
   BILLING_CHECKOUT_WAIT_SECONDS: z.coerce.number().int().min(0).default(15),
+  /** The web console (control plane only; here so the CLI's copy of this config type-checks): a session ends after this long without a request (docs/operators.md). */
+  CONSOLE_SESSION_IDLE_MINUTES: positiveInt(30),
+  /** A console session ends this long after sign-in, however busy. */
+  CONSOLE_SESSION_MAX_HOURS: positiveInt(12),
   PROVISIONING_DRIVER: z.enum(['local', 'aws']).default('local'),
   /**
    * Runtime replicas serving tenants at once. A tenant's role gets CONNECTION LIMIT = the tier's

@@ -114,3 +114,52 @@ export async function tenantIdsWithStatus(db: Queryable, ids: readonly string[],
   const rows = await queryRows<{ id: string }>(db, `SELECT id FROM tenants WHERE id = ANY($1::uuid[]) AND status = ANY($2::text[])`, [ids, statuses]);
   return new Set(rows.map((r) => r.id));
 }
+
+export interface TenantPageRow {
+  id: string; slug: string; name: string; status: string; tier: string; region: string; created_at: Date; updated_at: Date;
+}
+
+export interface TenantPageFilter {
+  /** Matches the slug or the name, case-insensitively, anywhere in it. */
+  search?: string;
+  statuses?: readonly string[];
+  tier?: string;
+  limit: number;
+  offset: number;
+}
+
+/** One page of the console's tenants table, newest first, and how many tenants match in all. */
+export async function searchTenants(db: Queryable, f: TenantPageFilter): Promise<{ rows: TenantPageRow[]; total: number }> {
+  const where: string[] = [];
+  const params: unknown[] = [];
+  if (f.search) {
+    params.push(`%${f.search.replace(/[\\%_]/g, (c) => `\\${c}`)}%`);
+    where.push(`(t.slug ILIKE $${params.length} OR t.name ILIKE $${params.length})`);
+  }
+  if (f.statuses?.length) {
+    params.push(f.statuses);
+    where.push(`t.status = ANY($${params.length}::text[])`);
+  }
+  if (f.tier) {
+    params.push(f.tier);
+    where.push(`t.tier = $${params.length}`);
+  }
+  const clause = where.length ? `WHERE ${where.join(' AND ')}` : '';
+  params.push(f.limit, f.offset);
+  const rows = await queryRows<TenantPageRow & { total: number }>(db, `
+    SELECT t.id, t.slug, t.name, t.status, t.tier, t.region, t.created_at, t.updated_at, count(*) OVER ()::int AS total
+      FROM tenants t ${clause}
+     ORDER BY t.created_at DESC, t.id DESC LIMIT $${params.length - 1} OFFSET $${params.length}`, params);
+  let total = rows[0]?.total ?? 0;
+  if (!rows.length && f.offset > 0) {
+    // Past the last page: the window count has no row to ride on.
+    const [c] = await queryRows<{ n: number }>(db, `SELECT count(*)::int AS n FROM tenants t ${clause}`, params.slice(0, -2));
+    total = c?.n ?? 0;
+  }
+  return { rows: rows.map(({ total: _t, ...r }) => r), total };
+}
+
+/** Tenants by status and tier, for the console's fleet overview. */
+export function tenantCounts(db: Queryable): Promise<Array<{ status: string; tier: string; n: number }>> {
+  return queryRows(db, `SELECT status, tier, count(*)::int AS n FROM tenants GROUP BY status, tier ORDER BY status, tier`);
+}

@@ -126,6 +126,20 @@ export class OperatorsService {
     const c = await this.repo.credential(prefix);
     if (!c) return { ok: false, reason: 'unknown' };
     if (!operatorTokenMatches(token, c.hash)) return { ok: false, reason: 'mismatch' };
+    return this.principalOf(c);
+  }
+
+  /**
+   * The operator behind a console session, by the prefix of the token they signed in with: the
+   * same checks as {@link authenticate} once the secret has matched, read again on every request so
+   * a revoked or expired token or a disabled operator ends the session at once.
+   */
+  async sessionPrincipal(prefix: string): Promise<{ ok: true; principal: OperatorPrincipal } | { ok: false; reason: TokenRefusal }> {
+    const c = await this.repo.credential(prefix);
+    return c ? this.principalOf(c) : { ok: false, reason: 'unknown' };
+  }
+
+  private principalOf(c: NonNullable<Awaited<ReturnType<OperatorRepository['credential']>>>): { ok: true; principal: OperatorPrincipal } | { ok: false; reason: TokenRefusal } {
     const now = this.now();
     if (c.revokedAt) return { ok: false, reason: 'revoked' };
     if (c.expiresAt <= now) return { ok: false, reason: 'expired' };
