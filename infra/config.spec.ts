@@ -73,6 +73,21 @@ describe('infra config', () => {
     expect(problemsOf(() => parseInfraConfig({ domain: 'example.com', tenantDomain: 'example.com' }))[0]).toMatch(/^tenantDomain:/);
   });
 
+  it('puts the PostgreSQL front door at db.<domain> unless told otherwise (SILO_PG_DOMAIN or pgDomain)', () => {
+    expect(parseInfraConfig({ domain: 'silo.example.com' }).pgDomain).toBe('db.silo.example.com');
+    expect(loadInfraConfig({ SILO_PG_DOMAIN: 'pg.example.net' }).pgDomain).toBe('pg.example.net');
+  });
+
+  it('rejects a front-door domain that would shadow or compete with the HTTP names', () => {
+    // Under the tenant domain, *.db.tenants.example.com would hide the tenant "db" from *.tenants.example.com.
+    for (const pgDomain of ['tenants.example.com', 'db.tenants.example.com', 'example.com', 'api.example.com', 'x.api.example.com']) {
+      expect({ pgDomain, problems: problemsOf(() => parseInfraConfig({ domain: 'example.com', pgDomain })) }).toEqual({ pgDomain, problems: [expect.stringMatching(/^pgDomain: /)] });
+    }
+    // The default collides when the tenant domain is set to db.<domain>: the message says which.
+    expect(problemsOf(() => parseInfraConfig({ domain: 'example.com', tenantDomain: 'db.example.com' }))[0]).toMatch(/^pgDomain: db\.example\.com must not .* tenant domain db\.example\.com/);
+    expect(parseInfraConfig({ domain: 'example.com', tenantDomain: 'db.example.com', pgDomain: 'pg.example.com' }).pgDomain).toBe('pg.example.com');
+  });
+
   it('reports an unreadable or malformed config file', () => {
     expect(problemsOf(() => loadInfraConfig({ SILO_INFRA_CONFIG: 'x.json' }, () => '[1]'))[0]).toMatch(/^SILO_INFRA_CONFIG \(x\.json\): not a JSON object/);
     expect(problemsOf(() => loadInfraConfig({ SILO_INFRA_CONFIG: 'x.json' }, () => '{')).length).toBe(1);

@@ -40,6 +40,11 @@ const schema = z
     domain: hostname.default('example.com'),
     /** Tenants are served at `<slug>.<tenantDomain>`; defaults to `tenants.<domain>`. */
     tenantDomain: hostname.optional(),
+    /**
+     * The PostgreSQL front door: `<slug>.<pgDomain>:5432`, through the NLB. Defaults to `db.<domain>`.
+     * A name of its own because `*.<tenantDomain>` resolves to the HTTP load balancer.
+     */
+    pgDomain: hostname.optional(),
     /** Route 53 hosted zone for both names: when set, certificate validation and alias records are managed here. */
     hostedZoneId: z.string().regex(/^Z[A-Z0-9]{1,32}$/, 'must be a Route 53 zone id').optional(),
     vpcCidr: z.string().regex(/^\d{1,3}\.\d{1,3}\.0\.0\/16$/, 'must be a /16 like 10.40.0.0/16').default('10.40.0.0/16'),
@@ -107,9 +112,10 @@ export type InfraConfigInput = z.input<typeof schema>;
 type Parsed = z.output<typeof schema>;
 
 /** Fully resolved platform configuration. */
-export type InfraConfig = Omit<Parsed, 'availabilityZones' | 'tenantDomain'> & {
+export type InfraConfig = Omit<Parsed, 'availabilityZones' | 'tenantDomain' | 'pgDomain'> & {
   availabilityZones: [string, string, string];
   tenantDomain: string;
+  pgDomain: string;
 };
 
 export class InfraConfigError extends Error {
@@ -131,6 +137,16 @@ export function parseInfraConfig(input: unknown): InfraConfig {
   if (tenantDomain === c.domain || `api.${c.domain}`.endsWith(`.${tenantDomain}`)) {
     throw new InfraConfigError([`tenantDomain: must not contain api.${c.domain} (host rules would overlap)`]);
   }
+  const pgDomain = c.pgDomain ?? `db.${c.domain}`;
+  // `*.<pgDomain>` must not shadow or compete with the HTTP names: under the tenant domain, a label
+  // with records below it no longer matches `*.<tenantDomain>` (that tenant's HTTP name would vanish).
+  const within = (name: string, parent: string) => name === parent || name.endsWith(`.${parent}`);
+  if (within(pgDomain, tenantDomain) || within(tenantDomain, pgDomain)) {
+    throw new InfraConfigError([`pgDomain: ${pgDomain} must not be, contain or sit under the tenant domain ${tenantDomain}`]);
+  }
+  if (within(pgDomain, `api.${c.domain}`) || within(`api.${c.domain}`, pgDomain)) {
+    throw new InfraConfigError([`pgDomain: ${pgDomain} must not be, contain or sit under api.${c.domain}`]);
+  }
   if (`${c.name}-control`.startsWith(c.tenantResourcePrefix)) {
     throw new InfraConfigError([`tenantResourcePrefix: must not match the control database (${c.name}-control)`]);
   }
@@ -138,7 +154,7 @@ export function parseInfraConfig(input: unknown): InfraConfig {
   if (platformSecrets.startsWith(c.tenantSecretPrefix) || c.tenantSecretPrefix.startsWith(platformSecrets)) {
     throw new InfraConfigError([`tenantSecretPrefix: must not overlap the platform's own secrets (${platformSecrets})`]);
   }
-  return { ...c, availabilityZones: azs as [string, string, string], tenantDomain };
+  return { ...c, availabilityZones: azs as [string, string, string], tenantDomain, pgDomain };
 }
 
 const ENV_OVERRIDES: Record<string, (v: string, into: Record<string, unknown>) => void> = {
@@ -146,6 +162,7 @@ const ENV_OVERRIDES: Record<string, (v: string, into: Record<string, unknown>) =
   AWS_REGION: (v, o) => (o.region = v),
   SILO_DOMAIN: (v, o) => (o.domain = v),
   SILO_TENANT_DOMAIN: (v, o) => (o.tenantDomain = v),
+  SILO_PG_DOMAIN: (v, o) => (o.pgDomain = v),
   SILO_HOSTED_ZONE_ID: (v, o) => (o.hostedZoneId = v),
   SILO_IMAGE_TAG: (v, o) => (o.imageTag = v),
   SILO_SERVICES_PAUSED: (v, o) => (o.servicesPaused = v === 'true' || v === '1'),

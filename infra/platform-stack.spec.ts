@@ -140,18 +140,20 @@ describe('PlatformStack', () => {
   });
 
   describe('network exposure', () => {
-    it('admits 0.0.0.0/0 (or ::/0) only on the ALB, and only on 443 and 80', () => {
+    it('admits 0.0.0.0/0 (or ::/0) only on the ALB (443 and 80) and the PostgreSQL NLB (5432)', () => {
       const open = ingressRules(s).filter((r) => r.cidrs.some((c) => c === '0.0.0.0/0' || c === '::/0'));
       const alb = ref(s, 'aws_security_group', 'lb_sg');
+      const nlb = ref(s, 'aws_security_group', 'pg-lb_sg');
       expect(open.map((r) => ({ group: r.group, from: r.from, to: r.to })).sort((a, b) => (a.from ?? 0) - (b.from ?? 0))).toEqual([
         { group: alb, from: 80, to: 80 },
         { group: alb, from: 443, to: 443 },
+        { group: nlb, from: 5432, to: 5432 },
       ]);
     });
 
-    it('has no ingress from any CIDR except the ALB rules: everything else is group-to-group', () => {
-      const alb = ref(s, 'aws_security_group', 'lb_sg');
-      for (const r of ingressRules(s).filter((r) => r.group !== alb)) {
+    it('has no ingress from any CIDR except the load balancers\' public rules: everything else is group-to-group', () => {
+      const publicGroups = [ref(s, 'aws_security_group', 'lb_sg'), ref(s, 'aws_security_group', 'pg-lb_sg')];
+      for (const r of ingressRules(s).filter((r) => !publicGroups.includes(r.group))) {
         expect({ where: r.where, cidrs: r.cidrs }).toEqual({ where: r.where, cidrs: [] });
         expect(r.sourceGroup).toBeDefined();
       }
@@ -307,7 +309,7 @@ describe('PlatformStack', () => {
     it('gives each execution role exactly the secrets its container injects', () => {
       for (const svc of ['control-plane', 'worker', 'runtime']) {
         const containers = JSON.parse(s.resource('aws_ecs_task_definition', `${svc}_task`).container_definitions as string) as { secrets: { valueFrom: string }[] }[];
-        const injected = [...new Set(containers[0].secrets.map((x) => x.valueFrom.replace(/:password::$/, '')))].sort();
+        const injected = [...new Set(containers[0].secrets.map((x) => x.valueFrom.replace(/:[A-Za-z_]+::$/, '')))].sort();
         const granted = rolePolicy(s, `${svc}_execution-policy`).find((st) => st.Sid === 'InjectSecrets');
         expect(list(granted?.Resource).sort()).toEqual(injected);
       }
@@ -315,7 +317,7 @@ describe('PlatformStack', () => {
 
     it('never hands the runtime the admin token, master key or Stripe secret', () => {
       const [c] = JSON.parse(s.resource('aws_ecs_task_definition', 'runtime_task').container_definitions as string) as { secrets: { name: string }[] }[];
-      expect(c.secrets.map((x) => x.name)).toEqual(['PGPASSWORD', 'REDIS_URL', 'SILO_DIRECTORY_KEY']);
+      expect(c.secrets.map((x) => x.name)).toEqual(['PGPASSWORD', 'REDIS_URL', 'RUNTIME_PG_TLS_CERT_PEM', 'RUNTIME_PG_TLS_KEY_PEM', 'SILO_DIRECTORY_KEY']);
     });
 
     it('hands every service that touches Redis the same directory signing key', () => {
@@ -333,7 +335,7 @@ describe('PlatformStack', () => {
       expect(env).toMatchObject({ RUNTIME_METRICS_PORT: '9464', RUNTIME_TERMINATOR_SECRET_REF: 'iam:silo_terminator' });
       // The worker and control plane end no backends: no terminator grant there.
       for (const svc of ['control-plane', 'worker']) expect(JSON.stringify(rolePolicy(s, `${svc}_task-policy`))).not.toContain('silo_terminator');
-      const tgPorts = Object.values(s.resources('aws_lb_target_group')).map((tg) => tg.port);
+      const tgPorts = Object.values(s.resources('aws_lb_target_group')).flatMap((tg) => [tg.port, Number((tg.health_check as { port?: string }).port ?? tg.port)]);
       expect(tgPorts).not.toContain(9464);
       const ingressPorts = Object.values(s.resources('aws_vpc_security_group_ingress_rule')).map((r) => r.from_port);
       expect(ingressPorts).not.toContain(9464);
@@ -406,6 +408,98 @@ describe('PlatformStack', () => {
       for (const [tg, port] of [['lb_control-plane-tg', 3000], ['lb_runtime-tg', 4000]] as const) {
         expect(s.resource('aws_lb_target_group', tg)).toMatchObject({ port, target_type: 'ip', health_check: { path: '/health/ready', matcher: '200' } });
       }
+    });
+  });
+
+  describe('PostgreSQL front door', () => {
+    const runtimeContainer = () =>
+      (JSON.parse(s.resource('aws_ecs_task_definition', 'runtime_task').container_definitions as string) as { environment: { name: string; value: string }[]; secrets: { name: string; valueFrom: string }[]; portMappings: { containerPort: number; protocol: string }[] }[])[0];
+
+    it('is an internet-facing NLB in the public subnets, with its own security group and cross-zone balancing', () => {
+      const nlb = s.resource('aws_lb', 'pg-lb_nlb');
+      expect(nlb).toMatchObject({
+        load_balancer_type: 'network',
+        internal: false,
+        security_groups: [ref(s, 'aws_security_group', 'pg-lb_sg')],
+        enable_cross_zone_load_balancing: true,
+        enable_deletion_protection: true,
+      });
+      expect(nlb.subnets).toEqual([0, 1, 2].map((i) => ref(s, 'aws_subnet', `network_public-${i}`)));
+    });
+
+    it('listens on TCP 5432 and forwards TCP, so TLS (and its SNI) is never terminated at the NLB', () => {
+      const listeners = Object.values(s.resources('aws_lb_listener')).filter((l) => l.load_balancer_arn === ref(s, 'aws_lb', 'pg-lb_nlb', 'arn'));
+      expect(listeners).toEqual([
+        expect.objectContaining({ port: 5432, protocol: 'TCP', default_action: [{ type: 'forward', target_group_arn: ref(s, 'aws_lb_target_group', 'pg-lb_tg', 'arn') }] }),
+      ]);
+      expect(listeners[0]).not.toHaveProperty('certificate_arn');
+      expect(listeners[0]).not.toHaveProperty('ssl_policy');
+    });
+
+    it("targets the runtime tasks' front door on 6432 by IP, without client IP preservation or a PROXY header, and health-checks /health/ready on the HTTP port", () => {
+      expect(s.resource('aws_lb_target_group', 'pg-lb_tg')).toMatchObject({
+        port: 6432,
+        protocol: 'TCP',
+        target_type: 'ip',
+        vpc_id: ref(s, 'aws_vpc', 'network_vpc'),
+        preserve_client_ip: 'false',
+        proxy_protocol_v2: false,
+        health_check: { enabled: true, protocol: 'HTTP', port: '4000', path: '/health/ready', matcher: '200' },
+      });
+    });
+
+    it("gives the runtime service a second load_balancer entry (the NLB's target group on container port 6432), maps that port and waits for the listener", () => {
+      const svc = s.resource('aws_ecs_service', 'runtime_service');
+      expect(svc.load_balancer).toEqual([
+        { target_group_arn: ref(s, 'aws_lb_target_group', 'lb_runtime-tg', 'arn'), container_name: 'tenant-runtime', container_port: 4000 },
+        { target_group_arn: ref(s, 'aws_lb_target_group', 'pg-lb_tg', 'arn'), container_name: 'tenant-runtime', container_port: 6432 },
+      ]);
+      expect(svc.depends_on).toEqual(expect.arrayContaining([s.ref('aws_lb_listener', 'pg-lb_listener'), s.ref('aws_lb_listener_rule', 'lb_runtime-rule')]));
+      expect(runtimeContainer().portMappings).toEqual([{ containerPort: 4000, protocol: 'tcp' }, { containerPort: 6432, protocol: 'tcp' }]);
+      // The other services are untouched: one target group each (control plane), none (worker).
+      expect(s.resource('aws_ecs_service', 'control-plane_service').load_balancer).toHaveLength(1);
+      expect(s.resource('aws_ecs_service', 'worker_service')).not.toHaveProperty('load_balancer');
+    });
+
+    it('lets the runtime tasks take 6432 from the NLB group alone, and the NLB reach the tasks only on 6432 and the health-check port', () => {
+      const runtime = ref(s, 'aws_security_group', 'runtime-sg');
+      const nlb = ref(s, 'aws_security_group', 'pg-lb_sg');
+      const alb = ref(s, 'aws_security_group', 'lb_sg');
+      const intoRuntime = ingressRules(s).filter((r) => r.group === runtime);
+      expect(intoRuntime.filter((r) => r.from === 6432)).toEqual([expect.objectContaining({ to: 6432, sourceGroup: nlb, cidrs: [] })]);
+      expect(intoRuntime.filter((r) => r.from === 4000).map((r) => r.sourceGroup).sort()).toEqual([alb, nlb].sort());
+      expect(intoRuntime.map((r) => r.from).sort()).toEqual([4000, 4000, 6432]);
+      const nlbEgress = Object.values(s.resources('aws_vpc_security_group_egress_rule')).filter((r) => r.security_group_id === nlb);
+      expect(nlbEgress.map((r) => ({ to: r.referenced_security_group_id, from: r.from_port, toPort: r.to_port, cidr: r.cidr_ipv4 })).sort((a, b) => (a.from as number) - (b.from as number))).toEqual([
+        { to: runtime, from: 4000, toPort: 4000, cidr: undefined },
+        { to: runtime, from: 6432, toPort: 6432, cidr: undefined },
+      ]);
+      // The NLB's group admits 5432 only.
+      expect(ingressRules(s).filter((r) => r.group === nlb).map((r) => [r.from, r.to])).toEqual([[5432, 5432]]);
+    });
+
+    it("injects the certificate and key from the pg-tls secret's cert/key fields, KMS-encrypted with the platform key, readable by the runtime's execution role only", () => {
+      const secret = s.resource('aws_secretsmanager_secret', 'pg-tls-secret');
+      expect(secret).toMatchObject({ name: 'silo/platform/pg-tls', kms_key_id: ref(s, 'aws_kms_key', 'platform-key', 'arn') });
+      const arn = ref(s, 'aws_secretsmanager_secret', 'pg-tls-secret', 'arn');
+      expect(runtimeContainer().secrets).toEqual(expect.arrayContaining([
+        { name: 'RUNTIME_PG_TLS_CERT_PEM', valueFrom: `${arn}:cert::` },
+        { name: 'RUNTIME_PG_TLS_KEY_PEM', valueFrom: `${arn}:key::` },
+      ]));
+      expect(list(rolePolicy(s, 'runtime_execution-policy').find((st) => st.Sid === 'InjectSecrets')?.Resource)).toContain(arn);
+      for (const svc of ['control-plane', 'worker']) expect(JSON.stringify(rolePolicy(s, `${svc}_execution-policy`))).not.toContain(s.ref('aws_secretsmanager_secret', 'pg-tls-secret'));
+      // The runtime's env names no certificate file: the PEM variables are the only source.
+      const env = Object.fromEntries(runtimeContainer().environment.map((e) => [e.name, e.value]));
+      expect(env).not.toHaveProperty('RUNTIME_PG_TLS_CERT');
+      expect(env).not.toHaveProperty('RUNTIME_PG_TLS_KEY');
+    });
+
+    it('runs the front door on 6432 with SNI <slug>.<pg domain>, a name of its own (the tenant domain stays on the ALB)', () => {
+      const env = Object.fromEntries(runtimeContainer().environment.map((e) => [e.name, e.value]));
+      expect(env).toMatchObject({ RUNTIME_PG_PORT: '6432', RUNTIME_PG_BASE_DOMAIN: 'db.silo.example.com', RUNTIME_BASE_DOMAIN: 'tenants.silo.example.com', HOST: '0.0.0.0' });
+      expect(env).not.toHaveProperty('RUNTIME_PG_ENABLED');
+      expect(env).not.toHaveProperty('RUNTIME_PG_ALLOW_PLAINTEXT');
+      expect(s.doc.output?.pg_nlb_dns_name.value).toBe(ref(s, 'aws_lb', 'pg-lb_nlb', 'dns_name'));
     });
   });
 
@@ -506,9 +600,9 @@ describe('PlatformStack', () => {
   });
 
   describe('secrets, images, logs and alarms', () => {
-    it('creates the Stripe, master-key, admin-token and directory-key secrets with no value in Terraform', () => {
+    it('creates the Stripe, master-key, admin-token, directory-key and front-door TLS secrets with no value in Terraform', () => {
       const names = Object.values(s.resources('aws_secretsmanager_secret')).map((x) => x.name).sort();
-      expect(names).toEqual(['silo/platform/admin-token', 'silo/platform/directory-key', 'silo/platform/master-key', 'silo/platform/redis-auth-token', 'silo/platform/redis-url', 'silo/platform/stripe-webhook-secret']);
+      expect(names).toEqual(['silo/platform/admin-token', 'silo/platform/directory-key', 'silo/platform/master-key', 'silo/platform/pg-tls', 'silo/platform/redis-auth-token', 'silo/platform/redis-url', 'silo/platform/stripe-webhook-secret']);
       const versioned = Object.values(s.resources('aws_secretsmanager_secret_version')).map((v) => v.secret_id);
       expect(versioned.sort()).toEqual([ref(s, 'aws_secretsmanager_secret', 'redis_auth-token'), ref(s, 'aws_secretsmanager_secret', 'redis_url')].sort());
     });
@@ -553,6 +647,14 @@ describe('PlatformStack variants', () => {
     expect(withZone.json).toHaveResourceWithProperties(Route53Record, { zone_id: 'Z0123456789ABC', name: 'api.example.com', type: 'A' });
     // The wildcard alias answers api.<tenant domain> (the neon driver's endpoint) too: no record of its own is needed.
     expect(withZone.json).toHaveResourceWithProperties(Route53Record, { zone_id: 'Z0123456789ABC', name: '*.tenants.example.com', type: 'A' });
+    // The front door's wildcard is a name of its own, aliased to the NLB (the tenant wildcard stays on the ALB).
+    expect(withZone.resource('aws_route53_record', 'pg-lb_alias')).toEqual({
+      zone_id: 'Z0123456789ABC',
+      name: '*.db.example.com',
+      type: 'A',
+      alias: { name: ref(withZone, 'aws_lb', 'pg-lb_nlb', 'dns_name'), zone_id: ref(withZone, 'aws_lb', 'pg-lb_nlb', 'zone_id'), evaluate_target_health: true },
+    });
+    expect(withZone.json).toHaveResourceWithProperties(Route53Record, { name: '*.tenants.example.com', alias: expect.objectContaining({ name: ref(withZone, 'aws_lb', 'lb_alb', 'dns_name') }) });
     expect(withZone.resource('aws_acm_certificate_validation', 'lb_certificate-validation').validation_record_fqdns).toEqual(expect.stringContaining('fqdn'));
     // Paused: services exist with no tasks, autoscaling may not raise them.
     for (const svc of Object.values(withZone.resources('aws_ecs_service'))) expect(svc.desired_count).toBe(0);

@@ -16,6 +16,7 @@ import { InfraConfig } from './config';
 import { CONTROL_DB_NAME, CONTROL_DB_USER, ControlDatabase } from './constructs/control-database';
 import { FargateService, InjectedSecret } from './constructs/fargate-service';
 import { Network } from './constructs/network';
+import { PgLoadBalancer } from './constructs/pg-load-balancer';
 import { PlatformAlarms } from './constructs/platform-alarms';
 import { PublicLoadBalancer } from './constructs/public-load-balancer';
 import { RedisCache } from './constructs/redis-cache';
@@ -27,6 +28,13 @@ export const CONTROL_PLANE_PORT = 3000;
 export const RUNTIME_PORT = 4000;
 /** The runtime's internal listener for /metrics (never behind the ALB). */
 export const RUNTIME_METRICS_PORT = 9464;
+/** The runtime's PostgreSQL front door on the tasks (RUNTIME_PG_PORT). */
+export const RUNTIME_PG_PORT = 6432;
+/**
+ * What clients dial on the NLB: PostgreSQL's own port, so `host=<slug>.<pg domain>` works with
+ * every client's default and egress rules written for PostgreSQL.
+ */
+export const PG_FRONT_DOOR_PORT = 5432;
 export const HEALTH_READY_PATH = '/health/ready';
 export const WORKER_COMMAND = ['node', 'bin/silo.js', 'worker'];
 /** Where the control-plane image installs terraform (see infra/docker/control-plane.Dockerfile). */
@@ -51,7 +59,8 @@ export function configureBackend(stack: TerraformStack, config: InfraConfig, sta
 }
 
 /**
- * The whole Silo platform in one account and region: network, ECS services behind an ALB,
+ * The whole Silo platform in one account and region: network, ECS services behind an ALB (and
+ * the runtime's PostgreSQL front door behind an NLB),
  * Redis, the control database, tenant-state storage, secrets, images, alarms, and the outputs
  * the provisioning driver needs.
  */
@@ -112,7 +121,7 @@ export class PlatformStack extends TerraformStack {
     const vpcId = network.vpc.id;
     const privateSubnetIds = network.privateSubnets.map((s) => s.id);
 
-    // Security groups. Ingress is only ever from another group, except the ALB's 80/443.
+    // Security groups. Ingress is only ever from another group, except the ALB's 80/443 and the NLB's 5432.
     const group = (id: string, description: string) =>
       new SecurityGroup(this, `${id}-sg`, { name: `${name}-${id}`, description, vpcId, tags: { Name: `${name}-${id}` } });
     const controlPlaneSg = group('control-plane', 'Control plane tasks');
@@ -191,6 +200,7 @@ export class PlatformStack extends TerraformStack {
     const masterKeySecret = platformSecret('master-key', '32-byte key, base64 or hex (SILO_MASTER_KEY)');
     const adminTokenSecret = platformSecret('admin-token', 'Control-plane admin bearer token, 24+ chars (ADMIN_TOKEN)');
     const directoryKeySecret = platformSecret('directory-key', 'HMAC key signing tenant directory and API-key records in Redis, 32+ chars (SILO_DIRECTORY_KEY)');
+    const pgTlsSecret = platformSecret('pg-tls', `JSON {"cert": PEM chain, "key": PEM key} for *.${config.pgDomain}: the runtime's PostgreSQL front door (RUNTIME_PG_TLS_CERT_PEM / _KEY_PEM)`);
 
     const controlDb = new ControlDatabase(this, 'control-db', {
       name,
@@ -229,6 +239,34 @@ export class PlatformStack extends TerraformStack {
         description: `To ${svc} tasks`,
       });
     }
+    // The PostgreSQL front door: TCP through an NLB, TLS terminated by the runtime (it reads SNI).
+    const pgHosts = `*.${config.pgDomain}`;
+    const pgLb = new PgLoadBalancer(this, 'pg-lb', {
+      name,
+      vpcId,
+      publicSubnetIds: network.publicSubnets.map((s) => s.id),
+      listenerPort: PG_FRONT_DOOR_PORT,
+      targetPort: RUNTIME_PG_PORT,
+      // The readiness the ALB checks, on the HTTP port: both load balancers agree on which tasks serve,
+      // and the internal /metrics port stays closed to every load balancer.
+      healthCheckPort: RUNTIME_PORT,
+      healthCheckPath: HEALTH_READY_PATH,
+      host: pgHosts,
+      hostedZoneId: config.hostedZoneId,
+      deletionProtection: config.albDeletionProtection,
+    });
+    for (const [port, what] of [[RUNTIME_PG_PORT, 'PostgreSQL front door'], [RUNTIME_PORT, 'health check']] as const) {
+      allow(`runtime-from-pg-nlb-${port}`, runtimeSg, pgLb.securityGroup, port, `${what} from the NLB`);
+      new VpcSecurityGroupEgressRule(this, `pg-nlb-to-runtime-${port}`, {
+        securityGroupId: pgLb.securityGroup.id,
+        referencedSecurityGroupId: runtimeSg.id,
+        ipProtocol: 'tcp',
+        fromPort: port,
+        toPort: port,
+        description: `To runtime tasks (${what})`,
+      });
+    }
+
     const controlPlaneRoute = lb.route('control-plane', { port: CONTROL_PLANE_PORT, healthCheckPath: HEALTH_READY_PATH, hosts: [apiHost], priority: 10 });
     const runtimeRoute = lb.route('runtime', { port: RUNTIME_PORT, healthCheckPath: HEALTH_READY_PATH, hosts: [tenantHosts], priority: 20 });
 
@@ -252,6 +290,8 @@ export class PlatformStack extends TerraformStack {
     const redisUrl: InjectedSecret = { arn: redis.urlSecret.arn};
     // Every service that reads or writes Redis records signs or verifies them with this key.
     const directoryKey: InjectedSecret = { arn: directoryKeySecret.arn };
+    // One token for both fields, so the execution role lists the secret once.
+    const pgTlsArn = pgTlsSecret.arn;
     const common = {
       NODE_ENV: 'production',
       HOST: '0.0.0.0',
@@ -353,13 +393,22 @@ export class PlatformStack extends TerraformStack {
         // <slug>.<tenant domain> names a tenant; api.<tenant domain> (also under the wildcard host rule,
         // certificate and alias) is the neon driver's default endpoint for those connection hosts.
         RUNTIME_BASE_DOMAIN: config.tenantDomain,
+        // The front door (behind the NLB): SNI <slug>.<pg domain> names the tenant.
+        RUNTIME_PG_PORT: String(RUNTIME_PG_PORT),
+        RUNTIME_PG_BASE_DOMAIN: config.pgDomain,
         // /metrics is served only here; no security group rule opens this port (add one for your scraper).
         RUNTIME_METRICS_HOST: '0.0.0.0',
         RUNTIME_METRICS_PORT: String(RUNTIME_METRICS_PORT),
         // Backends that ignore a cancel are ended as silo_terminator (the AWS driver creates it per cluster) with an IAM token.
         RUNTIME_TERMINATOR_SECRET_REF: `iam:${CLUSTER_TERMINATOR_ROLE}`,
       },
-      secrets: { PGPASSWORD: dbSecret, REDIS_URL: redisUrl, SILO_DIRECTORY_KEY: directoryKey },
+      secrets: {
+        PGPASSWORD: dbSecret,
+        REDIS_URL: redisUrl,
+        SILO_DIRECTORY_KEY: directoryKey,
+        RUNTIME_PG_TLS_CERT_PEM: { arn: pgTlsArn, jsonKey: 'cert' },
+        RUNTIME_PG_TLS_KEY_PEM: { arn: pgTlsArn, jsonKey: 'key' },
+      },
       securityGroup: runtimeSg,
       taskPolicy: runtimeTaskPolicy(scopeIds, config.tenantSecretPrefix, config.tenantResourcePrefix),
       loadBalancer: {
@@ -368,6 +417,7 @@ export class PlatformStack extends TerraformStack {
         albArnSuffix: lb.alb.arnSuffix,
         requestsPerTarget: config.runtime.requestsPerTarget,
       },
+      additionalTargets: [{ targetGroup: pgLb.targetGroup, containerPort: RUNTIME_PG_PORT, listener: pgLb.listener }],
     });
 
     const alarms = new PlatformAlarms(this, 'alarms', {
@@ -388,6 +438,7 @@ export class PlatformStack extends TerraformStack {
     }
     const extra: Record<string, { value: unknown; description: string; sensitive?: boolean }> = {
       alb_dns_name: { value: lb.alb.dnsName, description: 'Point api.<domain> and *.<tenant domain> here (CNAME/alias)' },
+      pg_nlb_dns_name: { value: pgLb.nlb.dnsName, description: `Point ${pgHosts} here (CNAME/alias): the PostgreSQL front door on port ${PG_FRONT_DOOR_PORT}` },
       certificate_validation_records: {
         value: lb.certificate.domainValidationOptions,
         description: 'DNS records ACM needs when no hosted zone is configured',
@@ -401,7 +452,7 @@ export class PlatformStack extends TerraformStack {
       control_db_endpoint: { value: controlDb.cluster.endpoint, description: 'Control database writer endpoint' },
       control_db_master_secret_arn: { value: dbSecret.arn, description: 'RDS-managed master credentials secret' },
       platform_secret_ids: {
-        value: { stripe_webhook_secret: stripeSecret.name, master_key: masterKeySecret.name, admin_token: adminTokenSecret.name },
+        value: { stripe_webhook_secret: stripeSecret.name, master_key: masterKeySecret.name, admin_token: adminTokenSecret.name, directory_key: directoryKeySecret.name, pg_tls: pgTlsSecret.name },
         description: 'Secrets whose values are set out of band',
       },
       alarm_topic_arn: { value: alarms.topic.arn, description: 'SNS topic for alarms' },

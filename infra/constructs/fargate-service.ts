@@ -5,6 +5,7 @@ import { EcsService } from '@cdktf/provider-aws/lib/ecs-service';
 import { EcsTaskDefinition } from '@cdktf/provider-aws/lib/ecs-task-definition';
 import { IamRole } from '@cdktf/provider-aws/lib/iam-role';
 import { IamRolePolicy } from '@cdktf/provider-aws/lib/iam-role-policy';
+import { LbListener } from '@cdktf/provider-aws/lib/lb-listener';
 import { LbListenerRule } from '@cdktf/provider-aws/lib/lb-listener-rule';
 import { LbTargetGroup } from '@cdktf/provider-aws/lib/lb-target-group';
 import { SecurityGroup } from '@cdktf/provider-aws/lib/security-group';
@@ -47,6 +48,8 @@ export interface FargateServiceProps {
   logRetentionDays: number;
   /** Served through the ALB: health check grace period and request-count autoscaling. */
   loadBalancer?: { targetGroup: LbTargetGroup; listenerRule: LbListenerRule; albArnSuffix: string; requestsPerTarget: number };
+  /** More target groups on other container ports (e.g. the runtime's PostgreSQL front door behind an NLB); each port is mapped too. */
+  additionalTargets?: { targetGroup: LbTargetGroup; containerPort: number; listener: LbListener }[];
 }
 
 /**
@@ -67,6 +70,7 @@ export class FargateService extends Construct {
 
     this.logGroup = new CloudwatchLogGroup(this, 'logs', { name: `/${p.prefix}/${p.service}`, retentionInDays: p.logRetentionDays });
 
+    const extraTargets = p.additionalTargets ?? [];
     const secretArns = [...new Set(Object.values(p.secrets).map((s) => s.arn))];
     this.executionRole = new IamRole(this, 'execution-role', {
       name: `${name}-execution`,
@@ -96,7 +100,7 @@ export class FargateService extends Construct {
       image: p.image,
       essential: true,
       ...(p.command ? { command: p.command } : {}),
-      ...(p.port ? { portMappings: [{ containerPort: p.port, protocol: 'tcp' }] } : {}),
+      ...(p.port ? { portMappings: [p.port, ...extraTargets.map((t) => t.containerPort)].map((containerPort) => ({ containerPort, protocol: 'tcp' })) } : {}),
       environment: Object.entries(p.environment)
         .sort(([a], [b]) => a.localeCompare(b))
         .map(([name, value]) => ({ name, value })),
@@ -152,9 +156,12 @@ export class FargateService extends Construct {
       ...(p.loadBalancer
         ? {
             healthCheckGracePeriodSeconds: 60,
-            loadBalancer: [{ targetGroupArn: p.loadBalancer.targetGroup.arn, containerName: p.service, containerPort: p.port! }],
+            loadBalancer: [
+              { targetGroupArn: p.loadBalancer.targetGroup.arn, containerName: p.service, containerPort: p.port! },
+              ...extraTargets.map((t) => ({ targetGroupArn: t.targetGroup.arn, containerName: p.service, containerPort: t.containerPort })),
+            ],
             // ECS rejects a target group that no listener uses yet.
-            dependsOn: [p.loadBalancer.listenerRule],
+            dependsOn: [p.loadBalancer.listenerRule, ...extraTargets.map((t) => t.listener)],
           }
         : {}),
       // Autoscaling owns the task count after creation.
