@@ -278,15 +278,6 @@ export class JobRepository {
     return { byStatus, failedLastDay };
   }
 
-  /** The queue at a glance for the console: jobs by type and status, and failures in the last 24 hours. */
-  async queueStats(): Promise<{ byStatus: Array<{ type: string; status: string; n: number }>; failedLastDay: number }> {
-    const byStatus: Array<{ type: string; status: string; n: number }> = await this.ds.query(
-      `SELECT type, status, count(*)::int AS n FROM jobs WHERE status IN ('queued','running') OR (status = 'failed' AND finished_at > now() - interval '1 day') GROUP BY type, status ORDER BY type, status`,
-    );
-    const failedLastDay = byStatus.filter((r) => r.status === 'failed').reduce((a, r) => a + r.n, 0);
-    return { byStatus, failedLastDay };
-  }
-
   findById(id: string): Promise<Job | null> {
     return this.ds.getRepository(Job).findOneBy({ id });
   }
