@@ -55,7 +55,7 @@ function actions(v: Viewer, d: TenantDetail): Html {
     if (t.status !== 'deleted' && t.status !== 'deprovisioning') {
       out.push(html`<form data-api="${base}" data-method="PATCH" data-confirm="Change the tier of ${t.slug}?"><label>Tier <select name="tier">${d.tiers.map((n) => html`<option${n === t.tier ? html` selected` : ''}>${n}</option>`)}</select></label><button type="submit">Change tier</button></form>`);
       out.push(html`<form class="danger" data-api="${base}/offboard" data-method="POST" data-slug="${t.slug}"><input type="hidden" name="force" value="true" data-type="bool">
-<label>Type <code>${t.slug}</code> to offboard (export, then delete its data) <input name="confirm" data-skip autocomplete="off"></label><button type="submit" disabled>Offboard</button></form>`);
+<label><span>Type <code>${t.slug}</code> to offboard (export, then delete its data)</span> <input name="confirm" data-skip autocomplete="off"></label><button type="submit" disabled>Offboard</button></form>`);
     }
   }
   if (v.can('tenants:rotate-credentials') && (t.status === 'active' || t.status === 'suspended')) {
