@@ -10,7 +10,7 @@ describe('control-db migration: operators and audit actors', () => {
 
   beforeAll(async () => {
     db = await createEmptyDatabase('opmig');
-    ds = new DataSource({ type: 'postgres', url: db.url, entities: CONTROL_DB_ENTITIES, migrations: CONTROL_DB_MIGRATIONS.filter((m) => m !== Operators1732740000000), migrationsTableName: 'control_migrations', logging: false });
+    ds = new DataSource({ type: 'postgres', url: db.url, entities: CONTROL_DB_ENTITIES, migrations: CONTROL_DB_MIGRATIONS.slice(0, CONTROL_DB_MIGRATIONS.indexOf(Operators1732740000000)), migrationsTableName: 'control_migrations', logging: false });
     await ds.initialize();
     await ds.runMigrations();
   });
@@ -27,7 +27,8 @@ describe('control-db migration: operators and audit actors', () => {
     await ds.destroy();
     await ds.initialize();
     expect((await ds.query(`SELECT 1 FROM information_schema.tables WHERE table_name = 'operators'`)).length).toBe(0);
-    expect((await ds.runMigrations()).map((m) => m.name)).toEqual(['Operators1732740000000']);
+    // It and the migrations after it (console_sessions refers to operators).
+    expect((await ds.runMigrations()).map((m) => m.name)).toEqual(CONTROL_DB_MIGRATIONS.slice(CONTROL_DB_MIGRATIONS.indexOf(Operators1732740000000)).map((m) => m.name));
 
     const rows: Array<{ action: string; actor_kind: string }> = await ds.query(`SELECT action, actor_kind FROM audit_log ORDER BY action`);
     expect(rows.map((r) => [r.action, r.actor_kind])).toEqual([['a', 'break-glass'], ['b', 'billing'], ['c', 'system']]);
@@ -36,7 +37,8 @@ describe('control-db migration: operators and audit actors', () => {
     await ds.query(`INSERT INTO operators (id, email, name, role) VALUES (gen_random_uuid(), 'A@example.com', 'A', 'admin')`);
     await expect(ds.query(`INSERT INTO operators (id, email, name, role) VALUES (gen_random_uuid(), 'a@EXAMPLE.com', 'B', 'viewer')`)).rejects.toThrow(/operators_email_key/);
 
-    await ds.undoLastMigration();
+    // Undo back to before it (the later migrations first).
+    for (let i = CONTROL_DB_MIGRATIONS.indexOf(Operators1732740000000); i < CONTROL_DB_MIGRATIONS.length; i++) await ds.undoLastMigration();
     expect((await ds.query(`SELECT column_name FROM information_schema.columns WHERE table_name = 'audit_log' AND column_name LIKE 'actor%'`)).length).toBe(0);
   });
 });
