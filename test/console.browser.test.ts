@@ -156,6 +156,12 @@ describe('console (browser)', () => {
     await expect(page.locator('[data-fragment="summary"] [data-status]').textContent()).resolves.toBe('suspended');
     await expect(page.locator('ol.timeline li').first().textContent()).resolves.toContain('ola.operator@example.com');
     await shot(page, 'tenant-suspended');
+
+    // Live update: a resume made elsewhere shows on the open page without a reload (it polls every 3 s).
+    await page.evaluate('window.__notReloaded = true');
+    expect((await t.api('POST', `/v1/tenants/${shop!.id}/resume`)).status).toBe(200);
+    await page.locator('[data-fragment="summary"] [data-status]', { hasText: 'active' }).waitFor({ timeout: 5000 });
+    expect(await page.evaluate('window.__notReloaded')).toBe(true);
     await ctx.close();
   });
 
