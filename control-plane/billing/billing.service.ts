@@ -23,6 +23,12 @@ export interface WebhookResult {
   tenantId: string | null;
 }
 
+/**
+ * Where the line saying what an event did goes: by default its own info line; the webhook controller
+ * puts the same fields on the delivery's request log line instead (one line per delivery).
+ */
+export type WebhookReport = (fields: Record<string, unknown>, message: string) => void;
+
 /** Suspensions billing makes, with the reason people read. Only billing's suspensions are ever lifted by a billing event. */
 const BILLING_SUSPENSIONS = {
   paused: { cause: SuspendCause.SubscriptionPaused, reason: 'billing: subscription paused' },
@@ -76,11 +82,13 @@ export class BillingService {
   private readonly stored = new LRUCache<string, true>({ max: 50_000 });
 
   /** A verified delivery: a redelivery this process has seen costs nothing more; anything else is validated and handled. */
-  receive(json: unknown, raw: SignedPayload): Promise<WebhookResult> {
+  receive(json: unknown, raw: SignedPayload, report?: WebhookReport): Promise<WebhookResult> {
     const id = (json as { id?: unknown } | null)?.id;
     if (typeof id === 'string' && this.stored.has(id)) return Promise.resolve({ duplicate: true, outcome: null, tenantId: null });
-    return this.handle(parseStripeEvent(json), raw);
+    return this.handle(parseStripeEvent(json), raw, report);
   }
+
+  private readonly logReport: WebhookReport = (fields, message) => this.logger.info(fields, message);
 
   /**
    * A new event costs, for a new subscription, 3 round trips to the control database plus the
@@ -89,7 +97,7 @@ export class BillingService {
    * COMMIT] (pipelinedTransaction holds deferred writes until the COMMIT). A duplicate another process
    * stored: [BEGIN, insert finds it], ROLLBACK.
    */
-  async handle(event: StripeEvent, raw: SignedPayload): Promise<WebhookResult> {
+  async handle(event: StripeEvent, raw: SignedPayload, report: WebhookReport = this.logReport): Promise<WebhookResult> {
     const duplicate: WebhookResult = { duplicate: true, outcome: null, tenantId: null };
     if (this.stored.has(event.id)) return duplicate;
     const be = readBillingEvent(event);
@@ -98,7 +106,7 @@ export class BillingService {
     if (!be.signal || !be.subscriptionId) {
       const inserted = await this.events.insert({ ...record, outcome: WebhookOutcome.Ignored });
       this.stored.set(be.id, true);
-      this.logger.info({ event: 'stripe.webhook', id: be.id, type: be.type, outcome: inserted ? WebhookOutcome.Ignored : 'duplicate', why: be.ignoredBecause }, 'stripe event recorded');
+      report({ event: 'stripe.webhook', id: be.id, type: be.type, outcome: inserted ? WebhookOutcome.Ignored : 'duplicate', why: be.ignoredBecause }, 'stripe event recorded');
       return { duplicate: !inserted, outcome: inserted ? WebhookOutcome.Ignored : null, tenantId: null };
     }
 
@@ -132,7 +140,7 @@ export class BillingService {
     this.stored.set(be.id, true);
     if (!result) return duplicate;
 
-    this.logger.info({ event: 'stripe.webhook', id: be.id, type: be.type, subscriptionId, tenantId: result.tenant?.id, outcome: result.outcome }, 'stripe event processed');
+    report({ event: 'stripe.webhook', id: be.id, type: be.type, subscriptionId, tenantId: result.tenant?.id, outcome: result.outcome }, 'stripe event processed');
     return { duplicate: false, outcome: result.outcome, tenantId: result.tenant?.id ?? null };
   }
 
