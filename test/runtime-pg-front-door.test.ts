@@ -418,6 +418,16 @@ describe('PostgreSQL front door', () => {
       expect(await capFree()).toBe(true);
     }, 30_000);
 
+    it('past 1,000 kept statements a client is told (54000) and let go, and its backend is not kept', async () => {
+      const r = await raw(carol);
+      // A pipelined Query first: it is owed an answer, and must still reach the backend.
+      const named = Array.from({ length: 1_001 }, (_, n) => msg('P', cstr(`s${n}`), cstr(`SELECT ${n}`), Buffer.from([0, 0])));
+      r.stream.write(Buffer.concat([msg('Q', cstr('SELECT pg_sleep(0.1)')), ...named, msg('S')]));
+      await r.closed;
+      expect(r.received().toString('latin1')).toMatch(/54000[^]*too many or too large prepared statements/);
+      expect(await capFree()).toBe(true);
+    }, 30_000);
+
     it('leaving in the middle of a message does not leak the backend', async () => {
       const r = await raw(carol, { options: '-c pool_mode=session' } as ClientConfig);
       const head = Buffer.alloc(5);

@@ -544,7 +544,9 @@ function render(r: {
 
 async function startChild(children: ChildProcess[], script: string, env: Record<string, string>): Promise<{ url: string; child: ChildProcess }> {
   if (!existsSync(script)) throw new Error(`${script} is missing: run npm run build first`);
-  const child = spawn(process.execPath, [script], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
+  // BENCH_NODE_ARGS: flags for the runtime's node (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`; NODE_OPTIONS refuses --cpu-prof).
+  const nodeArgs = process.env.BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
+  const child = spawn(process.execPath, [...nodeArgs, script], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
   children.push(child);
   const first = await new Promise<{ url: string }>((resolveUrl, reject) => {
     let buf = '';

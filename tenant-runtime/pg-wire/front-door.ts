@@ -1,5 +1,5 @@
 import { createHmac, randomBytes, randomInt } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { frontDoorTlsMaterial } from './tls-material';
 import { AddressInfo, createServer, Server, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { createSecureContext, SecureContext, TLSSocket } from 'node:tls';
@@ -20,7 +20,7 @@ import { apiKeyScramParams, SCRAM_ITERATIONS, SCRAM_SHA_256, scramServerFinal, s
 import {
   authCleartext, authSasl, authSaslContinue, authSaslFinal, saslInitial, authOk, backendKeyData, errorResponse, parameterStatus, passwordOf, readStartupPacket, readyForQuery, startupOptions, WireError,
 } from './protocol';
-import { PoolMode, WireSession } from './wire-session';
+import { PoolMode, WireSession, WireSessionOptions } from './wire-session';
 
 export interface FrontDoorDeps {
   config: RuntimeConfig;
@@ -59,7 +59,8 @@ export class PgFrontDoor {
 
   constructor(private readonly d: FrontDoorDeps) {
     const c = d.config;
-    this.tls = c.RUNTIME_PG_TLS_CERT && c.RUNTIME_PG_TLS_KEY ? createSecureContext({ cert: readFileSync(c.RUNTIME_PG_TLS_CERT), key: readFileSync(c.RUNTIME_PG_TLS_KEY) }) : null;
+    const tlsMaterial = frontDoorTlsMaterial(c);
+    this.tls = tlsMaterial ? createSecureContext(tlsMaterial) : null;
     this.server = createServer((socket) => this.accept(socket));
     // Authenticated or not: every socket costs a descriptor and memory.
     this.server.maxConnections = c.RUNTIME_PG_MAX_CLIENTS;
@@ -224,8 +225,7 @@ export class PgFrontDoor {
       pools: this.d.pools, target, mode, ...timeouts,
       cancelGraceMs: c.RUNTIME_CANCEL_GRACE_MS, terminateGraceMs: c.RUNTIME_TERMINATE_GRACE_MS,
       onEnd: () => this.sessions.delete(pid),
-      onLease: () => this.d.metrics.wireTransactions.inc({ tenant: label, mode }),
-      onBytes: (direction, bytes) => this.d.metrics.wireBytes.inc({ tenant: label, direction }, bytes),
+      ...this.sessionCounters(label, mode),
     }, mode === 'session' ? conn : null, rest);
     this.sessions.set(pid, { secret, session });
   }
@@ -276,6 +276,15 @@ export class PgFrontDoor {
     return entry;
   }
 
+  /** The session's counters, bound to its labels once (prom-client hashes a labels object on every call). */
+  private sessionCounters(tenant: string, mode: PoolMode): Pick<WireSessionOptions, 'onLease' | 'onBytes'> {
+    const m = this.d.metrics;
+    const leases = m.wireTransactions.labels({ tenant, mode });
+    const bytesIn = m.wireBytes.labels({ tenant, direction: 'in' });
+    const bytesOut = m.wireBytes.labels({ tenant, direction: 'out' });
+    return { onLease: () => leases.inc(), onBytes: (direction, bytes) => (direction === 'in' ? bytesIn : bytesOut).inc(bytes) };
+  }
+
   private async parametersOf(target: PoolTarget, conn: PooledConnection): Promise<Array<[string, string]>> {
     const cached = this.parameters.get(target.identity);
     if (cached) return cached;
@@ -288,7 +297,7 @@ export class PgFrontDoor {
 
   private slugFromSni(servername: string | null): string | null {
     if (!servername) return null;
-    const base = `.${this.d.config.RUNTIME_BASE_DOMAIN}`;
+    const base = `.${this.d.config.RUNTIME_PG_BASE_DOMAIN ?? this.d.config.RUNTIME_BASE_DOMAIN}`;
     const host = servername.toLowerCase();
     if (!host.endsWith(base)) return null;
     const label = host.slice(0, -base.length);

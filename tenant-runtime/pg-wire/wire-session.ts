@@ -154,7 +154,18 @@ export class WireSession {
     this.relayClient(this.carry.length ? Buffer.concat([this.carry, chunk]) : chunk);
   }
 
+  /** One batch of client bytes: what goes to the backend leaves in one write (corked), not one per message piece. */
   private relayClient(buf: Buffer): void {
+    const backend = this.backend;
+    backend?.cork();
+    try {
+      this.relayMessages(buf);
+    } finally {
+      backend?.uncork();
+    }
+  }
+
+  private relayMessages(buf: Buffer): void {
     this.carry = Buffer.alloc(0);
     let i = 0;
     let from = 0;
@@ -174,7 +185,10 @@ export class WireSession {
       }
       const type = buf[i] as number;
       const length = buf.readUInt32BE(i + 1);
-      if (length < 4) return this.fatal({ severity: 'FATAL', code: '08P01', message: `invalid message length ${length}` });
+      if (length < 4) {
+        this.toBackend(buf.subarray(from, i)); // what came before is owed answers: it must reach the backend
+        return this.fatal({ severity: 'FATAL', code: '08P01', message: `invalid message length ${length}` });
+      }
       if (type === C_TERMINATE) {
         this.toBackend(buf.subarray(from, i));
         return this.clientGone();
@@ -195,7 +209,10 @@ export class WireSession {
           this.carry = Buffer.from(buf.subarray(i));
           return;
         }
-        if (step === 'fatal') return;
+        if (step === 'too-many') {
+          this.toBackend(buf.subarray(from, i));
+          return this.tooMany();
+        }
         if (step !== 'relay') {
           // Replaced (or answered here): what was relayed so far, then the replacement.
           this.toBackend(buf.subarray(from, i));
@@ -241,7 +258,7 @@ export class WireSession {
    * this method); 'wait': more bytes needed; else the messages to send instead of it up to `resume`
    * (where its body goes on streaming as is).
    */
-  private statementMessage(type: number, length: number, buf: Buffer, i: number): 'relay' | 'wait' | 'fatal' | { send: Buffer[]; resume: number } {
+  private statementMessage(type: number, length: number, buf: Buffer, i: number): 'relay' | 'wait' | 'too-many' | { send: Buffer[]; resume: number } {
     if (type !== C_PARSE && type !== C_BIND && type !== C_DESCRIBE && type !== C_CLOSE) return 'relay';
     const pipe = this.pipe as Pipeline;
     const end = i + 1 + length;
@@ -252,7 +269,7 @@ export class WireSession {
       return 'relay';
     }
     if (type === C_PARSE) {
-      if (length > MAX_PREPARED_BYTES) return this.tooMany();
+      if (length > MAX_PREPARED_BYTES) return 'too-many';
       if (buf.length < end) return 'wait';
       return this.parse(name, buf.subarray(i + 5, end), end);
     }
@@ -283,7 +300,7 @@ export class WireSession {
   }
 
   /** A named Parse: kept under the client's name, sent to the backend only if it lacks the statement. */
-  private parse(name: string, body: Buffer, end: number): 'fatal' | { send: Buffer[]; resume: number } {
+  private parse(name: string, body: Buffer, end: number): 'too-many' | { send: Buffer[]; resume: number } {
     const pipe = this.pipe as Pipeline;
     const conn = this.conn as PooledConnection;
     const rest = body.subarray(body.indexOf(0) + 1); // query, parameter types
@@ -293,7 +310,7 @@ export class WireSession {
     const words = new SessionWords();
     words.feed(rest);
     // PostgreSQL refuses a Parse of a name in use (42P05); here it replaces the statement.
-    if (!this.keep(name, { server, parse, sessionState: words.sessionState })) return this.tooMany();
+    if (!this.keep(name, { server, parse, sessionState: words.sessionState })) return 'too-many';
     const forget = () => {
       if (this.prepared.get(name)?.server === server) this.keep(name, null);
     };
@@ -354,9 +371,8 @@ export class WireSession {
     if (now) this.toClient(now);
   }
 
-  private tooMany(): 'fatal' {
+  private tooMany(): void {
     this.fatal({ severity: 'FATAL', code: '54000', message: `too many or too large prepared statements for transaction mode (at most ${MAX_PREPARED}, ${MAX_PREPARED_BYTES} bytes of them): close some, or use options=pool_mode=session` });
-    return 'fatal';
   }
 
   /** Keeps (or, with null, forgets) a named statement, within the count and byte caps (false: over them). */
@@ -416,6 +432,15 @@ export class WireSession {
   };
 
   private fromBackend(input: Buffer): void {
+    this.client.cork();
+    try {
+      this.relayBackend(input);
+    } finally {
+      this.client.uncork();
+    }
+  }
+
+  private relayBackend(input: Buffer): void {
     const { out: chunk, ready, error } = this.scanner.scan(input, this.hooks);
     if (error) return this.fatal({ severity: 'FATAL', code: '08P01', message: 'the tenant database sent a malformed message' });
     for (const r of ready) {
