@@ -185,6 +185,27 @@ describe('console (browser)', () => {
     await ctx.close();
   });
 
+  it('issues an API key (shown once) and revokes it from the tenant page', async () => {
+    const [tenant] = await t.sql<{ id: string }>(`SELECT id FROM tenants WHERE slug = 'bulk-008'`);
+    const { ctx, page } = await signIn(tokens.operator);
+    await page.goto(`${t.url}/console/tenants/${tenant!.id}`);
+    await page.getByLabel('Name', { exact: true }).fill('from-console');
+    await page.getByRole('button', { name: 'Issue key' }).click();
+    const secret = page.locator('[data-secret]', { hasText: 'Shown once' });
+    await secret.waitFor({ timeout: 5000 });
+    expect(await secret.textContent()).toMatch(/^Shown once, copy it now: silo_[0-9a-f]{12}_/);
+    await page.reload();
+    const row = page.locator('tr', { hasText: 'from-console' });
+    expect(await row.locator('td').nth(3).textContent()).toBe('active');
+    page.once('dialog', (d) => void d.accept());
+    await row.getByRole('button', { name: 'Revoke' }).click();
+    await page.waitForLoadState('load');
+    await page.locator('tr', { hasText: 'from-console' }).locator('td', { hasText: 'revoked' }).waitFor({ timeout: 5000 });
+    const keys = await t.api('GET', `/v1/tenants/${tenant!.id}/api-keys`);
+    expect(keys.body.items.find((k: { name: string }) => k.name === 'from-console').revokedAt).not.toBeNull();
+    await ctx.close();
+  });
+
   it('renders the fleet overview and the operators page, readable on a phone', async () => {
     const { ctx, page } = await signIn(tokens.operator, { width: 390, height: 844 });
     await page.goto(`${t.url}/console/fleet`);

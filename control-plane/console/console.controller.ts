@@ -153,7 +153,7 @@ export class ConsoleController {
   }
 
   private async fleetFigures(v: Viewer): Promise<FleetFigures> {
-    const [tenants, jobs] = await Promise.all([tenantCounts(this.ds), v.can('operations:read') ? this.jobs.queueStats() : Promise.resolve({ byStatus: [], failedLastDay: 0 })]);
+    const [tenants, jobs] = await Promise.all([tenantCounts(this.ds), v.can('operations:read') ? this.jobs.queueStats() : Promise.resolve(null)]);
     return { tenants, jobs };
   }
 

@@ -7,7 +7,8 @@ import { layout, Viewer, when } from './views';
 
 export interface FleetFigures {
   tenants: Array<{ status: string; tier: string; n: number }>;
-  jobs: { byStatus: Array<{ type: string; status: string; n: number }>; failedLastDay: number };
+  /** null when the viewer's role may not read operations (the job queue). */
+  jobs: { byStatus: Array<{ type: string; status: string; n: number }>; failedLastDay: number } | null;
 }
 
 export function fleetBody(f: FleetFigures): Html {
@@ -15,16 +16,17 @@ export function fleetBody(f: FleetFigures): Html {
   const tiers = [...new Set(f.tenants.map((r) => r.tier))];
   const n = (status: string, tier: string) => f.tenants.find((r) => r.status === status && r.tier === tier)?.n ?? 0;
   const total = f.tenants.reduce((a, r) => a + r.n, 0);
-  const depth = f.jobs.byStatus.filter((r) => r.status === 'queued').reduce((a, r) => a + r.n, 0);
-  const running = f.jobs.byStatus.filter((r) => r.status === 'running').reduce((a, r) => a + r.n, 0);
+  const jobs = f.jobs;
+  const depth = jobs?.byStatus.filter((r) => r.status === 'queued').reduce((a, r) => a + r.n, 0) ?? 0;
+  const running = jobs?.byStatus.filter((r) => r.status === 'running').reduce((a, r) => a + r.n, 0) ?? 0;
   return html`<div class="stats"><div class="stat"><span class="big" data-stat="tenants">${total}</span> tenants</div>
-<div class="stat"><span class="big" data-stat="queued">${depth}</span> jobs queued</div>
+${jobs ? html`<div class="stat"><span class="big" data-stat="queued">${depth}</span> jobs queued</div>
 <div class="stat"><span class="big">${running}</span> running</div>
-<div class="stat"><span class="big${f.jobs.failedLastDay ? ' error' : ''}" data-stat="failed">${f.jobs.failedLastDay}</span> failed (24 h)</div></div>
+<div class="stat"><span class="big${jobs.failedLastDay ? ' error' : ''}" data-stat="failed">${jobs.failedLastDay}</span> failed (24 h)</div>` : ''}</div>
 <section class="card" aria-labelledby="by-h"><h2 id="by-h">Tenants by status and tier</h2><div class="table-wrap"><table><thead><tr><th scope="col">Status</th>${tiers.map((t) => html`<th scope="col">${t}</th>`)}<th scope="col">All</th></tr></thead>
 <tbody>${statuses.map((s) => html`<tr><th scope="row"><a href="/console/tenants?status=${s}">${statusBadge(s)}</a></th>${tiers.map((t) => html`<td>${n(s, t)}</td>`)}<td>${tiers.reduce((a, t) => a + n(s, t), 0)}</td></tr>`)}</tbody></table></div></section>
-<section class="card" aria-labelledby="q-h"><h2 id="q-h">Job queue</h2><div class="table-wrap"><table><thead><tr><th scope="col">Type</th><th scope="col">Status</th><th scope="col">Jobs</th></tr></thead>
-<tbody>${f.jobs.byStatus.length ? f.jobs.byStatus.map((r) => html`<tr><td>${r.type}</td><td>${statusBadge(r.status)}</td><td>${r.n}</td></tr>`) : html`<tr><td colspan="3">Nothing queued, running or failed in the last day.</td></tr>`}</tbody></table></div></section>`;
+${jobs ? html`<section class="card" aria-labelledby="q-h"><h2 id="q-h">Job queue</h2><div class="table-wrap"><table><thead><tr><th scope="col">Type</th><th scope="col">Status</th><th scope="col">Jobs</th></tr></thead>
+<tbody>${jobs.byStatus.length ? jobs.byStatus.map((r) => html`<tr><td>${r.type}</td><td>${statusBadge(r.status)}</td><td>${r.n}</td></tr>`) : html`<tr><td colspan="3">Nothing queued, running or failed in the last day.</td></tr>`}</tbody></table></div></section>` : ''}`;
 }
 
 export function fleetPage(v: Viewer, f: FleetFigures): Html {
