@@ -21,7 +21,8 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
-import { cpus } from 'node:os';
+import { execFileSync } from 'node:child_process';
+import { cpus, loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { isMainThread, parentPort, Worker } from 'node:worker_threads';
 import { Client } from 'pg';
@@ -192,6 +193,7 @@ async function main(): Promise<void> {
     // Server cost per delivery, one at a time: main-thread CPU, SQL round trips, Redis commands. Kinds
     // alternate in blocks (CPU time on a shared VM drifts); each figure is the median of its blocks.
     installCounters();
+    const loadAtCostStart = loadavg()[0];
     const blocks = COST_BLOCKS;
     const n = COST_BLOCK_SIZE;
     const settle = () => new Promise((r) => setTimeout(r, 200)); // after-commit work finishes inside the block
@@ -212,6 +214,7 @@ async function main(): Promise<void> {
         perKind.get(kind)?.push(await costPer(reqs.length, async () => { await client.run('sequential', reqs); await settle(); }));
       }
     }
+    const loadAtCostEnd = loadavg()[0];
     const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
     const costs: Array<[string, Cost, number[]]> = kinds.map((k) => {
       const cs = perKind.get(k) ?? [];
@@ -250,7 +253,7 @@ async function main(): Promise<void> {
       `- new subscription: ${createdCost.sqlRoundTrips.toFixed(1)} SQL round trips (target ≤ 5: ${createdCost.sqlRoundTrips <= 5 ? 'met' : 'MISSED'}), server CPU ${fmtRatio(createdCost.cpuUs / noopCpu)} the no-op's (target ≤ 5×: ${createdCost.cpuUs <= 5 * noopCpu ? 'met' : 'MISSED'}).`,
       `- duplicate vs no-op, p50 one at a time: ${fmtRatio(dupRatioSeq)} (target ≤ 1.2×: ${dupRatioSeq <= 1.2 ? 'met' : 'MISSED'}); at ${deliveries} concurrent: ${fmtRatio(dupRatioConc)} (${dupRatioConc <= 1.2 ? 'met' : 'MISSED'}).`,
     ];
-    const env = `${cpus().length} CPUs (${cpus()[0]?.model.trim() ?? 'unknown'}), node ${process.version}, PostgreSQL ${await serverVersion(adminUrl)} on loopback, control-plane pool ${config.DATABASE_POOL_SIZE}, directory in ${useRedis ? 'Redis' : 'process memory'}, ${rounds} rounds × ${deliveries} deliveries, ${new Date().toISOString().slice(0, 10)}`;
+    const env = `${cpus().length} CPUs (${cpus()[0]?.model.trim() ?? 'unknown'}), node ${process.version}, PostgreSQL ${await serverVersion(adminUrl)} on loopback, control-plane pool ${config.DATABASE_POOL_SIZE}, directory in ${useRedis ? 'Redis' : 'process memory'}, ${rounds} rounds × ${deliveries} deliveries, commit ${commitMeasured()}, 1-minute load average ${loadAtCostStart.toFixed(2)} at the cost phase's start and ${loadAtCostEnd.toFixed(2)} at its end (the machine is shared), ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC`;
     log('');
     const cpuNote = perThreadCpu ? 'CPU is the main thread\'s (the server\'s event loop; the load generator runs on another thread and is not counted; GC helper threads are not counted either), 10 ms clock ticks' : 'CPU is the whole process\'s (no per-thread clock on this OS), so it includes the load generator';
     for (const l of [...lines, '', ...costLines, '', ...verdict, '', cpuNote, '', env]) log(l);
@@ -380,6 +383,18 @@ function writeSection(table: string[], verdict: string[], env: string, deliverie
 const fmt = (ms: number) => (ms < 10 ? ms.toFixed(2) : ms.toFixed(1));
 const fmtRatio = (r: number) => (Number.isFinite(r) ? `${r.toFixed(2)}×` : 'n/a');
 
+
+/** The commit measured: BENCH_COMMIT (for a build outside a checkout), else the checkout's HEAD (+ "with local changes"). */
+function commitMeasured(): string {
+  if (process.env.BENCH_COMMIT) return process.env.BENCH_COMMIT;
+  try {
+    const head = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: repoRoot, encoding: 'utf8' }).trim();
+    const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], { cwd: repoRoot, encoding: 'utf8' }).trim();
+    return dirty ? `${head} with local changes` : head;
+  } catch {
+    return 'unknown';
+  }
+}
 
 function withDatabase(url: string, db: string): string {
   const u = new URL(url);
