@@ -61,6 +61,13 @@ export class PooledConnection {
     this.onAbandon(this);
   }
 
+  /**
+   * A cancel sent and not yet acted on: the server signals the backend only when it has read the
+   * CancelRequest (it closes that socket then), so a release waits for it — otherwise a cancel meant
+   * for this statement could land on the next user's.
+   */
+  cancelling: Promise<void> | null = null;
+
   /** Cancels whatever this connection is running (CancelRequest on a side socket: no auth needed). */
   cancel(): void {
     const { processID, secretKey } = this.client as unknown as { processID: number | null; secretKey: number | null };
@@ -73,6 +80,11 @@ export class PooledConnection {
     const s = netConnect({ host: this.cfg.host, port: this.cfg.port ?? 5432 }, () => s.end(msg));
     s.on('error', () => undefined);
     s.setTimeout(2_000, () => s.destroy());
+    const sent = new Promise<void>((resolve) => s.once('close', () => resolve()));
+    const all = Promise.all([this.cancelling, sent]).then(() => {
+      if (this.cancelling === all) this.cancelling = null;
+    });
+    this.cancelling = all;
   }
 }
 
@@ -220,6 +232,11 @@ export class PoolManager {
    */
   release(conn: PooledConnection, opts: { destroy?: boolean; reset?: string[] | null } = {}): void {
     if (!this.core.isLeased(conn.id)) return;
+    if (conn.cancelling && !opts.destroy) {
+      // Still leased until the server has read the cancel (see PooledConnection.cancelling).
+      void conn.cancelling.then(() => this.release(conn, opts));
+      return;
+    }
     let done = false;
     const back = (reusable: boolean) => {
       if (done) return;

@@ -172,4 +172,20 @@ describe('pool manager', () => {
       await admin.end();
     }
   });
+
+  it('a cancel sent just before a release cannot reach the next user of the connection', async () => {
+    pools = new PoolManager({ budget: 1, acquireTimeoutMs: 5_000, idleTimeoutMs: 30_000, onConnectError: () => new Error('connect failed') as never });
+    const t = { ...target('cancel-race'), max: 1 };
+    for (let i = 0; i < 5; i++) {
+      const first = await pools.acquire(t);
+      await first.client.query('SELECT 1');
+      // Its statement is over when the cancel goes out (the race: it finished as the client gave up).
+      first.cancel();
+      pools.release(first);
+      const next = await pools.acquire(t);
+      expect(next.id).toBe(first.id); // the same backend, budget 1
+      await expect(next.client.query('SELECT pg_sleep(0.2)')).resolves.toBeDefined();
+      pools.release(next);
+    }
+  });
 });
