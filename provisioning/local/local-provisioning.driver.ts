@@ -11,6 +11,7 @@ import { ADMIN_SESSION_OPTIONS, ident, literal, TENANT_DB_PATTERN, tenantDbName,
 import { inTransaction } from './pg-transaction';
 import { generatePassword, scramVerifier } from './scram';
 import { ensureTenantGroup, grantTenantGroup, TenantCertIssuer } from './tenant-certs';
+import { certSerial } from './tenant-crl';
 import { ensureTerminatorRole } from './terminator-role';
 import { childEnv } from '../child-env';
 import { BUNDLED_PG_DUMP, BUNDLED_PG_DUMP_MAJOR, bundledPgDump, PG_DUMP_AUTO } from './bundled-pg-dump';
@@ -68,6 +69,8 @@ type PgError = { code?: string };
 const BUSY_TEMPLATE = '55006';
 const DUPLICATE_OBJECT = '42710';
 const DUPLICATE_DATABASE = '42P04';
+const NOT_ENFORCED = (serial: string) =>
+  `certificate ${serial} revoked in the tenant CA's CRL, but the tenant server has no ssl_crl_file and still accepts it (a server Silo runs gets the CRL at its next restart)`;
 /** Silo's default on every tenant role (the tenant may lower or lift it in its own sessions: it is userset). */
 const IDLE_IN_TRANSACTION_TIMEOUT_MS = 60_000;
 
@@ -164,6 +167,20 @@ export class LocalProvisioningDriver implements ProvisioningDriver {
       await this.admin.query(`DROP ROLE IF EXISTS ${ident(name)}; DROP ROLE IF EXISTS ${ident(frozenRoleName(name))}`);
       return true;
     });
+    await ctx.step('revoke-cert', async () => {
+      const certs = this.opts.tenantCerts;
+      if (!certs) return true;
+      const ref = opts.connection?.secretRef ?? `local:${this.secretName(ctx.tenant.id)}`;
+      const secret = await this.opts.secretStore.get(ref).catch((err: unknown) => {
+        if (err instanceof SiloError && err.code === ErrorCode.SECRET_NOT_FOUND) return null;
+        throw err;
+      });
+      if (secret?.sslCert) {
+        const serial = certSerial(secret.sslCert);
+        if (!(await certs.revoke(this.opts.adminUrl, [serial], 'offboarded')).enforced) ctx.log(NOT_ENFORCED(serial));
+      }
+      return true;
+    });
     await ctx.step('delete-secret', async () => {
       const ref = opts.connection?.secretRef ?? `local:${this.secretName(ctx.tenant.id)}`;
       await this.opts.secretStore.delete(ref, { recoveryWindowDays: this.opts.secretRecoveryWindowDays ?? 7 });
@@ -173,14 +190,31 @@ export class LocalProvisioningDriver implements ProvisioningDriver {
   }
 
   async rotateCredentials(ctx: DriverContext, connection: TenantConnectionInfo): Promise<void> {
+    const certs = this.opts.tenantCerts;
+    const currentSerial = async () => {
+      const { sslCert } = await this.opts.secretStore.get(connection.secretRef);
+      return sslCert ? certSerial(sslCert) : null;
+    };
+    // The serial of the certificate being replaced, recorded before the secret changes (the rotate overwrites it).
+    const previousSerial = await ctx.step('previous-cert', async () => (certs ? currentSerial() : null));
     await ctx.step('new-secret', async () => {
-      await this.opts.secretStore.rotate(connection.secretRef, { username: connection.username, password: generatePassword(), ...(await this.opts.tenantCerts?.issue(connection.username)) });
+      // Retried after a crash between the rotate and its record: the new certificate is already there; another would go unrevoked.
+      if (previousSerial && (await currentSerial()) !== previousSerial) return true;
+      await this.opts.secretStore.rotate(connection.secretRef, { username: connection.username, password: generatePassword(), ...(await certs?.issue(connection.username)) });
       return true;
     });
     await ctx.step('apply', async () => {
       // Re-read: after a crash between the steps, the stored secret is the truth.
       const { password } = await this.opts.secretStore.get(connection.secretRef);
       await this.admin.query(`ALTER ROLE ${ident(connection.username)} PASSWORD ${literal(await scramVerifier(password))}`);
+      return true;
+    });
+    await ctx.step('revoke-previous-cert', async () => {
+      // Never the one in the secret: a job started before 'previous-cert' existed runs it after its rotate, and records the new one.
+      if (certs && previousSerial && (await currentSerial()) !== previousSerial) {
+        const { enforced } = await certs.revoke(this.opts.adminUrl, [previousSerial], 'superseded');
+        if (!enforced) ctx.log(NOT_ENFORCED(previousSerial));
+      }
       return true;
     });
     // Converges what the tenant may have changed since (its role's own defaults), and hands an

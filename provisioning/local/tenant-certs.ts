@@ -6,6 +6,7 @@ import { isIP } from 'node:net';
 import { join } from 'node:path';
 import type { Pool } from 'pg';
 import { ident } from './pg-names';
+import { CrlSigner, RevocationReason, revokeCertificates } from './tenant-crl';
 
 x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
 
@@ -26,6 +27,8 @@ const ALG = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' } as const;
 const DAY_MS = 86_400_000;
 export const CA_CERT_FILE = 'ca.crt';
 export const CA_KEY_FILE = 'ca.key';
+/** Lifetime of a tenant client certificate; also how long the CRL keeps a revocation (tenant-crl.ts). */
+export const CLIENT_CERT_VALIDITY_DAYS = 3650;
 
 export interface PemPair {
   certPem: string;
@@ -127,12 +130,17 @@ export function issueServerCert(ca: PemPair, hosts: string[], now?: Date): Promi
 /** A tenant role's client certificate; pg_hba's `cert` method maps CN to the role name. */
 export async function issueClientCert(ca: PemPair, roleName: string, now?: Date): Promise<PemPair> {
   if (!/^[a-z_][a-z0-9_]{0,62}$/.test(roleName)) throw new Error(`not a role name: ${roleName}`);
-  return issue(ca, { commonName: roleName, usage: 'client', validityDays: 3650, now });
+  return issue(ca, { commonName: roleName, usage: 'client', validityDays: CLIENT_CERT_VALIDITY_DAYS, now });
+}
+
+/** What signs the CA's CRL (tenant-crl.ts). */
+export async function crlSigner(ca: PemPair): Promise<CrlSigner> {
+  return { caCertPem: ca.certPem, key: await keyFromPem(ca.keyPem), caNotAfter: new x509.X509Certificate(ca.certPem).notAfter };
 }
 
 /**
- * Issues tenant client certificates for the local driver. Created from TENANT_DATABASE_CA_DIR
- * (the CA of a tenant server Silo runs); the CA key is read when the first certificate is issued.
+ * Issues and revokes tenant client certificates for the local driver. Created from
+ * TENANT_DATABASE_CA_DIR (the CA of a tenant server Silo runs); the CA key is read when first needed.
  */
 export class TenantCertIssuer {
   private ca: PemPair | null = null;
@@ -143,6 +151,17 @@ export class TenantCertIssuer {
     this.ca ??= this.load();
     const cert = await issueClientCert(this.ca, roleName);
     return { sslCert: cert.certPem, sslKey: cert.keyPem, sslCa: this.ca.certPem };
+  }
+
+  /**
+   * Revokes certificates this CA issued, by serial (hex): recorded in the CA's CRL and in force on
+   * the tenant server at `adminUrl` (its superuser URL) when this resolves, unless `enforced` is
+   * false: that server has no ssl_crl_file (tenant-crl.ts).
+   */
+  async revoke(adminUrl: string, serials: string[], reason: RevocationReason, now = new Date()): Promise<{ enforced: boolean }> {
+    this.ca ??= this.load();
+    const revocations = serials.map((serial) => ({ serial, revokedAt: now, reason }));
+    return revokeCertificates({ adminUrl, caDir: this.caDir, signer: await crlSigner(this.ca), clientValidityDays: CLIENT_CERT_VALIDITY_DAYS }, revocations, now);
   }
 
   private load(): PemPair {

@@ -34,10 +34,10 @@ describe('tenant server pg_hba.conf', () => {
     expect(all.filter((r) => r[r.length - 1] === 'scram-sha-256').map((r) => r[3])).toEqual(['127.0.0.1/32', '::1/128']);
   });
 
-  it('runs the server with TLS on, TCP on loopback only, and a deliberate lock table size', () => {
+  it('runs the server with TLS on, client certificates checked against the CRL, TCP on loopback only, and a deliberate lock table size', () => {
     const flags = tenantServerFlags({ maxConnections: 200, maxLocksPerTransaction: 256 });
     const settings = Object.fromEntries(flags.filter((_, i) => i % 2 === 1).map((kv) => kv.split('=') as [string, string]));
-    expect(settings).toMatchObject({ ssl: 'on', listen_addresses: '127.0.0.1', unix_socket_directories: '', max_connections: '200', max_locks_per_transaction: '256', max_prepared_transactions: '0' });
+    expect(settings).toMatchObject({ ssl: 'on', ssl_crl_file: 'silo-crl.pem', listen_addresses: '127.0.0.1', unix_socket_directories: '', max_connections: '200', max_locks_per_transaction: '256', max_prepared_transactions: '0' });
   });
 });
 

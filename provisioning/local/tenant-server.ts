@@ -1,7 +1,8 @@
 import { chownSync, chmodSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { TENANT_DB_PATTERN } from './pg-names';
-import { ensureCaFiles, issueServerCert, TENANT_GROUP } from './tenant-certs';
+import { crlSigner, ensureCaFiles, issueServerCert, TENANT_GROUP } from './tenant-certs';
+import { ensureCrlFile } from './tenant-crl';
 
 /**
  * Configuration of a PostgreSQL server Silo runs for tenant databases (the embedded tenant server
@@ -40,6 +41,8 @@ export function renderTenantHba(): string {
 export const SERVER_CERT_FILE = 'silo-server.crt';
 export const SERVER_KEY_FILE = 'silo-server.key';
 export const SERVER_CA_FILE = 'silo-ca.crt';
+/** The server's copy of the CA's CRL (tenant-crl.ts): a revoked tenant certificate fails the TLS handshake. */
+export const SERVER_CRL_FILE = 'silo-crl.pem';
 
 export interface TenantServerSizing {
   maxConnections: number;
@@ -65,6 +68,7 @@ export function tenantServerFlags(sizing: TenantServerSizing = DEFAULT_TENANT_SE
     ssl_cert_file: SERVER_CERT_FILE,
     ssl_key_file: SERVER_KEY_FILE,
     ssl_ca_file: SERVER_CA_FILE,
+    ssl_crl_file: SERVER_CRL_FILE,
     ssl_min_protocol_version: 'TLSv1.2',
     password_encryption: 'scram-sha-256',
   };
@@ -75,11 +79,13 @@ export function tenantServerFlags(sizing: TenantServerSizing = DEFAULT_TENANT_SE
  * Writes pg_hba.conf and the TLS files into an initialised data directory, owned like the data
  * directory (the server refuses a key file other users can read). The CA lives in `caDir`,
  * outside the data directory, and is created on first use; the server certificate is re-issued
- * at every start, so it never expires under a long-lived installation.
+ * at every start, so it never expires under a long-lived installation. The CRL is the CA's
+ * (`<caDir>/crl.pem`, created empty on first use), copied as it is: revocations survive restarts.
  */
 export async function writeTenantServerFiles(dataDir: string, caDir: string, hosts: string[] = ['127.0.0.1', 'localhost', '::1']): Promise<void> {
   const ca = await ensureCaFiles(caDir);
   const server = await issueServerCert(ca, hosts);
+  const crl = await ensureCrlFile(caDir, await crlSigner(ca));
   const owner = statSync(dataDir);
   const put = (name: string, content: string, mode: number) => {
     const file = join(dataDir, name);
@@ -90,6 +96,7 @@ export async function writeTenantServerFiles(dataDir: string, caDir: string, hos
   put(SERVER_CA_FILE, ca.certPem, 0o644);
   put(SERVER_CERT_FILE, server.certPem, 0o644);
   put(SERVER_KEY_FILE, server.keyPem, 0o600);
+  put(SERVER_CRL_FILE, crl, 0o644);
   put('pg_hba.conf', renderTenantHba(), 0o600);
 }
 

@@ -1,11 +1,14 @@
-import { X509Certificate } from 'node:crypto';
-import { readdirSync, statSync } from 'node:fs';
+import { randomBytes, X509Certificate } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { Client, ClientConfig } from 'pg';
 import Stripe from 'stripe';
 import { newSubscription, scenarioEvents } from '../support/stripe-fixtures';
 import { readCustomArchive } from '../support/custom-archive';
 import { httpCall, HttpResult } from '../support/http-call';
+import { CA_CERT_FILE, TenantCertIssuer } from '../../provisioning/local/tenant-certs';
+import { certSerial, CRL_FILE, readCrl } from '../../provisioning/local/tenant-crl';
+import { SERVER_CRL_FILE } from '../../provisioning/local/tenant-server';
 import { EmbeddedSilo, EmbeddedTenant } from './support/embedded-silo';
 import { sleep } from './support/processes';
 
@@ -18,6 +21,8 @@ import { sleep } from './support/processes';
  *    `postgres`, `template1` or another tenant's database. The runtime path keeps working.
  *  - A tenant that fills the tenant server's shared lock table (53200) leaves the control plane
  *    answering: admin API, webhooks and readiness 2xx on every call while the table is full.
+ *  - Certificates rotated away or of an offboarded tenant are revoked (the CA's CRL, the server's
+ *    ssl_crl_file): a direct login with one fails the TLS handshake, also after a restart.
  */
 
 let silo: EmbeddedSilo;
@@ -43,7 +48,8 @@ async function tryLogin(cfg: ClientConfig): Promise<{ ok: true; user: string; db
     const e = err as { code?: string; message: string };
     return { ok: false, code: e.code, message: e.message };
   } finally {
-    await c.end().catch(() => undefined);
+    // Bounded: after a TLS alert during connect (a revoked certificate), pg's end() never resolves.
+    await Promise.race([c.end().catch(() => undefined), sleep(1_000)]);
   }
 }
 
@@ -74,6 +80,22 @@ async function until<T>(fn: () => Promise<T>, ok: (v: T) => boolean, timeoutMs: 
 }
 
 const certOf = (t: EmbeddedTenant) => ({ cert: t.secret.sslCert, key: t.secret.sslKey, ca: t.secret.sslCa });
+const caDir = () => join(silo.dir, '.silo', 'tenant-ca');
+/** The CA's CRL and the tenant server's copy (the file its ssl_crl_file names), as serials. */
+async function revokedSerials(): Promise<{ ca: string[]; server: string[] }> {
+  const caPem = readFileSync(join(caDir(), CA_CERT_FILE), 'utf8');
+  const serials = async (file: string) => (await readCrl(caPem, readFileSync(file, 'utf8'))).map((r) => r.serial).sort();
+  return { ca: await serials(join(caDir(), CRL_FILE)), server: await serials(join(silo.dir, '.silo', 'pg-tenants', SERVER_CRL_FILE)) };
+}
+/** A direct login as the tenant to its own database, presenting `secret`'s certificate (what the runtime does). */
+async function certLogin(t: EmbeddedTenant, secret: EmbeddedTenant['secret'] = t.secret): Promise<string> {
+  const r = await tryLogin({ user: t.role, database: t.role, ssl: { cert: secret.sslCert, key: secret.sslKey, ca: secret.sslCa, rejectUnauthorized: true, checkServerIdentity: () => undefined } });
+  return r.ok ? `CONNECTED as ${r.user}` : `refused ${r.code}: ${r.message}`;
+}
+/** The TLS handshake failing on the server's CRL check (before any role or database is looked at). */
+const REVOKED = /refused .*certificate revoked/i;
+let rotatedAway: EmbeddedTenant['secret'] | null = null;
+let leaverSecret: EmbeddedTenant['secret'] | null = null;
 
 beforeAll(async () => {
   silo = await EmbeddedSilo.create(); // no tenantServer in state.json and no .silo/pg yet: a fresh clone
@@ -162,7 +184,31 @@ describe('embedded mode: tenant databases on a server of their own', () => {
     const serial = BigInt(`0x${after.serialNumber}`).toString();
     const seen = await until(async () => (await query(attacker, 'SELECT client_serial::text AS s FROM pg_stat_ssl WHERE pid = pg_backend_pid()')).body?.rows?.[0]?.s, (s) => s === serial, 10_000);
     expect(seen).toBe(serial);
+
+    // The old certificate is revoked: a direct login with it (and its key) fails the handshake; the new one works.
+    const old = await until(() => certLogin(attacker), (s) => REVOKED.test(s), 15_000);
+    expect(old).toMatch(REVOKED);
+    expect(await certLogin(attacker, rotated)).toBe(`CONNECTED as ${attacker.role}`);
+    const revoked = await revokedSerials();
+    expect(revoked.ca).toContain(certSerial(attacker.secret.sslCert as string));
+    expect(revoked.ca).not.toContain(certSerial(rotated.sslCert as string));
+    expect(revoked.server).toEqual(revoked.ca);
+    rotatedAway = attacker.secret;
     attacker = { ...attacker, secret: rotated };
+  });
+
+  it('replicas revoking at once lose no revocation (merged under an advisory lock on the tenant server)', async () => {
+    const adminUrl = `postgres://postgres:${encodeURIComponent(silo.tenantPassword)}@127.0.0.1:${silo.ports.tenants}/postgres`;
+    const before = (await revokedSerials()).ca;
+    const serials = Array.from({ length: 6 }, () => `7${randomBytes(15).toString('hex')}`);
+    // One issuer per "replica", each with its own connection and its own read of the CA directory.
+    await Promise.all(serials.map((s) => new TenantCertIssuer(caDir()).revoke(adminUrl, [s], 'superseded')));
+    const after = await revokedSerials();
+    expect(after.ca).toEqual([...before, ...serials].sort());
+    expect(after.server).toEqual(after.ca);
+    // The tenants' current certificates still work.
+    expect(await certLogin(attacker)).toBe(`CONNECTED as ${attacker.role}`);
+    expect(await certLogin(neighbour)).toBe(`CONNECTED as ${neighbour.role}`);
   });
 
   it('a tenant filling the tenant server lock table (53200) leaves the admin API, webhooks and readiness answering 2xx', async () => {
@@ -223,6 +269,8 @@ describe('embedded mode: tenant databases on a server of their own', () => {
   // (15): with PG_DUMP_BIN's default (auto) the export falls back to the bundled pg_dump.
   it('offboards a tenant on the embedded server to deleted, with one non-empty 0600 custom-format export of its data in a 0700 folder', async () => {
     const leaver = await silo.provision('leaver');
+    leaverSecret = leaver.secret;
+    expect(await certLogin(leaver)).toBe(`CONNECTED as ${leaver.role}`);
     expect((await query(leaver, 'CREATE TABLE keepsake (n int)')).status).toBe(200);
     expect((await query(leaver, 'INSERT INTO keepsake SELECT generate_series(1, 1000)')).status).toBe(200);
     expect((await api('POST', `/v1/tenants/${leaver.id}/offboard`, { force: true })).status).toBe(202);
@@ -244,5 +292,28 @@ describe('embedded mode: tenant databases on a server of their own', () => {
     expect(data).toBeDefined();
     const rows = (archive.data.get(data?.dumpId as number)?.content.toString() ?? '').split('\n').filter((l) => /^\d+$/.test(l));
     expect(rows.map(Number)).toEqual(Array.from({ length: 1000 }, (_, i) => i + 1));
+
+    // Its certificate is revoked: refused at the TLS handshake, before the (dropped) role is looked at.
+    expect((await revokedSerials()).ca).toContain(certSerial(leaver.secret.sslCert as string));
+    expect(await certLogin(leaver)).toMatch(REVOKED);
   }, 150_000);
+
+  it('keeps revocations across a restart: the server\'s CRL is rewritten from the CA\'s, and revoked certificates stay refused', async () => {
+    expect(rotatedAway && leaverSecret).toBeTruthy();
+    const before = await revokedSerials();
+    expect(await silo.stop()).toMatchObject({ code: 0, signal: null });
+    // Both servers down (a clean shutdown removes the pid file) before they start again.
+    const pidFiles = ['pg', 'pg-tenants'].map((sub) => join(silo.dir, '.silo', sub, 'postmaster.pid'));
+    expect(await until(async () => pidFiles.filter(existsSync), (left) => left.length === 0, 15_000)).toEqual([]);
+    // The server's copy goes with the data directory; the CA's is the record it is rebuilt from.
+    rmSync(join(silo.dir, '.silo', 'pg-tenants', SERVER_CRL_FILE));
+    await silo.start();
+    expect(await revokedSerials()).toEqual(before);
+    expect(await certLogin(attacker, rotatedAway as EmbeddedTenant['secret'])).toMatch(REVOKED);
+    expect(await certLogin(attacker)).toBe(`CONNECTED as ${attacker.role}`);
+    expect(await certLogin(neighbour)).toBe(`CONNECTED as ${neighbour.role}`);
+    const leaverRole = `t_${'0'.repeat(32)}`; // any role: the handshake fails before pg_hba or the role matter
+    const r = await tryLogin({ user: leaverRole, database: leaverRole, ssl: { cert: leaverSecret?.sslCert, key: leaverSecret?.sslKey, ca: leaverSecret?.sslCa, checkServerIdentity: () => undefined } });
+    expect(r.ok ? 'CONNECTED' : `refused ${r.code}: ${r.message}`).toMatch(REVOKED);
+  }, 120_000);
 });
