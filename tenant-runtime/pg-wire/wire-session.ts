@@ -35,6 +35,8 @@ const C_CLOSE = 0x43; // 'C'
 const MAX_PREPARED = 1_000;
 /** ...and at most this many bytes of them (also the largest named Parse): past either, the client is told and let go. */
 const MAX_PREPARED_BYTES = 1024 * 1024;
+/** Client bytes held while it waits for a backend before its socket is paused. */
+const MAX_BLOCKED_BYTES = 64 * 1024;
 /** Statements the front door keeps prepared on one backend; past it the least recently used is closed. */
 const MAX_BACKEND_STATEMENTS = 1_000;
 const C_EXECUTE = 0x45; // 'E'
@@ -92,8 +94,9 @@ export class WireSession {
   private carry: Buffer = Buffer.alloc(0);
   /** Body bytes of the current client message still to relay. */
   private bodyLeft = 0;
-  /** Client bytes waiting for a backend. */
+  /** Client bytes waiting for a backend, and how many. */
   private blocked: Buffer[] | null = null;
+  private blockedBytes = 0;
   private closed = false;
   /** The client left while a statement ran: answers are discarded until the backend is idle. */
   private draining = false;
@@ -149,6 +152,10 @@ export class WireSession {
     if (this.closed) return;
     if (this.blocked) {
       this.blocked.push(chunk);
+      this.blockedBytes += chunk.length;
+      // Reading stops only past a threshold: stopping and restarting a socket's reads costs two
+      // system calls, and a client that waits for a backend has usually sent all it will.
+      if (this.blockedBytes > MAX_BLOCKED_BYTES) this.pauseClient('acquire');
       return;
     }
     this.relayClient(this.carry.length ? Buffer.concat([this.carry, chunk]) : chunk);
@@ -197,7 +204,8 @@ export class WireSession {
         // A new cycle: everything from here waits for a backend.
         this.toBackend(buf.subarray(from, i));
         this.blocked = [buf.subarray(i)];
-        this.pauseClient('acquire');
+        this.blockedBytes = buf.length - i;
+        if (this.blockedBytes > MAX_BLOCKED_BYTES) this.pauseClient('acquire');
         void this.acquire();
         return;
       }
@@ -496,7 +504,7 @@ export class WireSession {
   }
 
   private resumeClient(why: string): void {
-    this.clientPaused.delete(why);
+    if (!this.clientPaused.delete(why)) return;
     if (!this.clientPaused.size && !this.closed) this.client.resume();
   }
 
