@@ -38,6 +38,13 @@ const schema = z
     /** Front-door client connections at once (authenticated or not); more are refused at accept. */
     RUNTIME_PG_MAX_CLIENTS: positiveInt(5_000),
     /**
+     * Bytes the front door may hold for clients' prepared statements and named Parse messages in
+     * transaction mode, per replica and per tenant (each client is also capped at 1 MiB): past
+     * them a client that needs more gets 54000 and is let go.
+     */
+    RUNTIME_PG_BUFFER_BYTES: positiveInt(256 * 1024 * 1024),
+    RUNTIME_PG_TENANT_BUFFER_BYTES: positiveInt(32 * 1024 * 1024),
+    /**
      * A backend session idle inside a transaction this long is ended by PostgreSQL
      * (idle_in_transaction_session_timeout, set on every tenant connection): a front-door client
      * cannot hold a pooled backend by opening a transaction and going quiet. 0 = off.

@@ -66,6 +66,7 @@ describe('PostgreSQL front door', () => {
     rt = await startTestRuntime(cp, {
       RUNTIME_PG_TLS_CERT: join(dir, 'tls.crt'), RUNTIME_PG_TLS_KEY: join(dir, 'tls.key'),
       RUNTIME_MAX_CONNECTIONS: '6', RUNTIME_MAX_CONNECTIONS_PER_TENANT: '3',
+      RUNTIME_PG_TENANT_BUFFER_BYTES: String(2 * 1024 * 1024), RUNTIME_PG_BUFFER_BYTES: String(3 * 1024 * 1024),
     }, { tiers: { starter: { ...DEFAULT_TIERS.starter, statementTimeoutMs: 2_000 } } });
   });
   afterAll(async () => {
@@ -426,6 +427,23 @@ describe('PostgreSQL front door', () => {
       await r.closed;
       expect(r.received().toString('latin1')).toMatch(/54000[^]*too many or too large prepared statements/);
       expect(await capFree()).toBe(true);
+    }, 30_000);
+
+    it('holds prepared statements within a per-tenant allowance: past it a client gets 54000, other tenants are not affected, and a closed client gives its share back', async () => {
+      const big = (n: number) => ({ name: `big-${n}`, text: `SELECT '${'x'.repeat(900_000)}' AS v, ${n} AS n` });
+      const [one, two, three] = await Promise.all([0, 1, 2].map(() => client(config(carol))));
+      await one?.query(big(1));
+      await two?.query(big(2));
+      // 2 x ~0.9 MiB held for carol: a third would pass her 2 MiB allowance (RUNTIME_PG_TENANT_BUFFER_BYTES here).
+      await expect(three?.query(big(3))).rejects.toMatchObject({ code: '54000' });
+      // acme's allowance is its own (the replica's is 3 MiB: 1.8 used by carol).
+      const a = await client(config(acme));
+      expect((await a.query(big(4))).rows[0]?.n).toBe(4);
+      await a.end();
+      await one?.end();
+      const four = await client(config(carol));
+      expect((await four.query(big(5))).rows[0]?.n).toBe(5);
+      await Promise.all([two?.end(), four.end()]);
     }, 30_000);
 
     it('leaving in the middle of a message does not leak the backend', async () => {

@@ -20,6 +20,7 @@ import { apiKeyScramParams, SCRAM_ITERATIONS, SCRAM_SHA_256, scramServerFinal, s
 import {
   authCleartext, authSasl, authSaslContinue, authSaslFinal, saslInitial, authOk, backendKeyData, errorResponse, parameterStatus, passwordOf, readStartupPacket, readyForQuery, startupOptions, WireError,
 } from './protocol';
+import { BufferBudget } from './buffer-budget';
 import { PoolMode, WireSession, WireSessionOptions } from './wire-session';
 
 export interface FrontDoorDeps {
@@ -56,9 +57,11 @@ export class PgFrontDoor {
   private readonly parameters = new Map<string, Array<[string, string]>>();
   private closing = false;
   private readonly unknownSaltKey: Buffer | string;
+  private readonly buffers: BufferBudget;
 
   constructor(private readonly d: FrontDoorDeps) {
     const c = d.config;
+    this.buffers = new BufferBudget(c.RUNTIME_PG_BUFFER_BYTES, c.RUNTIME_PG_TENANT_BUFFER_BYTES);
     const tlsMaterial = frontDoorTlsMaterial(c);
     this.tls = tlsMaterial ? createSecureContext(tlsMaterial) : null;
     this.server = createServer((socket) => this.accept(socket));
@@ -222,7 +225,7 @@ export class PgFrontDoor {
     stream.write(Buffer.concat(out));
     const rest = reading.detach();
     const session = new WireSession(stream, {
-      pools: this.d.pools, target, mode, ...timeouts,
+      pools: this.d.pools, target, mode, buffers: this.buffers, ...timeouts,
       cancelGraceMs: c.RUNTIME_CANCEL_GRACE_MS, terminateGraceMs: c.RUNTIME_TERMINATE_GRACE_MS,
       onEnd: () => this.sessions.delete(pid),
       ...this.sessionCounters(label, mode),

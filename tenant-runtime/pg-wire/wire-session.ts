@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import type { Duplex } from 'node:stream';
 import { guardOf } from '../guarded-connection';
 import type { PooledConnection, PoolManager, PoolTarget } from '../pool-manager';
+import type { BufferBudget } from './buffer-budget';
 import { CLOSE_COMPLETE, PARSE_COMPLETE, Pipeline } from './pipeline';
 import { BackendScanner, errorResponse, NEED, ScanHooks, statementNamed, WireError } from './protocol';
 import { SessionWords } from './session-words';
@@ -12,6 +13,8 @@ export interface WireSessionOptions {
   pools: PoolManager;
   target: PoolTarget;
   mode: PoolMode;
+  /** The replica's and tenants' allowance for held statements and Parse messages. */
+  buffers: BufferBudget;
   /** The tier's statement timeout; a statement still running `cancelGraceMs` after it is cancelled, `terminateGraceMs` later abandoned. */
   statementTimeoutMs: number;
   cancelGraceMs: number;
@@ -78,6 +81,8 @@ export class WireSession {
   /** Transaction mode: the client's named statements by the client's name. */
   private readonly prepared = new Map<string, KeptStatement>();
   private preparedBytes = 0;
+  /** Of the buffer budget: taken for a named Parse being read whole (its length), 0 when none. */
+  private parseReserved = 0;
   /** Transaction mode: the answers owed by the backend held now. */
   private pipe: Pipeline | null = null;
   private readonly hooks: ScanHooks | null;
@@ -278,7 +283,15 @@ export class WireSession {
     }
     if (type === C_PARSE) {
       if (length > MAX_PREPARED_BYTES) return 'too-many';
-      if (buf.length < end) return 'wait';
+      if (buf.length < end) {
+        // Read whole before it is relayed: the bytes held meanwhile come out of the budget.
+        if (!this.parseReserved) {
+          if (!this.o.buffers.take(this.o.target.tenantId, length)) return 'too-many';
+          this.parseReserved = length;
+        }
+        return 'wait';
+      }
+      this.releaseParseReserve();
       return this.parse(name, buf.subarray(i + 5, end), end);
     }
     const kept = this.prepared.get(name);
@@ -380,21 +393,28 @@ export class WireSession {
   }
 
   private tooMany(): void {
-    this.fatal({ severity: 'FATAL', code: '54000', message: `too many or too large prepared statements for transaction mode (at most ${MAX_PREPARED}, ${MAX_PREPARED_BYTES} bytes of them): close some, or use options=pool_mode=session` });
+    this.fatal({ severity: 'FATAL', code: '54000', message: `too many or too large prepared statements for transaction mode (at most ${MAX_PREPARED}, ${MAX_PREPARED_BYTES} bytes of them per client, and the runtime's allowance for the tenant): close some, or use options=pool_mode=session` });
   }
 
-  /** Keeps (or, with null, forgets) a named statement, within the count and byte caps (false: over them). */
+  /** Keeps (or, with null, forgets) a named statement, within the count and byte caps and the budget (false: over them). */
   private keep(name: string, statement: KeptStatement | null): boolean {
     const old = this.prepared.get(name);
     if (old) {
       this.preparedBytes -= old.parse.length;
+      this.o.buffers.give(this.o.target.tenantId, old.parse.length);
       this.prepared.delete(name);
     }
     if (!statement) return true;
     if (this.prepared.size >= MAX_PREPARED || this.preparedBytes + statement.parse.length > MAX_PREPARED_BYTES) return false;
+    if (!this.o.buffers.take(this.o.target.tenantId, statement.parse.length)) return false;
     this.prepared.set(name, statement);
     this.preparedBytes += statement.parse.length;
     return true;
+  }
+
+  private releaseParseReserve(): void {
+    this.o.buffers.give(this.o.target.tenantId, this.parseReserved);
+    this.parseReserved = 0;
   }
 
   /** Between messages on both sides and nothing outstanding: the backend can take a reset. */
@@ -603,6 +623,11 @@ export class WireSession {
     if (this.finishedOnce) return;
     this.finishedOnce = true;
     this.disarmBackstop();
+    // What it held goes back to the budget.
+    this.releaseParseReserve();
+    this.o.buffers.give(this.o.target.tenantId, this.preparedBytes);
+    this.preparedBytes = 0;
+    this.prepared.clear();
     this.o.onEnd();
   }
 }
