@@ -22,6 +22,7 @@ export interface WebhookEventFilter {
   subscriptionId?: string;
   tenantId?: string;
   type?: string;
+  outcome?: string;
 }
 
 /** Arbitrary seed: keeps subscription lock keys apart from other advisory locks on the control DB. */
@@ -98,7 +99,13 @@ export class WebhookEventRepository {
     if (f.subscriptionId) qb.andWhere('e.subscription_id = :s', { s: f.subscriptionId });
     if (f.tenantId) qb.andWhere('e.tenant_id = :t', { t: f.tenantId });
     if (f.type) qb.andWhere('e.type = :type', { type: f.type });
+    if (f.outcome) qb.andWhere('e.outcome = :outcome', { outcome: f.outcome });
     return qb.orderBy('e.received_at', 'DESC').addOrderBy('e.id', 'DESC').limit(f.limit).getMany();
+  }
+
+  /** Stored events per outcome received since `since` (the console's fleet page). Read-only; no index on received_at: a scan of the table. */
+  outcomeCounts(since: Date): Promise<Array<{ outcome: string; n: number }>> {
+    return this.ds.query('SELECT outcome, count(*)::int AS n FROM webhook_events WHERE received_at >= $1 GROUP BY outcome ORDER BY outcome', [since]);
   }
 
   findById(id: string): Promise<WebhookEvent | null> {
