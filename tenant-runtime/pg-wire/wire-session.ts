@@ -512,7 +512,8 @@ export class WireSession {
   private toBackend(buf: Buffer): void {
     if (!buf.length || !this.backend) return;
     this.o.onBytes?.('in', buf.length);
-    if (!this.backend.write(buf)) {
+    if (!this.backend.write(buf) && !this.clientPaused.has('backend')) {
+      // One drain listener per wait (a corked batch of writes can report full several times).
       this.pauseClient('backend');
       this.backend.once('drain', () => this.resumeClient('backend'));
     }
