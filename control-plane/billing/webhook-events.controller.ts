@@ -49,7 +49,7 @@ export class WebhookEventsController {
   }
 
   @Get(':id/verification')
-  @ApiOperation({ summary: "Re-verifies a stored event: its stored raw body against its stored Stripe-Signature header with the configured webhook secrets (Stripe's constructEvent, no timestamp tolerance)" })
+  @ApiOperation({ summary: "Re-verifies a stored event: its stored raw body against its stored Stripe-Signature header with the configured webhook secrets (the receipt's signature check, without the timestamp tolerance)" })
   @ApiParam(EVENT_ID)
   @ApiOkResponse({ type: WebhookVerificationView })
   @ApiErrors({ auth: false, notFound: [ErrorCode.NOT_FOUND] })
