@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { bool, logLevel, masterKey, parseEnv, port, positiveInt, postgresUrl, redisUrl, signingKeys } from '../common/config-schema';
+import { ROLES } from './common/permissions';
 
 /** Variables shared by the control plane and the `silo` CLI (which drives the same drivers and stores). */
 /** periodic_tasks.interval_ms is a 32-bit integer: about 24.8 days. */
@@ -106,16 +107,52 @@ export function refineControl(c: Shared, ctx: z.RefinementCtx): void {
     }
 }
 
+/** The console's single sign-on (OpenID Connect, control-plane/console/oidc.service.ts): all four set, or none. */
+const oidcShape = {
+  /** The provider's issuer URL (or its `/.well-known/openid-configuration` URL); discovered on the first SSO sign-in. */
+  CONSOLE_OIDC_ISSUER: z.string().url().optional(),
+  CONSOLE_OIDC_CLIENT_ID: z.string().optional(),
+  /** Secret: never logged. */
+  CONSOLE_OIDC_CLIENT_SECRET: z.string().optional(),
+  /** This control plane's callback as the provider knows it, e.g. `https://silo.example.com/console/oidc/callback`. */
+  CONSOLE_OIDC_REDIRECT_URL: z.string().url().refine((u) => new URL(u).pathname === '/console/oidc/callback', 'must end in /console/oidc/callback').optional(),
+  /** Role of an operator created on their first SSO sign-in; unset: only existing operators may sign in. */
+  CONSOLE_OIDC_DEFAULT_ROLE: z.enum(ROLES).optional(),
+};
+const OIDC_REQUIRED = ['CONSOLE_OIDC_ISSUER', 'CONSOLE_OIDC_CLIENT_ID', 'CONSOLE_OIDC_CLIENT_SECRET', 'CONSOLE_OIDC_REDIRECT_URL'] as const;
+
+/** Settings of the console's single sign-on, or null when it is off. */
+export interface ConsoleOidcConfig {
+  issuer: string;
+  clientId: string;
+  clientSecret: string;
+  redirectUrl: string;
+  defaultRole: (typeof ROLES)[number] | null;
+}
+
 const schema = z
   .object({
     HOST: z.string().default('127.0.0.1'),
     CONTROL_PLANE_PORT: port(3000),
     ADMIN_TOKEN: z.string().min(24, 'must be at least 24 characters'),
     ...controlShape,
+    ...oidcShape,
   })
-  .superRefine(refineControl);
+  .superRefine(refineControl)
+  .superRefine((c, ctx) => {
+    const set = OIDC_REQUIRED.filter((k) => c[k] !== undefined);
+    if (set.length === 0 && c.CONSOLE_OIDC_DEFAULT_ROLE) ctx.addIssue({ code: 'custom', path: ['CONSOLE_OIDC_DEFAULT_ROLE'], message: `needs ${OIDC_REQUIRED.join(', ')}` });
+    if (set.length === 0 || set.length === OIDC_REQUIRED.length) return;
+    for (const k of OIDC_REQUIRED) if (c[k] === undefined) ctx.addIssue({ code: 'custom', path: [k], message: `required with ${set.join(', ')} (single sign-on needs all of ${OIDC_REQUIRED.join(', ')})` });
+  });
 
 export type ControlPlaneConfig = z.infer<typeof schema>;
+
+/** The console's single sign-on settings, or null when CONSOLE_OIDC_* are unset (the schema allows all or none). */
+export function consoleOidc(c: Partial<Pick<ControlPlaneConfig, keyof typeof oidcShape>>): ConsoleOidcConfig | null {
+  if (!c.CONSOLE_OIDC_ISSUER || !c.CONSOLE_OIDC_CLIENT_ID || !c.CONSOLE_OIDC_CLIENT_SECRET || !c.CONSOLE_OIDC_REDIRECT_URL) return null;
+  return { issuer: c.CONSOLE_OIDC_ISSUER, clientId: c.CONSOLE_OIDC_CLIENT_ID, clientSecret: c.CONSOLE_OIDC_CLIENT_SECRET, redirectUrl: c.CONSOLE_OIDC_REDIRECT_URL, defaultRole: c.CONSOLE_OIDC_DEFAULT_ROLE ?? null };
+}
 
 export function loadControlPlaneConfig(env: Record<string, string | undefined>): ControlPlaneConfig {
   return parseEnv(schema, env, 'control plane');

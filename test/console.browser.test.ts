@@ -1,9 +1,16 @@
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Browser, BrowserContext, chromium, Page } from 'playwright-core';
+import type { DataSource } from 'typeorm';
+import { DATA_SOURCE, SECRET_STORE } from '../control-plane/common/tokens';
+import { PeriodicRunner } from '../control-plane/jobs/periodic-runner';
+import { migrateTenant } from '../migrations';
+import type { SecretStore } from '../provisioning/secrets/secret-store';
 import type { RunningTenantRuntime } from '../tenant-runtime/server';
 import { startTestControlPlane, TestControlPlane } from './support/control-plane';
 import { call, createTenants, issueKey, SeededTenant, startTestRuntime } from './support/runtime-fixtures';
+import { deliver, deliverAll } from './support/stripe';
+import { newSubscription, scenarioEvents, stripeEvent, stripeId } from './support/stripe-fixtures';
 
 /**
  * The console in a real browser (issue #18 "done when"): Playwright driving Debian's Chromium
@@ -42,7 +49,8 @@ describe('console (browser)', () => {
 
   beforeAll(async () => {
     mkdirSync(ARTIFACTS, { recursive: true });
-    t = await startTestControlPlane();
+    // Periodic reconcile and storage sweep every second, run only when a test calls PeriodicRunner.runDue (the worker is off).
+    t = await startTestControlPlane({ RECONCILE_INTERVAL_SECONDS: '1', STORAGE_SWEEP_INTERVAL_SECONDS: '1' });
     [shop] = await createTenants(t, [{ slug: 'shop-a' }]);
     shopKey = (await issueKey(t, shop!)).key;
     rt = await startTestRuntime(t);
@@ -228,5 +236,132 @@ describe('console (browser)', () => {
     await expect(ap.getByRole('heading', { name: /vic\.viewer@example\.com/ }).isVisible()).resolves.toBe(true);
     await shot(ap, 'operators');
     await admin.close();
+  });
+  it('shows fleet migrations from the mirror: each tenant\'s version, the latest, tenants behind, a failure, with filters', async () => {
+    const dir = t.config.SILO_TENANT_MIGRATIONS_DIR as string;
+    const { ctx, page } = await signIn(tokens.operator);
+    await page.goto(`${t.url}/console/fleet`);
+    await page.getByRole('link', { name: 'Migrations' }).first().click();
+    await page.waitForURL(`${t.url}/console/migrations`);
+    await expect(page.locator('[data-stat="latest"]').textContent()).resolves.toBe('0001');
+    // The bulk rows have no database: not eligible, and counted as such.
+    await expect(page.locator('[data-stat="schema-not-eligible"]').textContent()).resolves.toBe(String(BULK));
+    await page.getByLabel('Search').fill('shop-a');
+    await page.getByLabel('Search').press('Enter');
+    await page.waitForURL(/q=shop-a/);
+    const row = () => page.locator('tr[data-slug="shop-a"]');
+    await expect(row().locator('[data-state]').textContent()).resolves.toBe('up-to-date');
+    expect(await row().locator('td').nth(3).textContent()).toBe('0001');
+
+    // A new migration file that fails on shop-a, applied the way provisioning applies one (migrateTenant records the mirror).
+    writeFileSync(join(dir, '0002_console_probe.sql'), '-- migrate:up\nSELECT no_such_function_console_probe();\n-- migrate:down\nSELECT 1;\n');
+    const [c] = await t.sql<{ host: string; port: number; database: string; username: string; secret_ref: string }>('SELECT host, port, database, username, secret_ref FROM tenant_connections WHERE tenant_id = $1', [shop!.id]);
+    const connection = { host: c!.host, port: Number(c!.port), database: c!.database, username: c!.username, secretRef: c!.secret_ref };
+    const deps = { secretStore: t.cp.app.get<SecretStore>(SECRET_STORE), control: t.cp.app.get<DataSource>(DATA_SOURCE) };
+    await expect(migrateTenant({ id: shop!.id, slug: 'shop-a', connection }, deps, { dir })).rejects.toThrow();
+    await page.reload();
+    await expect(page.locator('[data-stat="latest"]').textContent()).resolves.toBe('0002');
+    await expect(page.locator('[data-stat="schema-failed"]').textContent()).resolves.toBe('1');
+    await expect(row().locator('[data-state]').textContent()).resolves.toBe('failed');
+    expect(await row().locator('td').nth(4).textContent()).toBe('1'); // one file pending
+    expect(await row().textContent()).toContain('no_such_function_console_probe');
+
+    // Filters: the state link, then the form (state, tier, search).
+    await page.getByRole('link', { name: /1 failed/ }).click();
+    await page.waitForURL(/state=failed/);
+    expect(await page.locator('tbody tr[data-slug]').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-slug')))).toEqual(['shop-a']);
+    await page.locator('select[name="state"]').selectOption('not-eligible');
+    await page.getByLabel('Tier').selectOption('pro');
+    await page.getByLabel('Search').fill('bulk-03');
+    await page.getByRole('button', { name: 'Filter' }).click();
+    await page.waitForURL(/state=not-eligible/);
+    // bulk-030 .. bulk-039 whose number is a multiple of 3: 030, 033, 036, 039.
+    expect(await page.locator('tbody tr[data-slug]').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-slug')))).toEqual(['bulk-039', 'bulk-036', 'bulk-033', 'bulk-030']);
+    await shot(page, 'migrations-filtered');
+
+    // Fixed file: the next run brings shop-a to 0002 and clears the failure.
+    writeFileSync(join(dir, '0002_console_probe.sql'), '-- migrate:up\nCREATE TABLE console_probe (id int);\n-- migrate:down\nDROP TABLE console_probe;\n');
+    await migrateTenant({ id: shop!.id, slug: 'shop-a', connection }, deps, { dir });
+    await page.goto(`${t.url}/console/migrations?q=shop-a`);
+    await expect(row().locator('[data-state]').textContent()).resolves.toBe('up-to-date');
+    expect(await row().locator('td').nth(3).textContent()).toBe('0002');
+    await ctx.close();
+  });
+
+  it('shows webhook failures and the last reconcile\'s drift on the fleet overview ("not recorded" until a run is)', async () => {
+    // One event type billing ignores, and a purchase (three applied events) that creates a tenant.
+    expect((await deliver(t, stripeEvent('charge.refunded', { object: 'charge', id: stripeId('ch') }))).status).toBe(200);
+    const sub = newSubscription({ slug: 'buyer-co', customerName: 'Buyer Co' });
+    await deliverAll(t, scenarioEvents('purchase', sub).events);
+
+    const { ctx, page } = await signIn(tokens.operator);
+    await page.goto(`${t.url}/console/fleet`);
+    await expect(page.locator('[data-stat="webhook-ignored"]').textContent()).resolves.toBe('1');
+    expect(await page.locator('[data-reconcile]').getAttribute('data-reconcile')).toBe('not-recorded');
+    expect(await page.locator('[data-reconcile]').textContent()).toContain('Not recorded');
+    await shot(page, 'fleet-before-reconcile');
+
+    // The webhook failures link lists exactly the ignored event.
+    await page.getByRole('link', { name: /ignored Stripe events/ }).click();
+    await page.waitForURL(/billing-events\?outcome=ignored/);
+    expect(await page.locator('tbody [data-outcome]').allTextContents()).toEqual(['ignored']);
+    expect(await page.locator('tbody tr').first().textContent()).toContain('charge.refunded');
+
+    // The periodic reconcile runs for real (the first call schedules it one interval ahead); the page shows what it recorded.
+    const runner = t.cp.app.get(PeriodicRunner);
+    await runner.runDue();
+    await new Promise((r) => setTimeout(r, 1_100));
+    await runner.runDue();
+    const task = (await t.api('GET', '/v1/periodic-tasks')).body.items.find((x: { name: string }) => x.name === 'reconcile');
+    expect(task.lastRun.outcome).toBe('ok');
+    await page.goto(`${t.url}/console/fleet`);
+    expect(await page.locator('[data-reconcile]').getAttribute('data-reconcile')).toBe('recorded');
+    await expect(page.locator('[data-stat="drift"]').textContent()).resolves.toBe(String(task.lastRun.result.drift));
+    await shot(page, 'fleet');
+
+    // A billing operator sees the webhook failures but neither the queue nor the reconcile (operations:read).
+    const billing = await operator('bo.billing@example.com', 'billing');
+    const b = await signIn(billing);
+    await b.page.goto(`${t.url}/console/fleet`);
+    await expect(b.page.locator('[data-stat="webhook-ignored"]').textContent()).resolves.toBe('1');
+    expect(await b.page.locator('[data-reconcile]').count()).toBe(0);
+    await b.ctx.close();
+    await ctx.close();
+  }, 30_000);
+
+  it('shows a tenant\'s jobs with their runs and log, its billing events, and its storage use', async () => {
+    const { ctx, page } = await signIn(tokens.operator);
+    // Usage: the storage sweep ran in the previous test (runDue); shop-a was measured.
+    const api = (await t.api('GET', `/v1/tenants/${shop!.id}`)).body;
+    expect(api.storage.usedBytes).toBeGreaterThan(0);
+    await page.goto(`${t.url}/console/tenants/${shop!.id}`);
+    const usage = page.locator('[data-usage]');
+    expect(await usage.getAttribute('data-usage')).toBe('measured');
+    expect(await usage.textContent()).toMatch(/^\d+\.\d (KiB|MiB|GiB) of \d+\.\d (MiB|GiB|TiB) \(\d+(\.\d)?%\)/);
+
+    // The provisioning job links to its page: one run, succeeded, and the handler's log lines.
+    await page.locator('tbody[data-fragment="jobs"] a', { hasText: 'provision' }).first().click();
+    await page.waitForURL(/\/jobs\//);
+    expect(await page.locator('tr[data-run]').count()).toBeGreaterThanOrEqual(1);
+    await expect(page.locator('tr[data-run="1"] [data-status]').textContent()).resolves.toBe('succeeded');
+    const [job] = await t.sql<{ log: string }>(`SELECT log FROM jobs WHERE tenant_id = $1 AND type = 'provision' ORDER BY created_at LIMIT 1`, [shop!.id]);
+    expect(job!.log.length).toBeGreaterThan(0);
+    await expect(page.locator('pre.log').textContent()).resolves.toBe(job!.log);
+    await shot(page, 'job');
+    // Another tenant's job id under this tenant is 404.
+    const [other] = await t.sql<{ id: string }>(`SELECT id FROM jobs WHERE tenant_id <> $1 LIMIT 1`, [shop!.id]);
+    expect((await page.goto(`${t.url}/console/tenants/${shop!.id}/jobs/${other!.id}`))?.status()).toBe(404);
+
+    // The purchased tenant's billing events: the three the purchase applied (by tenant or subscription), newest first.
+    const [buyer] = await t.sql<{ id: string }>(`SELECT id FROM tenants WHERE slug = 'buyer-co'`);
+    await page.goto(`${t.url}/console/tenants/${buyer!.id}`);
+    const types = await page.locator('section[aria-labelledby="billing-h"] tbody tr td:nth-child(2)').allTextContents();
+    expect(types.sort()).toEqual(['checkout.session.completed', 'customer.subscription.created', 'invoice.paid']);
+    expect(await page.locator('[data-usage]').getAttribute('data-usage')).toBe('none');
+    await shot(page, 'tenant-billing');
+    // shop-a was not bought through Stripe: no events.
+    await page.goto(`${t.url}/console/tenants/${shop!.id}`);
+    await expect(page.locator('section[aria-labelledby="billing-h"] tbody').textContent()).resolves.toBe('No billing events.');
+    await ctx.close();
   });
 });

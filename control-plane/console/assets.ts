@@ -9,7 +9,7 @@ body{margin:0;font:15px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;color
 a{color:#0b57d0}
 :focus-visible{outline:3px solid #f0a000;outline-offset:2px}
 .top{display:flex;flex-wrap:wrap;gap:.5rem 1.5rem;align-items:center;padding:.6rem 1rem;background:#1b1f24;color:#fff}
-.top a{color:#fff;text-decoration:none}.top nav{display:flex;gap:1rem}.top nav a[aria-current]{text-decoration:underline}
+.top a{color:#fff;text-decoration:none}.top nav{display:flex;flex-wrap:wrap;gap:.3rem 1rem}.top nav a[aria-current]{text-decoration:underline}
 .brand{font-weight:700}.who{margin-left:auto;display:flex;gap:.6rem;align-items:center}.role{opacity:.75}
 main{max-width:1200px;margin:0 auto;padding:1rem}
 h1{font-size:1.5rem;margin:.5rem 0 1rem}h2{font-size:1.1rem;margin:0 0 .6rem}
@@ -37,6 +37,8 @@ thead th{font-size:.8rem;text-transform:uppercase;letter-spacing:.03em;color:#55
 .stats{display:flex;flex-wrap:wrap;gap:1rem;margin-bottom:1rem}.stat{background:#fff;border:1px solid #d8dce1;border-radius:8px;padding:.8rem 1.2rem}.big{display:block;font-size:1.8rem;font-weight:700}
 .secret{background:#fff8e1;border:1px solid #f0c000;padding:.6rem;word-break:break-all}
 #toast{position:fixed;bottom:1rem;right:1rem;max-width:90vw}#toast p{margin:.3rem 0;padding:.6rem .9rem;border-radius:6px;background:#1b1f24;color:#fff}#toast p.bad{background:#b3261e}
+.m-up-to-date,.o-applied{background:#d5f0dd;color:#0d5323}.m-behind,.m-unknown,.o-stale{background:#fdf0c8;color:#6b4e00}.m-failed,.m-drift,.m-unreachable,.o-ignored{background:#fbdad7;color:#8c1d18}
+.log{background:#1b1f24;color:#e6e9ed;padding:.8rem;border-radius:6px;overflow:auto;max-height:30rem;white-space:pre-wrap;word-break:break-word;font-size:.8rem}
 .sr-only{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0)}
 @media (max-width:640px){main{padding:.5rem}.facts{grid-template-columns:1fr}.who{margin-left:0}th,td{padding:.35rem}}
 `;

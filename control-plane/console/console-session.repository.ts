@@ -3,7 +3,8 @@ import { DataSource } from 'typeorm';
 import { queryRows } from '../../common/control-db/queryable';
 import { DATA_SOURCE } from '../common/tokens';
 
-export type SessionKind = 'operator' | 'break-glass';
+/** `operator`: signed in with a personal token; `sso`: by single sign-on (no token behind it); `break-glass`: ADMIN_TOKEN. */
+export type SessionKind = 'operator' | 'break-glass' | 'sso';
 
 export interface ConsoleSessionRow {
   id: string;

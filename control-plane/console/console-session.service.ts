@@ -3,9 +3,9 @@ import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypt
 import { BREAK_GLASS } from '../common/actor-context';
 import { Caller, CallerVerifier } from '../common/caller-verifier';
 import { CLOCK, CONFIG } from '../common/tokens';
-import type { ControlPlaneConfig } from '../config';
+import { consoleOidc, ControlPlaneConfig } from '../config';
 import { OperatorsService } from '../operators/operators.service';
-import { ConsoleSessionRepository, ConsoleSessionRow } from './console-session.repository';
+import { ConsoleSessionRepository, ConsoleSessionRow, SessionKind } from './console-session.repository';
 import { needsTouch, sessionState } from './console-session.policy';
 
 export const SESSION_COOKIE = 'silo_console';
@@ -20,7 +20,7 @@ export interface ConsoleSession {
 }
 
 /**
- * Console sign-in with a personal token or ADMIN_TOKEN (issue #18 item 2; no OIDC yet). The
+ * Console sign-in with a personal token or ADMIN_TOKEN, or by single sign-on (issue #18 item 2; oidc.service.ts). The
  * session id (256 random bits) lives only in the browser's cookie; the table keeps its SHA-256 and
  * the session's CSRF token. Every request reads the session and then the operator's token again, so
  * a sign-out, an idle or absolute timeout, a revoked or expired token, a disabled operator, a
@@ -30,6 +30,8 @@ export interface ConsoleSession {
 export class ConsoleSessionService {
   readonly idleMs: number;
   readonly maxMs: number;
+  /** Whether the sign-in page offers single sign-on (CONSOLE_OIDC_* set; oidc.service.ts). */
+  readonly ssoEnabled: boolean;
 
   constructor(
     private readonly repo: ConsoleSessionRepository,
@@ -40,24 +42,38 @@ export class ConsoleSessionService {
   ) {
     this.idleMs = config.CONSOLE_SESSION_IDLE_MINUTES * 60_000;
     this.maxMs = config.CONSOLE_SESSION_MAX_HOURS * 3_600_000;
+    this.ssoEnabled = consoleOidc(config) !== null;
   }
 
   /** A new session for a valid credential (the cookie value is `sessionId`), or null. */
   async signIn(token: string): Promise<(ConsoleSession & { sessionId: string }) | null> {
     const caller = await this.verifier.verify(token.trim());
     if (!caller) return null;
+    return this.create(caller, caller.actor.kind === 'operator' ? 'operator' : 'break-glass');
+  }
+
+  /**
+   * A new session for an operator whom single sign-on vouched for (oidc.service.ts matched or
+   * provisioned them), or null when they are disabled. Kind `sso`: it keeps only the operator, whose
+   * row is read again on every request, so disabling them ends it.
+   */
+  async signInSso(operatorId: string): Promise<(ConsoleSession & { sessionId: string }) | null> {
+    const caller = await this.ssoCaller(operatorId);
+    return caller ? this.create(caller, 'sso') : null;
+  }
+
+  private async create(caller: Caller, kind: SessionKind): Promise<ConsoleSession & { sessionId: string }> {
     const now = this.now();
     const sessionId = randomBytes(32).toString('base64url');
     const csrfToken = randomBytes(32).toString('base64url');
     const expiresAt = new Date(now.getTime() + this.maxMs);
     const id = randomUUID();
-    const operator = caller.actor.kind === 'operator';
     await this.repo.insert({
-      id, hash: sha256(sessionId), csrfToken, kind: operator ? 'operator' : 'break-glass',
-      operatorId: operator ? caller.actor.operatorId : null,
-      tokenId: operator ? caller.actor.tokenId : null,
-      tokenPrefix: operator ? caller.actor.tokenPrefix : null,
-      breakGlassFingerprint: operator ? null : this.verifier.breakGlassFingerprint(),
+      id, hash: sha256(sessionId), csrfToken, kind,
+      operatorId: kind === 'break-glass' ? null : caller.actor.operatorId,
+      tokenId: kind === 'operator' ? caller.actor.tokenId : null,
+      tokenPrefix: kind === 'operator' ? caller.actor.tokenPrefix : null,
+      breakGlassFingerprint: kind === 'break-glass' ? this.verifier.breakGlassFingerprint() : null,
       now, expiresAt,
     });
     await this.repo.prune(new Date(now.getTime() - 86_400_000)).catch(() => undefined); // housekeeping only: a day after expiry
@@ -99,12 +115,20 @@ export class ConsoleSessionService {
       const fp = this.verifier.breakGlassFingerprint();
       return s.breakGlassFingerprint && s.breakGlassFingerprint.length === fp.length && timingSafeEqual(Buffer.from(s.breakGlassFingerprint), Buffer.from(fp)) ? { actor: BREAK_GLASS, role: '*' } : null;
     }
+    if (s.kind === 'sso') return s.operatorId ? this.ssoCaller(s.operatorId) : null;
     const prefix = s.tokenPrefix?.replace(/^silo_op_/, '');
     if (!prefix) return null;
     const auth = await this.operators.sessionPrincipal(prefix);
     if (!auth.ok || auth.principal.tokenId !== s.tokenId) return null;
     const p = auth.principal;
     return { actor: { kind: 'operator', operatorId: p.operatorId, email: p.email, tokenId: p.tokenId, tokenPrefix: p.tokenPrefix }, role: p.role };
+  }
+
+  /** An operator signed in by SSO acts as themselves, with no token (the audit log's tokenId is null). */
+  private async ssoCaller(operatorId: string): Promise<Caller | null> {
+    const op = await this.operators.get(operatorId).catch(() => null);
+    if (!op || op.disabledAt) return null;
+    return { actor: { kind: 'operator', operatorId: op.id, email: op.email, tokenId: null, tokenPrefix: null }, role: op.role };
   }
 }
 

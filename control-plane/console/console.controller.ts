@@ -69,15 +69,15 @@ export class ConsoleController {
   @Get('login')
   async loginForm(@Req() req: Request, @Res() res: Response): Promise<void> {
     if (await this.sessions.resolve(sessionCookie(req.headers.cookie), { touch: false })) return res.redirect(303, '/console/tenants');
-    send(res, 200, loginPage());
+    send(res, 200, loginPage(undefined, this.sessions.ssoEnabled));
   }
 
   @Post('login')
   async login(@Req() req: Request, @Res() res: Response): Promise<void> {
-    if (!sameOrigin(req)) return send(res, 403, loginPage('Sign-in refused: the form was posted from another site.'));
+    if (!sameOrigin(req)) return send(res, 403, loginPage('Sign-in refused: the form was posted from another site.', this.sessions.ssoEnabled));
     const token = typeof req.body?.token === 'string' ? req.body.token : '';
     const session = token ? await this.sessions.signIn(token) : null;
-    if (!session) return send(res, 401, loginPage('That token is not valid (unknown, expired or revoked, or its operator is disabled).'));
+    if (!session) return send(res, 401, loginPage('That token is not valid (unknown, expired or revoked, or its operator is disabled).', this.sessions.ssoEnabled));
     res.setHeader('set-cookie', cookie(req, session.sessionId, Math.floor(this.sessions.maxMs / 1000)));
     res.redirect(303, '/console/tenants');
   }

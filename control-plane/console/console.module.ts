@@ -6,6 +6,8 @@ import { TenantsModule } from '../tenants/tenants.module';
 import { ConsoleController } from './console.controller';
 import { ConsoleSessionRepository } from './console-session.repository';
 import { ConsoleSessionService } from './console-session.service';
+import { OidcController } from './oidc.controller';
+import { OidcService } from './oidc.service';
 
 /**
  * The web console and its sessions (issue #18 items 2 and 4). Global: AdminAuthGuard, used by every
@@ -15,8 +17,8 @@ import { ConsoleSessionService } from './console-session.service';
 @Global()
 @Module({
   imports: [TenantsModule, ApiKeysModule],
-  controllers: [ConsoleController],
-  providers: [ConsoleSessionRepository, ConsoleSessionService, CallerVerifier],
+  controllers: [ConsoleController, OidcController],
+  providers: [ConsoleSessionRepository, ConsoleSessionService, CallerVerifier, OidcService],
   exports: [ConsoleSessionService, CallerVerifier],
 })
 export class ConsoleModule implements NestModule {

@@ -30,10 +30,11 @@ ${viewer
 </body></html>`;
 }
 
-export function loginPage(error?: string): Html {
+/** `sso`: offer "Sign in with SSO" (CONSOLE_OIDC_* configured). */
+export function loginPage(error?: string, sso = false): Html {
   return layout('Sign in', html`<section class="card narrow"><h1>Sign in</h1>
-<p>Paste a personal token (<code>silo_op_…</code>) or the break-glass ADMIN_TOKEN. Single sign-on is not available yet.</p>
 ${error ? html`<p class="error" role="alert">${error}</p>` : ''}
+${sso ? html`<p><a class="button" href="/console/oidc/login">Sign in with SSO</a></p><p>Or paste a personal token (<code>silo_op_…</code>) or the break-glass ADMIN_TOKEN.</p>` : html`<p>Paste a personal token (<code>silo_op_…</code>) or the break-glass ADMIN_TOKEN.</p>`}
 <form method="post" action="/console/login"><label for="token">Token</label>
 <input id="token" name="token" type="password" autocomplete="off" required autofocus>
 <button type="submit">Sign in</button></form></section>`, null);

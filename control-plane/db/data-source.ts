@@ -27,9 +27,10 @@ import { WebhookEventSource1732700000000 } from './migrations/1732700000000-webh
 import { ApiKeyScramVerifier1732730000000 } from './migrations/1732730000000-api-key-scram-verifier';
 import { Operators1732740000000 } from './migrations/1732740000000-operators';
 import { ConsoleSessions1732750000000 } from './migrations/1732750000000-console-sessions';
+import { ConsoleSsoSessions1732760000000 } from './migrations/1732760000000-console-sso-sessions';
 
 export const CONTROL_DB_ENTITIES = [Tenant, TenantConnection, AuditEntry, TenantSchemaVersion, TenantStorage, WebhookEvent, Job, JobRun, PeriodicTask, ProvisioningStep, ApiKey, Operator, OperatorToken];
-export const CONTROL_DB_MIGRATIONS = [InitialSchema1732300000000, TenantSchemaLedgerDigest1732460000000, TenantStorage1732550000000, JobRuns1732640000000, PeriodicTasks1732650000000, SuspensionAndFailureState1732660000000, TenantSlugSource1732680000000, WebhookRawBody1732690000000, WebhookEventSource1732700000000, TenantSlugUnpaid1732710000000, TenantPublishedVersion1732720000000, ApiKeyScramVerifier1732730000000, Operators1732740000000, ConsoleSessions1732750000000];
+export const CONTROL_DB_MIGRATIONS = [InitialSchema1732300000000, TenantSchemaLedgerDigest1732460000000, TenantStorage1732550000000, JobRuns1732640000000, PeriodicTasks1732650000000, SuspensionAndFailureState1732660000000, TenantSlugSource1732680000000, WebhookRawBody1732690000000, WebhookEventSource1732700000000, TenantSlugUnpaid1732710000000, TenantPublishedVersion1732720000000, ApiKeyScramVerifier1732730000000, Operators1732740000000, ConsoleSessions1732750000000, ConsoleSsoSessions1732760000000];
 
 export function createControlDataSource(url: string, opts: { poolSize?: number; applicationName?: string } = {}): DataSource {
   return new DataSource({

@@ -1,7 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { DataSource, EntityManager, IsNull } from 'typeorm';
 import { DATA_SOURCE } from '../common/tokens';
-import { AuditEntry } from '../tenants/audit-entry.entity';
+import { AuditCauseType, AuditEntry } from '../tenants/audit-entry.entity';
 import { appendAudit, auditLog } from '../tenants/audit-log.repository';
 import { Operator } from './operator.entity';
 import { OperatorToken } from './operator-token.entity';
@@ -40,6 +40,11 @@ export class OperatorRepository {
   /** Locked, so concurrent changes of one operator (a disable and a token issue) serialise. */
   findForUpdate(id: string, m: EntityManager): Promise<Operator | null> {
     return m.getRepository(Operator).createQueryBuilder('o').where('o.id = :id', { id }).setLock('pessimistic_write').getOne();
+  }
+
+  /** Case-insensitively, like the unique index. */
+  findByEmail(email: string): Promise<Operator | null> {
+    return this.ds.getRepository(Operator).createQueryBuilder('o').where('lower(o.email) = lower(:email)', { email }).getOne();
   }
 
   async emailTaken(email: string, m: EntityManager): Promise<boolean> {
@@ -98,8 +103,8 @@ export class OperatorRepository {
     await this.ds.getRepository(OperatorToken).update({ id }, { lastUsedAt: at });
   }
 
-  async audit(action: string, detail: Record<string, unknown>, m: EntityManager): Promise<void> {
-    await appendAudit(m, { tenantId: null, action, causeType: 'admin', causeId: 'admin-api', detail });
+  async audit(action: string, detail: Record<string, unknown>, m: EntityManager, cause: { causeType: AuditCauseType; causeId: string } = { causeType: 'admin', causeId: 'admin-api' }): Promise<void> {
+    await appendAudit(m, { tenantId: null, action, ...cause, detail });
   }
 
   auditLog(q: { limit: number; beforeId?: string; operatorId?: string; tenantId?: string }): Promise<AuditEntry[]> {

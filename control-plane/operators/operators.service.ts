@@ -56,6 +56,30 @@ export class OperatorsService {
     });
   }
 
+  /** The operator with this email, compared case-insensitively (single sign-on matches by it), or null. */
+  findByEmail(email: string): Promise<Operator | null> {
+    return this.repo.findByEmail(email.trim());
+  }
+
+  /**
+   * Creates an operator on their first single sign-on (CONSOLE_OIDC_DEFAULT_ROLE). Audited as
+   * `operator_created` with cause `system`/`console-sso` (actor `system`: no operator was signed in),
+   * the issuer and subject in its detail. A concurrent first sign-in of the same email gets the same operator.
+   */
+  async provisionFromSso(input: { email: string; name: string; role: Role; issuer: string; subject: string }): Promise<Operator> {
+    const email = input.email.trim();
+    const made = await this.repo.transaction(async (m) => {
+      if (await this.repo.emailTaken(email, m)) return null;
+      const op = await this.repo.insert({ id: randomUUID(), email, name: input.name, role: input.role }, m);
+      await this.repo.audit('operator_created', { operatorId: op.id, email: op.email, role: op.role, via: 'sso', issuer: input.issuer, subject: input.subject }, m, { causeType: 'system', causeId: 'console-sso' });
+      return op;
+    }).catch((err: unknown) => {
+      if ((err as { code?: string }).code === '23505') return null; // a concurrent sign-in won
+      throw err;
+    });
+    return made ?? (await this.repo.findByEmail(email)) ?? Promise.reject(new Error(`operator ${email} vanished during sign-in`));
+  }
+
   update(id: string, changes: { role?: Role; name?: string; disabled?: boolean }): Promise<Operator> {
     if (!UUID.test(id)) throw operatorNotFound(id);
     return this.repo.transaction(async (m) => {
