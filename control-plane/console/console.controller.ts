@@ -4,24 +4,37 @@ import type { Request, Response } from 'express';
 import { DataSource } from 'typeorm';
 import { searchTenants, tenantCounts } from '../../common/control-db/tenant-queries';
 import { SiloError } from '../../common/errors';
+import { defaultMigrationsDir, loadMigrations, SchemaMirrorRepository } from '../../migrations';
+import { FleetStatus, mirrorStatus } from '../../migrations/migration-status';
 import { ApiKeysService } from '../api-keys/api-keys.service';
+import { WebhookEvent, WebhookOutcome } from '../billing/webhook-event.entity';
+import { WebhookEventRepository } from '../billing/webhook-event.repository';
+import type { ControlPlaneConfig } from '../config';
 import { roleCan } from '../common/permissions';
-import { CLOCK, DATA_SOURCE } from '../common/tokens';
+import { CLOCK, CONFIG, DATA_SOURCE } from '../common/tokens';
 import { JobRepository } from '../jobs/job.repository';
+import { PeriodicTaskRepository } from '../jobs/periodic-task.repository';
 import { OperatorsService } from '../operators/operators.service';
+import { StorageQuotaService } from '../tenants/storage-quota.service';
 import { TenantStatus } from '../tenants/tenant-status';
+import { TenantStorageRepository } from '../tenants/tenant-storage.repository';
 import { TenantRepository } from '../tenants/tenant.repository';
 import { TenantService } from '../tenants/tenant.service';
 import { TierCatalog } from '../tenants/tier-catalog';
 import { CONSOLE_CSS, CONSOLE_JS } from './assets';
+import { BillingEventsQuery, billingEventsPage } from './billing-events-page';
 import { ConsoleSession, ConsoleSessionService, SESSION_COOKIE, sessionCookie } from './console-session.service';
 import { fleetBody, FleetFigures, fleetPage, operatorsPage } from './fleet-pages';
 import { Html } from './html';
-import { historyItems, jobRows, summary, TenantDetail, tenantPage } from './tenant-detail-page';
+import { MigrationsQuery, migrationsPage, SCHEMA_STATES } from './migrations-page';
+import { historyItems, jobPage, jobRows, summary, TenantDetail, tenantPage } from './tenant-detail-page';
 import { tenantRows, TenantsQuery, tenantsPage } from './tenant-pages';
 import { errorPage, loginPage, Viewer } from './views';
 
 const PAGE_SIZE = 50;
+const BILLING_EVENTS_LIMIT = 100;
+const TENANT_BILLING_EVENTS = 20;
+const DAY_MS = 24 * 60 * 60 * 1000;
 const STATUSES = Object.values(TenantStatus) as string[];
 // No inline script or style anywhere: the console's own files only.
 const CSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
@@ -45,6 +58,11 @@ export class ConsoleController {
     private readonly keys: ApiKeysService,
     private readonly tiers: TierCatalog,
     private readonly operators: OperatorsService,
+    private readonly webhookEvents: WebhookEventRepository,
+    private readonly periodicTasks: PeriodicTaskRepository,
+    private readonly storage: TenantStorageRepository,
+    private readonly quotas: StorageQuotaService,
+    @Inject(CONFIG) private readonly config: Pick<ControlPlaneConfig, 'SILO_TENANT_MIGRATIONS_DIR' | 'RECONCILE_INTERVAL_SECONDS'>,
     @Inject(DATA_SOURCE) private readonly ds: DataSource,
     @Inject(CLOCK) private readonly now: () => Date,
   ) {}
@@ -121,6 +139,37 @@ export class ConsoleController {
     send(res, 200, tenantPage(p.viewer, d as TenantDetail));
   }
 
+  @Get('tenants/:id/jobs/:jobId')
+  async job(@Req() req: Request, @Res() res: Response, @Param('id') id: string, @Param('jobId') jobId: string): Promise<void> {
+    const p = await this.page(req, res, 'tenants:read');
+    if (!p) return;
+    const tenant = await this.tenantService.get(id).catch((err: unknown) => err);
+    if (tenant instanceof SiloError) return send(res, tenant.status, errorPage(p.viewer, tenant.status, tenant.message));
+    if (tenant instanceof Error) throw tenant;
+    const t = tenant as Awaited<ReturnType<TenantService['get']>>;
+    const job = UUID.test(jobId) ? await this.jobs.findById(jobId) : null;
+    if (!job || job.tenantId !== t.id) return send(res, 404, errorPage(p.viewer, 404, `Tenant ${t.slug} has no job ${jobId}.`));
+    send(res, 200, jobPage(p.viewer, t, job, await this.jobs.runsOf([job.id])));
+  }
+
+  @Get('migrations')
+  async migrations(@Req() req: Request, @Res() res: Response, @Query() query: Record<string, unknown>): Promise<void> {
+    const p = await this.page(req, res, 'tenants:read');
+    if (!p) return;
+    send(res, 200, migrationsPage(p.viewer, await this.schemaStatus(), migrationsQuery(query, this.tiers.names()), this.tiers.names()));
+  }
+
+  @Get('billing-events')
+  async billingEvents(@Req() req: Request, @Res() res: Response, @Query() query: Record<string, unknown>): Promise<void> {
+    const p = await this.page(req, res, 'billing:read');
+    if (!p) return;
+    const str = (v: unknown) => (typeof v === 'string' ? v.trim() : '');
+    const outcomes = KNOWN_OUTCOMES;
+    const q: BillingEventsQuery = { outcome: outcomes.includes(str(query.outcome)) ? str(query.outcome) : '', type: str(query.type).slice(0, 100) };
+    const events = await this.webhookEvents.recent({ limit: BILLING_EVENTS_LIMIT, outcome: q.outcome || undefined, type: q.type || undefined });
+    send(res, 200, billingEventsPage(p.viewer, q, events, outcomes, BILLING_EVENTS_LIMIT));
+  }
+
   @Get('live/tenants/:id')
   async tenantLive(@Req() req: Request, @Res() res: Response, @Param('id') id: string): Promise<void> {
     const v = await this.live(req, res, 'tenants:read');
@@ -153,17 +202,46 @@ export class ConsoleController {
   }
 
   private async fleetFigures(v: Viewer): Promise<FleetFigures> {
-    const [tenants, jobs] = await Promise.all([tenantCounts(this.ds), v.can('operations:read') ? this.jobs.queueStats() : Promise.resolve(null)]);
-    return { tenants, jobs };
+    const ops = v.can('operations:read');
+    const [tenants, jobs, schema, webhooks, tasks] = await Promise.all([
+      tenantCounts(this.ds), ops ? this.jobs.queueStats() : Promise.resolve(null), this.schemaStatus(),
+      v.can('billing:read') ? this.webhookEvents.outcomeCounts(new Date(this.now().getTime() - DAY_MS)) : Promise.resolve(null),
+      ops ? this.periodicTasks.list() : Promise.resolve(null),
+    ]);
+    const reconcile = tasks ? { task: tasks.find((x) => x.name === 'reconcile') ?? null, intervalSeconds: this.config.RECONCILE_INTERVAL_SECONDS } : null;
+    return { tenants, jobs, schema, webhooks, reconcile };
+  }
+
+  /** What `silo migrate status` says without --check: the mirror against the migration files the control plane applies. */
+  private async schemaStatus(): Promise<FleetStatus | { error: string }> {
+    let migrations;
+    try {
+      migrations = loadMigrations(this.config.SILO_TENANT_MIGRATIONS_DIR ?? defaultMigrationsDir());
+    } catch (err) {
+      return { error: (err as Error).message };
+    }
+    return mirrorStatus(new SchemaMirrorRepository(this.ds), migrations, { all: true });
+  }
+
+  /** The tenant's events by tenant id and by its subscription (an ignored event may name only the subscription), merged, newest first. */
+  private async billingOf(tenant: { id: string; stripeSubscriptionId: string | null }): Promise<WebhookEvent[]> {
+    const [byTenant, bySub] = await Promise.all([
+      this.webhookEvents.recent({ limit: TENANT_BILLING_EVENTS, tenantId: tenant.id }),
+      tenant.stripeSubscriptionId ? this.webhookEvents.recent({ limit: TENANT_BILLING_EVENTS, subscriptionId: tenant.stripeSubscriptionId }) : Promise.resolve([]),
+    ]);
+    const seen = new Map<string, WebhookEvent>();
+    for (const e of [...byTenant, ...bySub]) seen.set(e.id, e);
+    return [...seen.values()].sort((a, b) => b.receivedAt.getTime() - a.receivedAt.getTime() || (a.id < b.id ? 1 : -1)).slice(0, TENANT_BILLING_EVENTS);
   }
 
   private async detail(ref: string, v: Viewer): Promise<TenantDetail> {
     const tenant = await this.tenantService.get(ref);
-    const [connection, schema, jobs, history, keys] = await Promise.all([
+    const [connection, schema, jobs, history, keys, billing, storage] = await Promise.all([
       this.tenants.findConnection(tenant.id), this.tenants.findSchemaVersion(tenant.id), this.jobs.forTenant(tenant.id, 20),
       this.tenants.history(tenant.id, 50), v.can('api-keys:read') ? this.keys.list(tenant.id) : Promise.resolve(null),
+      v.can('billing:read') ? this.billingOf(tenant) : Promise.resolve(null), this.storage.find(tenant.id),
     ]);
-    return { tenant, connection, schema, jobs, history, keys, tiers: this.tiers.names() };
+    return { tenant, connection, schema, jobs, history, keys, tiers: this.tiers.names(), billing, storage: { row: storage, quotaBytes: this.quotas.quotaBytes(tenant.tier) } };
   }
 
   /** The signed-in viewer of a page, or null after redirecting to sign-in (no session) or answering 403 (the role may not see it). */
@@ -204,6 +282,23 @@ function viewerOf(s: ConsoleSession): Viewer {
     role: role === '*' ? 'admin' : role,
     csrfToken: s.csrfToken,
     can: (permission) => role === '*' || roleCan(role, permission as Parameters<typeof roleCan>[1]),
+  };
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const KNOWN_OUTCOMES = Object.values(WebhookOutcome) as string[];
+
+function migrationsQuery(q: Record<string, unknown>, tiers: string[]): MigrationsQuery {
+  const str = (v: unknown) => (typeof v === 'string' ? v.trim() : '');
+  const state = str(q.state);
+  const tier = str(q.tier);
+  const page = Number.parseInt(str(q.page), 10);
+  return {
+    q: str(q.q).toLowerCase().slice(0, 100),
+    state: (SCHEMA_STATES as readonly string[]).includes(state) ? state : '',
+    tier: tiers.includes(tier) ? tier : '',
+    page: Number.isFinite(page) && page >= 1 ? Math.min(page, 100_000) : 1,
+    pageSize: PAGE_SIZE,
   };
 }
 

@@ -1,7 +1,10 @@
 import { Global, MiddlewareConsumer, Module, NestModule, RequestMethod } from '@nestjs/common';
 import express from 'express';
 import { ApiKeysModule } from '../api-keys/api-keys.module';
+import { WebhookEventRepository } from '../billing/webhook-event.repository';
 import { CallerVerifier } from '../common/caller-verifier';
+import { PeriodicTaskRepository } from '../jobs/periodic-task.repository';
+import { TenantStorageRepository } from '../tenants/tenant-storage.repository';
 import { TenantsModule } from '../tenants/tenants.module';
 import { ConsoleController } from './console.controller';
 import { ConsoleSessionRepository } from './console-session.repository';
@@ -18,7 +21,9 @@ import { OidcService } from './oidc.service';
 @Module({
   imports: [TenantsModule, ApiKeysModule],
   controllers: [ConsoleController, OidcController],
-  providers: [ConsoleSessionRepository, ConsoleSessionService, CallerVerifier, OidcService],
+  // The read-only repositories of pages (webhook events, periodic tasks, storage) are the owners' classes,
+  // provided here too because their modules do not export them; the console only calls their reads.
+  providers: [ConsoleSessionRepository, ConsoleSessionService, CallerVerifier, OidcService, WebhookEventRepository, PeriodicTaskRepository, TenantStorageRepository],
   exports: [ConsoleSessionService, CallerVerifier],
 })
 export class ConsoleModule implements NestModule {

@@ -21,7 +21,7 @@ ${viewer ? html`<meta name="csrf-token" content="${viewer.csrfToken}">` : ''}
 <link rel="stylesheet" href="/console/assets/console.css"><script src="/console/assets/console.js" defer></script></head>
 <body><header class="top"><a class="brand" href="/console">Silo</a>
 ${viewer
-    ? html`<nav aria-label="Main">${link('/console/tenants', 'Tenants', 'tenants')}${link('/console/fleet', 'Fleet', 'fleet')}${viewer.can('operators:read') ? link('/console/operators', 'Operators', 'operators') : ''}</nav>
+    ? html`<nav aria-label="Main">${link('/console/tenants', 'Tenants', 'tenants')}${link('/console/fleet', 'Fleet', 'fleet')}${link('/console/migrations', 'Migrations', 'migrations')}${viewer.can('billing:read') ? link('/console/billing-events', 'Billing', 'billing') : ''}${viewer.can('operators:read') ? link('/console/operators', 'Operators', 'operators') : ''}</nav>
 <form method="post" action="/console/logout" class="who"><span>${viewer.label} <span class="role">(${viewer.role})</span></span><input type="hidden" name="_csrf" value="${viewer.csrfToken}"><button type="submit">Sign out</button></form>`
     : ''}
 </header>
