@@ -104,9 +104,18 @@ describe('console OIDC sign-in', () => {
     return op.body.id as string;
   };
 
-  it('offers "Sign in with SSO" on the sign-in page when configured', async () => {
+  it('offers "Sign in with SSO" on the sign-in page only when configured', async () => {
     const page = await fetch(`${t.url}/console/login`);
     expect(await page.text()).toContain('href="/console/oidc/login">Sign in with SSO</a>');
+    const plain = await startTestControlPlane();
+    try {
+      expect(await (await fetch(`${plain.url}/console/login`)).text()).not.toContain('/console/oidc/login');
+      const off = await fetch(`${plain.url}/console/oidc/login`, { redirect: 'manual' });
+      expect(off.status).toBe(404);
+      expect(await off.text()).toContain('SSO_NOT_CONFIGURED');
+    } finally {
+      await plain.close();
+    }
   });
 
   it('signs in a matched operator (email compared case-insensitively) with code + PKCE, state and nonce; the session is kind sso and carries their role', async () => {
