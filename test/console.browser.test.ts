@@ -363,5 +363,13 @@ describe('console (browser)', () => {
     await page.goto(`${t.url}/console/tenants/${shop!.id}`);
     await expect(page.locator('section[aria-labelledby="billing-h"] tbody').textContent()).resolves.toBe('No billing events.');
     await ctx.close();
+
+    // On a phone the tenant page (long connection string included) and the migrations page fit the width.
+    const phone = await signIn(tokens.operator, { width: 390, height: 844 });
+    for (const path of [`/console/tenants/${shop!.id}`, '/console/migrations', '/console/billing-events']) {
+      await phone.page.goto(`${t.url}${path}`);
+      expect([path, await phone.page.evaluate('document.documentElement.scrollWidth - document.documentElement.clientWidth')]).toEqual([path, 0]);
+    }
+    await phone.ctx.close();
   });
 });

@@ -31,7 +31,7 @@ thead th{font-size:.8rem;text-transform:uppercase;letter-spacing:.03em;color:#55
 .s-active,.s-succeeded{background:#d5f0dd;color:#0d5323}.s-suspended,.s-queued,.s-running{background:#fdf0c8;color:#6b4e00}
 .s-failed,.s-deleted,.s-deprovisioning,.s-cancelled{background:#fbdad7;color:#8c1d18}
 .muted{color:#666;font-weight:400}.error{color:#b3261e}
-.facts{display:grid;grid-template-columns:max-content 1fr;gap:.3rem 1rem;margin:0}.facts dt{font-weight:600}.facts dd{margin:0}
+.facts{display:grid;grid-template-columns:max-content 1fr;gap:.3rem 1rem;margin:0}.facts dt{font-weight:600}.facts dd{margin:0;min-width:0;overflow-wrap:anywhere}
 .timeline{list-style:none;padding:0;margin:0}.timeline li{padding:.35rem 0;border-bottom:1px solid #eee}.when{color:#666;font-size:.85rem}
 .pager{display:flex;gap:1rem;align-items:center;margin:.8rem 0}
 .stats{display:flex;flex-wrap:wrap;gap:1rem;margin-bottom:1rem}.stat{background:#fff;border:1px solid #d8dce1;border-radius:8px;padding:.8rem 1.2rem}.big{display:block;font-size:1.8rem;font-weight:700}
