@@ -16,5 +16,7 @@ export interface KvStore {
   /** Called after the bus reconnects: invalidations may have been missed meanwhile. */
   onReconnect(cb: () => void): void;
   ping(): Promise<boolean>;
+  /** Waits up to `timeoutMs` for the connection to be usable (true), else false. */
+  ready?(timeoutMs: number): Promise<boolean>;
   close(): Promise<void>;
 }

@@ -26,6 +26,21 @@ export class RedisKvStore implements KvStore {
     this.cmd.on('error', () => undefined); // surfaced through failed commands and ping(); never crash
   }
 
+  /** Commands fail while connecting (no offline queue): a process starting up waits for this first. */
+  ready(timeoutMs: number): Promise<boolean> {
+    if (this.cmd.status === 'ready') return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const done = (ok: boolean) => {
+        clearTimeout(timer);
+        this.cmd.off('ready', onReady);
+        resolve(ok);
+      };
+      const onReady = () => done(true);
+      const timer = setTimeout(() => done(false), timeoutMs);
+      this.cmd.once('ready', onReady);
+    });
+  }
+
   async get(key: string): Promise<string | null> {
     return this.cmd.get(key);
   }

@@ -112,8 +112,8 @@ export class DirectoryPublisher {
    * The writes and then the invalidation, all sent at once on the one command connection (one round
    * trip): Redis runs them in order, so a replica that hears the invalidation reads the new entry.
    */
-  async publishTenant(entry: DirectoryEntry, previousDomain?: string | null): Promise<void> {
-    const sent: Array<Promise<void>> = [];
+  async publishTenant(entry: DirectoryEntry, previousDomain?: string | null): Promise<boolean> {
+    const sent: Array<Promise<boolean>> = [];
     const send = (op: () => Promise<void>) => sent.push(this.safe(op));
     if (entry.status === 'deleted') {
       send(() => this.kv.del(directoryKeys.slug(entry.slug), ...(entry.customDomain ? [directoryKeys.domain(entry.customDomain)] : [])));
@@ -123,12 +123,14 @@ export class DirectoryPublisher {
     }
     if (previousDomain && previousDomain !== entry.customDomain) send(() => this.kv.del(directoryKeys.domain(previousDomain)));
     sent.push(this.invalidate({ kind: 'tenant', tenantId: entry.tenantId, slug: entry.slug, customDomain: entry.customDomain }));
-    await Promise.all(sent);
+    // Whether every write landed: a caller records the entry as published only then, so a write
+    // lost to a Redis outage (or a connection not ready yet) is left for the repair to redo.
+    return (await Promise.all(sent)).every(Boolean);
   }
 
-  async removeTenant(slug: string, tenantId: string, customDomain: string | null): Promise<void> {
-    await this.safe(() => this.kv.del(directoryKeys.slug(slug), ...(customDomain ? [directoryKeys.domain(customDomain)] : [])));
-    await this.invalidate({ kind: 'tenant', tenantId, slug, customDomain });
+  async removeTenant(slug: string, tenantId: string, customDomain: string | null): Promise<boolean> {
+    const removed = await this.safe(() => this.kv.del(directoryKeys.slug(slug), ...(customDomain ? [directoryKeys.domain(customDomain)] : [])));
+    return (await this.invalidate({ kind: 'tenant', tenantId, slug, customDomain })) && removed;
   }
 
   async invalidateApiKey(prefix: string, tenantId: string): Promise<void> {
@@ -136,15 +138,18 @@ export class DirectoryPublisher {
     await this.invalidate({ kind: 'api-key', prefix, tenantId });
   }
 
-  private async invalidate(msg: Invalidation): Promise<void> {
-    await this.safe(() => this.kv.publish(DIRECTORY_CHANNEL, JSON.stringify(msg)));
+  private async invalidate(msg: Invalidation): Promise<boolean> {
+    return this.safe(() => this.kv.publish(DIRECTORY_CHANNEL, JSON.stringify(msg)));
   }
 
-  private async safe(fn: () => Promise<unknown>): Promise<void> {
+  /** Runs a cache write; a failure is reported and answered false, never thrown. */
+  private async safe(fn: () => Promise<unknown>): Promise<boolean> {
     try {
       await fn();
+      return true;
     } catch (err) {
       this.onError(err);
+      return false;
     }
   }
 }

@@ -41,6 +41,9 @@ export async function startControlPlane(config: ControlPlaneConfig, opts: StartO
   const secretPool = new Pool({ connectionString: config.DATABASE_URL, max: 4, application_name: 'silo-secrets' });
   secretPool.on('error', (err) => opts.logger.warn({ err }, 'secret store pool error'));
   const kv = opts.kv ?? createKvStore(config.REDIS_URL, opts.kvPrefix);
+  // Writes made before Redis connects fail (no offline queue): the first webhooks' directory entries
+  // would wait for the repair. Bounded: the cache is optional, an outage must not stop a start.
+  if (!opts.kv && kv.ready && !(await kv.ready(5_000))) opts.logger.warn('Redis not ready after 5 s: starting without the cache until it connects');
   const secretStore = await createSecretStore(config, secretPool);
   const migrations = { dir: config.SILO_TENANT_MIGRATIONS_DIR };
   for (const warning of tenantServerWarnings({ driver: config.PROVISIONING_DRIVER, controlUrl: config.DATABASE_URL, tenantUrl: config.TENANT_DATABASE_URL, caDir: config.TENANT_DATABASE_CA_DIR })) {

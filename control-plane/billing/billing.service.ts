@@ -132,8 +132,8 @@ export class BillingService {
       const t = applied.tenant;
       if (t && applied.renamedFrom) await this.service.unpublishSlug(applied.renamedFrom, t.id);
       if (t && (applied.outcome === WebhookOutcome.Applied || applied.renamedFrom)) {
-        await this.service.publishLocked(t, t.id === tenant?.id ? connection : null);
-        await this.tenants.markPublished(t.id, t.version, m);
+        // A write the cache refused (Redis down, or not connected yet) is left unmarked: the repair redoes it.
+        if (await this.service.publishLocked(t, t.id === tenant?.id ? connection : null)) await this.tenants.markPublished(t.id, t.version, m);
       }
       return applied;
     });

@@ -261,14 +261,13 @@ export class TenantService {
    * since: a webhook's copy still `pending` must not overwrite the worker's `active`). The row is read
    * FOR UPDATE and held across the cache write, so a concurrent change commits, and then publishes,
    * only after this entry is written: the last entry written is always the latest state. Records the
-   * version published (see {@link republishUnpublished}).
+   * version published (see {@link republishUnpublished}) — only when every cache write landed.
    */
   async publish(tenant: Pick<Tenant, 'id'>): Promise<void> {
     await this.tenants.transaction(async (m) => {
       const t = await this.tenants.findById(tenant.id, m, true);
       if (!t) return;
-      await this.publishLocked(t, await this.tenants.findConnection(t.id, m));
-      await this.tenants.markPublished(t.id, t.version, m);
+      if (await this.publishLocked(t, await this.tenants.findConnection(t.id, m))) await this.tenants.markPublished(t.id, t.version, m);
     });
   }
 
@@ -289,19 +288,18 @@ export class TenantService {
    * its connection row, so no concurrent change can publish in between. Inside the caller's
    * transaction, before its commit: if that commit is lost the entry runs ahead of the database
    * until the next publish (a webhook is redelivered until acknowledged; the reconciler repairs the rest).
+   * False when a cache write failed (reported, not thrown): the caller must not mark it published.
    */
-  async publishLocked(t: Tenant, c: TenantConnection | null): Promise<void> {
-    if (t.status === TenantStatus.Deleted) {
-      await this.directory.removeTenant(t.slug, t.id, t.customDomain);
-      return;
-    }
+  async publishLocked(t: Tenant, c: TenantConnection | null): Promise<boolean> {
+    if (t.status === TenantStatus.Deleted) return this.directory.removeTenant(t.slug, t.id, t.customDomain);
     const entry: DirectoryEntry = {
       tenantId: t.id, slug: t.slug, status: t.status, tier: t.tier,
       host: c?.host ?? null, port: c?.port ?? null, database: c?.database ?? null, username: c?.username ?? null, secretRef: c?.secretRef ?? null,
       customDomain: t.customDomain, revision: `${t.version}:${c?.rotatedAt?.getTime() ?? 0}`,
     };
-    await this.directory.publishTenant(entry);
-    this.logger.debug({ tenantId: t.id, status: t.status }, 'directory entry published');
+    const written = await this.directory.publishTenant(entry);
+    this.logger.debug({ tenantId: t.id, status: t.status, written }, 'directory entry published');
+    return written;
   }
 }
 
