@@ -84,6 +84,7 @@ async function reconcileServices(context: CliContext): Promise<{ drift(): Reconc
   const logger: Logger = createLogger({ name: 'silo-cli', level: 'silent' });
   const clock = () => new Date();
   const kv: KvStore = createKvStore(config.REDIS_URL);
+  await kv.ready?.(5_000); // writes before the connection is up fail (and are left to the repair)
   const directory = new DirectoryPublisher(kv, directorySignerFor(config.SILO_DIRECTORY_KEY), (err) => logger.warn({ err }, 'directory cache write failed'));
   const tenants = new TenantRepository(ds);
   const jobs = new JobRepository(ds, config);
