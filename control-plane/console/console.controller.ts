@@ -26,6 +26,7 @@ import { BillingEventsQuery, billingEventsPage } from './billing-events-page';
 import { ConsoleSession, ConsoleSessionService, SESSION_COOKIE, sessionCookie } from './console-session.service';
 import { fleetBody, FleetFigures, fleetPage, operatorsPage } from './fleet-pages';
 import { Html } from './html';
+import { pageHeaders } from './page-headers';
 import { MigrationsQuery, migrationsPage, SCHEMA_STATES } from './migrations-page';
 import { historyItems, jobPage, jobRows, summary, TenantDetail, tenantPage } from './tenant-detail-page';
 import { tenantRows, TenantsQuery, tenantsPage } from './tenant-pages';
@@ -37,7 +38,6 @@ const TENANT_BILLING_EVENTS = 20;
 const DAY_MS = 24 * 60 * 60 * 1000;
 const STATUSES = Object.values(TenantStatus) as string[];
 // No inline script or style anywhere: the console's own files only.
-const CSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 type Page = { kind: 'page'; viewer: Viewer; session: ConsoleSession };
 
@@ -338,19 +338,13 @@ function sameOrigin(req: Request): boolean {
   }
 }
 
-function headers(res: Response): void {
-  res.setHeader('cache-control', 'no-store');
-  res.setHeader('content-security-policy', CSP);
-  res.setHeader('x-content-type-options', 'nosniff');
-  res.setHeader('referrer-policy', 'same-origin');
-}
 
 function send(res: Response, status: number, page: Html): void {
-  headers(res);
+  pageHeaders(res);
   res.status(status).type('html').send(page.value);
 }
 
 function sendJson(res: Response, status: number, body: unknown): void {
-  headers(res);
+  pageHeaders(res);
   res.status(status).json(body);
 }

@@ -5,12 +5,12 @@ import type { Logger } from '../../common/logger';
 import { LOGGER } from '../common/tokens';
 import { ConsoleSessionService, SESSION_COOKIE } from './console-session.service';
 import { html } from './html';
+import { pageHeaders } from './page-headers';
 import { OidcSignInError } from './oidc.errors';
 import { OIDC_STATE_TTL_MS, OidcService } from './oidc.service';
 import { layout, loginPage } from './views';
 
 const PENDING_COOKIE = 'silo_console_oidc';
-const CSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 /**
  * The console's single sign-on routes (issue #18 item 2). `login` sends the browser to the
@@ -29,7 +29,7 @@ export class OidcController {
       const { url, pending } = await this.oidc.begin();
       // SameSite=Lax: the provider's redirect back is a cross-site top-level GET, which Strict would strip it from.
       res.setHeader('set-cookie', `${PENDING_COOKIE}=${pending}; Path=/console/oidc; HttpOnly; SameSite=Lax; Max-Age=${OIDC_STATE_TTL_MS / 1000}${secure(req) ? '; Secure' : ''}`);
-      headers(res);
+      pageHeaders(res);
       res.redirect(303, url);
     } catch (err) {
       this.refuse(res, err);
@@ -47,7 +47,7 @@ export class OidcController {
       ]);
       // A page that moves on by itself rather than a 303: after the provider's cross-site redirect,
       // a browser may keep the new SameSite=Strict cookie off a redirect in the same chain.
-      headers(res);
+      pageHeaders(res);
       res.status(200).type('html').send(layout('Signed in', html`<meta http-equiv="refresh" content="0;url=/console/tenants"><section class="card narrow"><h1>Signed in</h1><p><a href="/console/tenants">Continue to the console</a></p></section>`, null).value);
     } catch (err) {
       res.setHeader('set-cookie', clearPending);
@@ -60,7 +60,7 @@ export class OidcController {
       this.logger.error({ err: err instanceof Error ? { name: err.name, message: err.message } : String(err) }, 'console sso: unexpected failure');
     }
     const e = err instanceof OidcSignInError ? err : new OidcSignInError('SSO_FAILED');
-    headers(res);
+    pageHeaders(res);
     res.status(e.status).type('html').send(loginPage(`${e.message} (${e.code})`, this.oidc.enabled).value);
   }
 }
@@ -77,9 +77,3 @@ function cookieValue(header: string | undefined, name: string): string | undefin
   return undefined;
 }
 
-function headers(res: Response): void {
-  res.setHeader('cache-control', 'no-store');
-  res.setHeader('content-security-policy', CSP);
-  res.setHeader('x-content-type-options', 'nosniff');
-  res.setHeader('referrer-policy', 'same-origin');
-}
