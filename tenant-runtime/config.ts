@@ -42,8 +42,8 @@ const schema = z
      * transaction mode, per replica and per tenant (each client is also capped at 1 MiB): past
      * them a client that needs more gets 54000 and is let go.
      */
-    RUNTIME_PG_BUFFER_BYTES: positiveInt(256 * 1024 * 1024),
-    RUNTIME_PG_TENANT_BUFFER_BYTES: positiveInt(32 * 1024 * 1024),
+    RUNTIME_PG_BUFFER_BYTES: positiveInt(512 * 1024 * 1024),
+    RUNTIME_PG_TENANT_BUFFER_BYTES: positiveInt(16 * 1024 * 1024),
     /**
      * A backend session idle inside a transaction this long is ended by PostgreSQL
      * (idle_in_transaction_session_timeout, set on every tenant connection): a front-door client

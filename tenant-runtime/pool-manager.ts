@@ -72,6 +72,9 @@ export class PooledConnection {
   cancel(): void {
     const { processID, secretKey } = this.client as unknown as { processID: number | null; secretKey: number | null };
     if (processID == null || secretKey == null) return;
+    // One in flight at a time: another would cancel the same statement, and a client sending
+    // CancelRequests in a loop must not make the runtime open a connection to the server for each.
+    if (this.cancelling) return;
     const msg = Buffer.alloc(16);
     msg.writeInt32BE(16, 0);
     msg.writeInt32BE(80877102, 4);
@@ -81,7 +84,7 @@ export class PooledConnection {
     s.on('error', () => undefined);
     s.setTimeout(2_000, () => s.destroy());
     const sent = new Promise<void>((resolve) => s.once('close', () => resolve()));
-    const all = Promise.all([this.cancelling, sent]).then(() => {
+    const all = sent.then(() => {
       if (this.cancelling === all) this.cancelling = null;
     });
     this.cancelling = all;

@@ -446,6 +446,41 @@ describe('PostgreSQL front door', () => {
       await Promise.all([two?.end(), four.end()]);
     }, 30_000);
 
+    const named = (name: string, sql: string) => msg('P', cstr(name), cstr(sql), Buffer.from([0, 0]));
+    const waitFor = async (r: { received(): Buffer }, text: string) => {
+      for (let k = 0; k < 100 && !r.received().includes(text); k++) await new Promise((res) => setTimeout(res, 20));
+    };
+
+    it('refuses malformed or hostile statement messages with a clear error, and stays up (an over-long length used to throw from the socket handler)', async () => {
+      const cases: Array<[Buffer, RegExp]> = [
+        // Describe of a kept statement with a length past PostgreSQL's 1 GB limit: the rewrite overflowed.
+        [Buffer.concat([Buffer.from('D'), Buffer.from([0xff, 0xff, 0xff, 0xff]), Buffer.from('S'), cstr('a')]), /08P01[^]*invalid message length/],
+        // A Close of a kept statement whose length says more follows: it used to be buffered for ever.
+        [Buffer.concat([Buffer.from('C'), Buffer.from([0x00, 0x10, 0x00, 0x00]), Buffer.from('S'), cstr('a'), Buffer.alloc(1000)]), /08P01[^]*invalid Close message length/],
+        [named('x'.repeat(2_000), 'SELECT 1'), /42622[^]*longer than 1024 bytes/],
+        [named('silo_0123456789abcdef01234567', 'SELECT 1'), /42939[^]*front door's own/],
+      ];
+      for (const [bytes, expected] of cases) {
+        const r = await raw(carol);
+        r.stream.write(Buffer.concat([named('a', 'SELECT 1'), msg('S')]));
+        await waitFor(r, 'Z');
+        r.stream.write(bytes);
+        await r.closed;
+        expect(r.received().toString('latin1')).toMatch(expected);
+      }
+      expect(await capFree()).toBe(true);
+    }, 30_000);
+
+    it('a Query after an extended-protocol error (skipped by the server until Sync) does not pin the backend', async () => {
+      const r = await raw(carol);
+      r.stream.write(Buffer.concat([parse('SELEKT 1'), msg('Q', cstr('SELECT 1')), msg('S')]));
+      await waitFor(r, 'SELEKT');
+      await new Promise((res) => setTimeout(res, 100));
+      // Still connected, between transactions: its backend went back, so carol's whole cap is free.
+      expect(await capFree()).toBe(true);
+      r.stream.destroy();
+    }, 30_000);
+
     it('leaving in the middle of a message does not leak the backend', async () => {
       const r = await raw(carol, { options: '-c pool_mode=session' } as ClientConfig);
       const head = Buffer.alloc(5);

@@ -112,6 +112,8 @@ describe('SessionWords', () => {
     'DISCARD ALL', "LOAD 'x'", 'DO $$ BEGIN END $$', 'CREATE TEMP TABLE t (a int)', 'create temporary table t (a int)',
     'CREATE TABLE pg_temp.t (a int)', 'SELECT * INTO TEMP t FROM x', "SELECT set_config('a.b', '1', false)",
     'SELECT pg_advisory_lock(1)', "SELECT dblink_connect('x')", 'SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY',
+    'CREATE OR REPLACE TEMP VIEW orders AS SELECT 1', 'CREATE /**/ TEMP TABLE t (a int)', `SELECT U&"set\\005fconfig"('a.b', '1', false)`,
+    `SELECT 1;${' '.repeat(200)}SET x = 1`, '/* a /* nested */ comment */ SET x = 1', 'SET', 'select 1; -- note\n  set x = 1',
   ])('sees session state in %s', (sql) => {
     expect(read(sql).sessionState).toBe(true);
     expect(read(sql, Math.floor(sql.length / 2)).sessionState).toBe(true); // split across two chunks
@@ -120,9 +122,23 @@ describe('SessionWords', () => {
   it.each([
     'SELECT abalance FROM pgbench_accounts WHERE aid = $1', 'UPDATE t SET a = 1 WHERE b = 2', 'INSERT INTO t VALUES (1) ON CONFLICT (a) DO UPDATE SET a = 2',
     'INSERT INTO t VALUES (1) ON CONFLICT DO NOTHING', 'BEGIN; SET LOCAL statement_timeout = 5', 'SET TRANSACTION ISOLATION LEVEL SERIALIZABLE',
-    'SET CONSTRAINTS ALL DEFERRED', 'SELECT temp FROM weather', 'SELECT offset, reset_at FROM x', 'CREATE TABLE settings (a int)',
+    'SET CONSTRAINTS ALL DEFERRED', 'SELECT attempts, temperature FROM weather', 'SELECT offset, reset_at FROM x', 'CREATE TABLE settings (a int)',
+    '/* SET x = 1 */ SELECT 1', '-- SET x\nSELECT 1',
   ])('sees none in %s', (sql) => {
     expect(read(sql).sessionState).toBe(false);
+  });
+
+  it('reads any text in linear time (no backtracking on comments or semicolons)', () => {
+    for (const sql of ['/**/'.repeat(5_000) + 'x', ';/*'.repeat(20_000), '/*'.repeat(20_000), `${'-'.repeat(50_000)}`]) {
+      const started = process.hrtime.bigint();
+      read(sql);
+      expect(Number(process.hrtime.bigint() - started) / 1e6).toBeLessThan(200);
+    }
+  });
+
+  it('keeps its place across chunks: a statement start split anywhere still counts', () => {
+    const sql = 'SELECT 1; /* c */ -- d\n  SET search_path = x';
+    for (let cut = 1; cut < sql.length; cut++) expect(read(sql, cut).sessionState).toBe(true);
   });
 
   it('tells when the text may drop prepared statements', () => {

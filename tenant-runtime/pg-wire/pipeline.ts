@@ -28,13 +28,26 @@ interface Owed {
 }
 
 export class Pipeline {
+  /** What is owed, oldest first, from `head` on (a deque: shifting a long array costs O(n) in V8). */
   private owed: Owed[] = [];
+  private head = 0;
+  /** ReadyForQuery answers owed (Sync, Query and FunctionCall messages the backend will answer). */
+  private ready = 0;
   /** An error was answered and no Sync was sent since: the backend discards what comes. */
   private skipping = false;
 
   /** Nothing is owed. */
   get empty(): boolean {
-    return this.owed.length === 0;
+    return this.size === 0;
+  }
+
+  get size(): number {
+    return this.owed.length - this.head;
+  }
+
+  /** ReadyForQuery messages the backend still owes. */
+  get readyOwed(): number {
+    return this.ready;
   }
 
   /** A message of `kind` went to the backend. `drop`: its answer is the front door's, not the client's. */
@@ -43,7 +56,7 @@ export class Pipeline {
       if (kind !== S) return onFail?.();
       this.skipping = false;
     }
-    this.owed.push({ kind, drop, made: null, onFail });
+    this.push({ kind, drop, made: null, onFail });
   }
 
   /** Whether the backend will read messages sent now (false: it discards them up to a Sync). */
@@ -60,39 +73,70 @@ export class Pipeline {
       onFail?.(); // the backend would have skipped that message too
       return null;
     }
-    if (this.owed.length === 0) return answer;
-    this.owed.push({ kind: 0, drop: false, made: answer, onFail });
+    if (this.size === 0) return answer;
+    this.push({ kind: 0, drop: false, made: answer, onFail });
     return null;
   }
 
   /** A backend message of `type` starts: whether it answers a message the front door sent itself. */
   dropsNext(type: number): boolean {
-    const head = this.owed[0];
+    const head = this.peek();
     return head !== undefined && head.drop && type !== 0x45 && completes(head.kind, type);
   }
 
   /** A backend message of `type` ended: the answers the front door made that come right after it. */
   ended(type: number): Buffer | null {
-    const head = this.owed[0];
+    const head = this.peek();
     if (!head) return null;
     if (type === 0x45) { // 'E' ErrorResponse
       if (!EXTENDED.has(head.kind)) return null; // a Query's or FunctionCall's: ReadyForQuery follows
       // This message failed and the backend skips everything up to the next Sync.
-      while (this.owed.length && this.owed[0]?.kind !== S) this.owed.shift()?.onFail?.();
-      if (!this.owed.length) this.skipping = true;
+      while (this.size && this.peek()?.kind !== S) this.shift()?.onFail?.();
+      if (!this.size) this.skipping = true;
       return null;
     }
-    if (!completes(head.kind, type)) return null;
-    this.owed.shift();
+    if (type === 0x5a && !ANSWERED_BY_READY.has(head.kind)) {
+      // ReadyForQuery ends a Sync, Query or FunctionCall: whatever is owed before one was skipped.
+      while (this.size && !ANSWERED_BY_READY.has(this.peek()?.kind ?? 0)) this.shift()?.onFail?.();
+      if (!this.size) return null;
+    } else if (!completes(head.kind, type)) return null;
+    this.shift();
     return this.takeMade();
+  }
+
+  private push(o: Owed): void {
+    if (ANSWERED_BY_READY.has(o.kind)) this.ready++;
+    this.owed.push(o);
+  }
+
+  private peek(): Owed | undefined {
+    return this.owed[this.head];
+  }
+
+  private shift(): Owed | undefined {
+    const o = this.owed[this.head];
+    if (!o) return undefined;
+    this.owed[this.head] = undefined as unknown as Owed;
+    this.head++;
+    if (ANSWERED_BY_READY.has(o.kind)) this.ready--;
+    if (this.head === this.owed.length) {
+      this.owed = [];
+      this.head = 0;
+    } else if (this.head > 1024 && this.head * 2 > this.owed.length) {
+      this.owed = this.owed.slice(this.head);
+      this.head = 0;
+    }
+    return o;
   }
 
   private takeMade(): Buffer | null {
     const out: Buffer[] = [];
-    while (this.owed[0]?.made) out.push(this.owed.shift()?.made as Buffer);
+    while (this.peek()?.made) out.push(this.shift()?.made as Buffer);
     return out.length === 0 ? null : out.length === 1 ? (out[0] as Buffer) : Buffer.concat(out);
   }
 }
+
+const ANSWERED_BY_READY = new Set([S, Q, F]);
 
 /** Whether a backend message of `type` is the (last) answer to a client message of `kind`. */
 function completes(kind: number, type: number): boolean {

@@ -212,33 +212,35 @@ export class BackendScanner {
 
 /** statementNamed: more bytes are needed. */
 export const NEED = Symbol('need');
+/** statementNamed: a name longer than 1,024 bytes. */
+export const TOO_LONG = Symbol('too long');
+const MAX_NAME = 1024;
 
 /**
  * The statement a Parse, Bind, Describe or Close message names (its bytes as latin1, so any name
- * maps to one string), from the start of its body: NEED when more bytes are needed, null when the
- * message names none (a portal, the unnamed statement) or the name is unreadably long.
+ * maps to one string), from the start of its body: NEED when more bytes are needed, TOO_LONG past
+ * 1,024 bytes (a portal's name too), null when the message names none (a portal, the unnamed statement).
  */
-export function statementNamed(type: number, body: Buffer): string | null | typeof NEED {
-  const cstrAt = (at: number): { s: string; next: number } | typeof NEED | null => {
+export function statementNamed(type: number, body: Buffer): string | null | typeof NEED | typeof TOO_LONG {
+  const cstrAt = (at: number): { s: string; next: number } | typeof NEED | typeof TOO_LONG => {
     const end = body.indexOf(0, at);
-    if (end === -1) return body.length - at > 1024 ? null : NEED;
+    if (end === -1) return body.length - at > MAX_NAME ? TOO_LONG : NEED;
+    if (end - at > MAX_NAME) return TOO_LONG;
     return { s: body.subarray(at, end).toString('latin1'), next: end + 1 };
   };
-  if (type === 0x50) { // 'P' Parse: name, query...
-    const n = cstrAt(0);
-    return n === NEED || n === null ? n : n.s || null;
-  }
+  const named = (n: ReturnType<typeof cstrAt>) => (typeof n === 'symbol' ? n : n.s || null);
+  if (type === 0x50) return named(cstrAt(0)); // 'P' Parse: name, query...
   if (type === 0x42) { // 'B' Bind: portal, statement, ...
     const portal = cstrAt(0);
-    if (portal === NEED || portal === null) return portal;
-    const st = cstrAt(portal.next);
-    return st === NEED || st === null ? st : st.s || null;
+    return typeof portal === 'symbol' ? portal : named(cstrAt(portal.next));
   }
   if (type === 0x44 || type === 0x43) { // 'D' Describe / 'C' Close: 'S' | 'P', name
     if (body.length < 1) return NEED;
-    if (body[0] !== 0x53) return null;
-    const n = cstrAt(1);
-    return n === NEED || n === null ? n : n.s || null;
+    if (body[0] !== 0x53) {
+      const portal = cstrAt(1); // a portal's name: its length is capped too
+      return portal === TOO_LONG ? TOO_LONG : null;
+    }
+    return named(cstrAt(1));
   }
   return null;
 }

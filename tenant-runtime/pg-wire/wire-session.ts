@@ -4,7 +4,7 @@ import { guardOf } from '../guarded-connection';
 import type { PooledConnection, PoolManager, PoolTarget } from '../pool-manager';
 import type { BufferBudget } from './buffer-budget';
 import { CLOSE_COMPLETE, PARSE_COMPLETE, Pipeline } from './pipeline';
-import { BackendScanner, errorResponse, NEED, ScanHooks, statementNamed, WireError } from './protocol';
+import { BackendScanner, errorResponse, NEED, ScanHooks, statementNamed, TOO_LONG, WireError } from './protocol';
 import { SessionWords } from './session-words';
 
 export type PoolMode = 'transaction' | 'session';
@@ -38,6 +38,16 @@ const C_CLOSE = 0x43; // 'C'
 const MAX_PREPARED = 1_000;
 /** ...and at most this many bytes of them (also the largest named Parse): past either, the client is told and let go. */
 const MAX_PREPARED_BYTES = 1024 * 1024;
+/** PostgreSQL's own limit on a message (PQ_LARGE_MESSAGE_LIMIT is 1 GB - 1): longer is a protocol violation. */
+const MAX_MESSAGE_BYTES = 0x3fffffff;
+/** Messages a client may have waiting for answers (a client that sends and never reads). */
+const MAX_OWED = 100_000;
+/** Answers made by the front door a client may leave unread before its socket is paused. */
+const MAX_UNREAD_BYTES = 1024 * 1024;
+/** Statement names longer than this are refused (PostgreSQL has no limit; clients use short ones). */
+const MAX_NAME_BYTES = 1024;
+/** The front door names statements `silo_…` on backends: a client's own name may not start so. */
+const RESERVED_PREFIX = 'silo_';
 /** Client bytes held while it waits for a backend before its socket is paused. */
 const MAX_BLOCKED_BYTES = 64 * 1024;
 /** Statements the front door keeps prepared on one backend; past it the least recently used is closed. */
@@ -83,20 +93,21 @@ export class WireSession {
   private preparedBytes = 0;
   /** Of the buffer budget: taken for a named Parse being read whole (its length), 0 when none. */
   private parseReserved = 0;
-  /** Transaction mode: the answers owed by the backend held now. */
+  /** The answers owed by the backend held now (transaction mode also inserts and drops some). */
   private pipe: Pipeline | null = null;
-  private readonly hooks: ScanHooks | null;
+  private readonly hooks: ScanHooks;
   /** Transaction mode: the SQL text of the message being relayed is being read for session state. */
   private words: SessionWords | null = null;
   /** The current transaction may have left session state: its backend is reset when given back. */
   private sessionState = false;
-  /** ReadyForQuery answers still owed for Query, Sync and FunctionCall messages sent. */
-  private owed = 0;
   /** An extended-protocol message was sent since the last Sync. */
   private unsynced = false;
   private txStatus = 'I';
   /** Client bytes of an unfinished message header. */
-  private carry: Buffer = Buffer.alloc(0);
+  private carry: Buffer[] = [];
+  private carryBytes = 0;
+  /** Bytes the carried message needs before it is looked at again (read whole once, not re-copied per chunk). */
+  private carryNeed = 0;
   /** Body bytes of the current client message still to relay. */
   private bodyLeft = 0;
   /** Client bytes waiting for a backend, and how many. */
@@ -111,11 +122,11 @@ export class WireSession {
 
   /** `held`: the backend of a session-mode client; `initial`: client bytes that arrived with its login. */
   constructor(private readonly client: Duplex, private readonly o: WireSessionOptions, held: PooledConnection | null, initial: Buffer) {
-    this.hooks = o.mode === 'transaction' ? {
+    this.hooks = {
       drop: (type) => this.pipe?.dropsNext(type) ?? false,
       after: (type) => this.pipe?.ended(type) ?? null,
       sessionChanged: () => { this.sessionState = true; },
-    } : null;
+    };
     if (held) this.attach(held);
     client.on('data', (chunk: Buffer) => this.fromClient(chunk));
     client.on('close', () => this.clientGone());
@@ -163,7 +174,18 @@ export class WireSession {
       if (this.blockedBytes > MAX_BLOCKED_BYTES) this.pauseClient('acquire');
       return;
     }
-    this.relayClient(this.carry.length ? Buffer.concat([this.carry, chunk]) : chunk);
+    if (this.carryBytes) {
+      this.carry.push(chunk);
+      this.carryBytes += chunk.length;
+      if (this.carryBytes < this.carryNeed) return;
+      chunk = Buffer.concat(this.carry);
+    }
+    this.relayClient(chunk);
+  }
+
+  /** ReadyForQuery answers still owed for Query, Sync and FunctionCall messages sent. */
+  private get owed(): number {
+    return this.pipe?.readyOwed ?? 0;
   }
 
   /** One batch of client bytes: what goes to the backend leaves in one write (corked), not one per message piece. */
@@ -172,13 +194,25 @@ export class WireSession {
     backend?.cork();
     try {
       this.relayMessages(buf);
+    } catch {
+      // Nothing a client sends may escape its session (a throw from a socket handler ends the process).
+      this.fatal({ severity: 'FATAL', code: '08P01', message: 'the front door could not process a message from the client' });
     } finally {
       backend?.uncork();
     }
   }
 
+  /** Keeps `buf` until at least `need` bytes of it are here. */
+  private keepCarry(buf: Buffer, need: number): void {
+    this.carry = [Buffer.from(buf)];
+    this.carryBytes = buf.length;
+    this.carryNeed = need;
+  }
+
   private relayMessages(buf: Buffer): void {
-    this.carry = Buffer.alloc(0);
+    this.carry = [];
+    this.carryBytes = 0;
+    this.carryNeed = 0;
     let i = 0;
     let from = 0;
     while (i < buf.length) {
@@ -192,12 +226,12 @@ export class WireSession {
       }
       if (buf.length - i < 5) {
         this.toBackend(buf.subarray(from, i));
-        this.carry = Buffer.from(buf.subarray(i));
+        this.keepCarry(buf.subarray(i), 5);
         return;
       }
       const type = buf[i] as number;
       const length = buf.readUInt32BE(i + 1);
-      if (length < 4) {
+      if (length < 4 || length > MAX_MESSAGE_BYTES) {
         this.toBackend(buf.subarray(from, i)); // what came before is owed answers: it must reach the backend
         return this.fatal({ severity: 'FATAL', code: '08P01', message: `invalid message length ${length}` });
       }
@@ -215,16 +249,26 @@ export class WireSession {
         return;
       }
       let bodyFrom = i + 5;
-      if (this.pipe) {
+      const pipe = this.pipe as Pipeline;
+      if (pipe.size >= MAX_OWED) {
+        this.toBackend(buf.subarray(from, i));
+        return this.fatal({ severity: 'FATAL', code: '54000', message: `more than ${MAX_OWED} messages waiting for answers: read the answers before sending more` });
+      }
+      if (this.o.mode === 'transaction') {
         const step = this.statementMessage(type, length, buf, i);
-        if (step === 'wait') {
+        if (typeof step === 'number') {
+          // Read whole (a Parse) or up to the statement name: kept until that much is here.
           this.toBackend(buf.subarray(from, i));
-          this.carry = Buffer.from(buf.subarray(i));
+          this.keepCarry(buf.subarray(i), step);
           return;
         }
         if (step === 'too-many') {
           this.toBackend(buf.subarray(from, i));
           return this.tooMany();
+        }
+        if (typeof step === 'object' && 'refuse' in step) {
+          this.toBackend(buf.subarray(from, i));
+          return this.fatal(step.refuse);
         }
         if (step !== 'relay') {
           // Replaced (or answered here): what was relayed so far, then the replacement.
@@ -232,27 +276,19 @@ export class WireSession {
           for (const m of step.send) this.toBackend(m);
           from = bodyFrom = step.resume;
         }
-        this.track(type);
+        if (type === C_FUNCTION) this.sessionState = true; // a fast-path call: its function could do anything
         if (type === C_QUERY || (type === C_PARSE && step === 'relay')) this.words = new SessionWords();
-      }
+      } else if (type === C_PARSE || type === C_BIND || type === C_DESCRIBE || type === C_CLOSE) pipe.sent(type);
+      if (type === C_QUERY || type === C_FUNCTION || type === C_SYNC || type === C_EXECUTE) pipe.sent(type);
       // Anything that runs a statement starts the backstop (an Execute followed by Flush too).
       if ((type === C_EXECUTE || type === C_QUERY || type === C_FUNCTION || type === C_SYNC) && !this.backstop) this.armBackstop();
-      if (type === C_QUERY || type === C_FUNCTION || type === C_SYNC) {
-        this.owed++;
-        if (type === C_SYNC) this.unsynced = false;
-      } else if (UNSYNCED.has(type)) this.unsynced = true;
+      if (type === C_SYNC) this.unsynced = false;
+      else if (UNSYNCED.has(type)) this.unsynced = true;
       this.bodyLeft = i + 1 + length - bodyFrom;
       i = bodyFrom;
       if (this.bodyLeft === 0) this.endWords();
     }
     this.toBackend(buf.subarray(from, i));
-  }
-
-  /** Transaction mode: what the backend owes for a client message relayed now. */
-  private track(type: number): void {
-    const pipe = this.pipe as Pipeline;
-    if (type === C_FUNCTION) this.sessionState = true; // a fast-path call: its function could do anything
-    if (type === C_QUERY || type === C_FUNCTION || type === C_SYNC || type === C_EXECUTE) pipe.sent(type);
   }
 
   /** The SQL text just relayed was read: what it means for the backend's state. */
@@ -271,15 +307,19 @@ export class WireSession {
    * this method); 'wait': more bytes needed; else the messages to send instead of it up to `resume`
    * (where its body goes on streaming as is).
    */
-  private statementMessage(type: number, length: number, buf: Buffer, i: number): 'relay' | 'wait' | 'too-many' | { send: Buffer[]; resume: number } {
+  private statementMessage(type: number, length: number, buf: Buffer, i: number): 'relay' | number | 'too-many' | { refuse: WireError } | { send: Buffer[]; resume: number } {
     if (type !== C_PARSE && type !== C_BIND && type !== C_DESCRIBE && type !== C_CLOSE) return 'relay';
     const pipe = this.pipe as Pipeline;
     const end = i + 1 + length;
     const name = statementNamed(type, buf.subarray(i + 5, Math.min(buf.length, end)));
-    if (name === NEED && buf.length < end) return 'wait';
+    if (name === NEED && buf.length < end) return buf.length - i + 1; // at least one more byte
+    if (name === TOO_LONG) return { refuse: { severity: 'FATAL', code: '42622', message: `a statement or portal name is longer than ${MAX_NAME_BYTES} bytes` } };
     if (name === null || name === NEED) {
       pipe.sent(type);
       return 'relay';
+    }
+    if (name.startsWith(RESERVED_PREFIX)) {
+      return { refuse: { severity: 'FATAL', code: '42939', message: `prepared statement names starting with "${RESERVED_PREFIX}" are the front door's own (transaction mode)` } };
     }
     if (type === C_PARSE) {
       if (length > MAX_PREPARED_BYTES) return 'too-many';
@@ -289,7 +329,7 @@ export class WireSession {
           if (!this.o.buffers.take(this.o.target.tenantId, length)) return 'too-many';
           this.parseReserved = length;
         }
-        return 'wait';
+        return end - i;
       }
       this.releaseParseReserve();
       return this.parse(name, buf.subarray(i + 5, end), end);
@@ -300,16 +340,17 @@ export class WireSession {
       pipe.sent(type);
       return 'relay';
     }
+    const body = buf.subarray(i + 5);
+    // Bind: portal, statement, ...; Describe and Close: 'S', statement (and nothing after it).
+    const prefixLength = type === C_BIND ? body.indexOf(0) + 1 : 1;
+    const oldPrefix = body.indexOf(0, prefixLength) + 1;
+    if (type !== C_BIND && length !== 4 + oldPrefix) return { refuse: { severity: 'FATAL', code: '08P01', message: `invalid ${type === C_CLOSE ? 'Close' : 'Describe'} message length ${length}` } };
     if (type === C_CLOSE) {
-      if (buf.length < end) return 'wait';
+      if (buf.length < end) return end - i;
       this.keep(name, null);
       this.answer(CLOSE_COMPLETE);
       return { send: [], resume: end };
     }
-    const body = buf.subarray(i + 5);
-    // Bind: portal, statement, ...; Describe: 'S', statement.
-    const prefixLength = type === C_BIND ? body.indexOf(0) + 1 : 1;
-    const oldPrefix = body.indexOf(0, prefixLength) + 1;
     const send = this.ensurePrepared(kept);
     if (type === C_BIND && kept.sessionState) this.sessionState = true;
     const head = Buffer.alloc(5);
@@ -341,7 +382,9 @@ export class WireSession {
       return { send: [], resume: end };
     }
     const send = this.addStatement(server);
-    send.push(parse);
+    // Close first: a statement of that name the tracking does not know of cannot fail the Parse.
+    send.push(closeStatement(server), parse);
+    pipe.sent(C_CLOSE, true);
     pipe.sent(C_PARSE, false, () => {
       conn.statements.delete(server);
       forget();
@@ -390,6 +433,12 @@ export class WireSession {
   private answer(message: Buffer, onFail?: () => void): void {
     const now = (this.pipe as Pipeline).make(message, onFail);
     if (now) this.toClient(now);
+    // Answers made here cost the backend nothing, so its backpressure never slows a client that
+    // sends them and reads nothing: stop reading it while its unread answers pile up.
+    if (this.client.writableLength > MAX_UNREAD_BYTES && !this.clientPaused.has('client')) {
+      this.pauseClient('client');
+      this.client.once('drain', () => this.resumeClient('client'));
+    }
   }
 
   private tooMany(): void {
@@ -400,15 +449,17 @@ export class WireSession {
   private keep(name: string, statement: KeptStatement | null): boolean {
     const old = this.prepared.get(name);
     if (old) {
-      this.preparedBytes -= old.parse.length;
-      this.o.buffers.give(this.o.target.tenantId, old.parse.length);
+      const size = old.parse.length + name.length;
+      this.preparedBytes -= size;
+      this.o.buffers.give(this.o.target.tenantId, size);
       this.prepared.delete(name);
     }
     if (!statement) return true;
-    if (this.prepared.size >= MAX_PREPARED || this.preparedBytes + statement.parse.length > MAX_PREPARED_BYTES) return false;
-    if (!this.o.buffers.take(this.o.target.tenantId, statement.parse.length)) return false;
+    const size = statement.parse.length + name.length;
+    if (this.prepared.size >= MAX_PREPARED || this.preparedBytes + size > MAX_PREPARED_BYTES) return false;
+    if (!this.o.buffers.take(this.o.target.tenantId, size)) return false;
     this.prepared.set(name, statement);
-    this.preparedBytes += statement.parse.length;
+    this.preparedBytes += size;
     return true;
   }
 
@@ -419,7 +470,7 @@ export class WireSession {
 
   /** Between messages on both sides and nothing outstanding: the backend can take a reset. */
   private get clean(): boolean {
-    return this.bodyLeft === 0 && this.carry.length === 0 && !this.unsynced && this.owed === 0;
+    return this.bodyLeft === 0 && this.carryBytes === 0 && !this.unsynced && this.owed === 0;
   }
 
   private async acquire(): Promise<void> {
@@ -447,7 +498,7 @@ export class WireSession {
     this.conn = conn;
     this.o.onLease?.();
     this.scanner = new BackendScanner();
-    this.pipe = this.o.mode === 'transaction' ? new Pipeline() : null;
+    this.pipe = new Pipeline();
     this.sessionState = false;
     this.backend = guard.divert((chunk) => this.fromBackend(chunk));
     this.backend.on('close', this.backendClosed);
@@ -463,6 +514,8 @@ export class WireSession {
     this.client.cork();
     try {
       this.relayBackend(input);
+    } catch {
+      this.fatal({ severity: 'FATAL', code: '08P01', message: 'the front door could not relay the tenant database\'s answer' });
     } finally {
       this.client.uncork();
     }
@@ -471,10 +524,7 @@ export class WireSession {
   private relayBackend(input: Buffer): void {
     const { out: chunk, ready, error } = this.scanner.scan(input, this.hooks);
     if (error) return this.fatal({ severity: 'FATAL', code: '08P01', message: 'the tenant database sent a malformed message' });
-    for (const r of ready) {
-      this.owed = Math.max(0, this.owed - 1);
-      this.txStatus = r.status;
-    }
+    for (const r of ready) this.txStatus = r.status;
     if (ready.length) {
       this.disarmBackstop();
       if (this.owed > 0) this.armBackstop();
@@ -583,9 +633,11 @@ export class WireSession {
     }
     this.txStatus = 'I';
     this.unsynced = false;
-    this.owed = 0;
+    this.pipe = null;
     this.bodyLeft = 0;
-    this.carry = Buffer.alloc(0);
+    this.carry = [];
+    this.carryBytes = 0;
+    this.carryNeed = 0;
     if (this.closed) this.finish();
   }
 
